@@ -1,0 +1,7 @@
+//! tongdai node: the SIP edge, the registrar, and (later) the B2BUA and media engine.
+//!
+//! Protocol logic is sans-IO: [`sip`] parses and serializes messages and runs
+//! transactions with time passed in; sockets and tasks live at the edge
+//! ([`sip::transport`], [`server`]).
+
+pub mod sip;
