@@ -1,1 +1,3 @@
 //! SIP: message codec, transactions, transports, digest authentication.
+
+pub mod auth;
