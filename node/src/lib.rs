@@ -4,4 +4,5 @@
 //! transactions with time passed in; sockets and tasks live at the edge
 //! ([`sip::transport`], [`server`]).
 
+pub mod registrar;
 pub mod sip;
