@@ -4,4 +4,7 @@
 //! transactions with time passed in; sockets and tasks live at the edge
 //! ([`sip::transport`], [`server`]).
 
+pub mod config;
+pub mod server;
 pub mod sip;
+pub mod telemetry;
