@@ -314,9 +314,9 @@ impl Config {
         match path {
             None => Self::from_sources(None, env),
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
                     path: path.to_owned(),
-                    source,
+                    error,
                 })?;
                 Self::from_sources(Some((&path.display().to_string(), &text)), env)
             }
@@ -360,7 +360,7 @@ impl Config {
     /// The effective configuration as TOML, every key spelled out.
     pub fn to_toml(&self) -> String {
         // Every field is a string, integer, bool or list of strings: serialization cannot fail.
-        toml::to_string_pretty(self).expect("config types always serialize to TOML")
+        toml::to_string(self).expect("config types always serialize to TOML")
     }
 
     fn from_sources(
