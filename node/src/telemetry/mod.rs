@@ -4,7 +4,7 @@
 //!   `RUST_LOG` is set.
 //! - [`install_metrics_recorder`]: the process-wide Prometheus recorder (no listener of its
 //!   own) with every tongdai metric described up front; the `record_*` helpers in
-//!   [`metrics`](self::metrics) keep label values bounded so SIP code cannot explode the
+//!   [`metrics`] keep label values bounded so SIP code cannot explode the
 //!   series count with what a peer sends.
 //! - [`HttpServer`]: `GET /metrics`, `GET /healthz` (readiness, driven by a shared
 //!   [`Health`]) and `GET /livez` (liveness: the process answers).
