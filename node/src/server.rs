@@ -137,9 +137,7 @@ impl SipCore {
                     .handle(req, source, kind.as_str(), &tag, now_ms)
                     .await;
                 record_auth(outcome);
-                telemetry::set_registrations_active(
-                    self.registrar.location().binding_count(),
-                );
+                telemetry::set_registrations_active(self.registrar.location().binding_count());
                 resp
             }
             Method::Options => {
@@ -160,7 +158,8 @@ impl SipCore {
                 r
             }
         };
-        resp.headers.push(HeaderName::Server, self.server_header.clone());
+        resp.headers
+            .push(HeaderName::Server, self.server_header.clone());
         resp
     }
 
@@ -180,7 +179,8 @@ impl SipCore {
         for (name, value) in extra {
             r.headers.push(name.clone(), value.clone());
         }
-        r.headers.push(HeaderName::Server, self.server_header.clone());
+        r.headers
+            .push(HeaderName::Server, self.server_header.clone());
         telemetry::record_response(req.method.as_str(), status);
         Some(self.outgoing(r.to_bytes(), req, source))
     }

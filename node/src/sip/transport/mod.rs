@@ -155,7 +155,10 @@ mod tests {
         stamp_via(&mut r, src).unwrap();
         let via = r.top_via().unwrap();
         assert_eq!(via.received(), Some("192.0.2.4"));
-        assert_eq!(response_target(&via, src), "192.0.2.4:5070".parse().unwrap());
+        assert_eq!(
+            response_target(&via, src),
+            "192.0.2.4:5070".parse().unwrap()
+        );
     }
 
     #[test]
@@ -174,6 +177,7 @@ mod tests {
 
 /// What a transport hands to the SIP core.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // the common case is the large one; boxing it costs more
 pub enum Inbound {
     Message(crate::sip::Message),
     /// Bytes that did not parse; the core answers 400 when it can find enough headers.

@@ -63,7 +63,10 @@ async fn connection<H: MessageHandler>(
     loop {
         // Drain every complete message already buffered.
         loop {
-            let crlfs = buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
+            let crlfs = buf
+                .iter()
+                .take_while(|b| **b == b'\r' || **b == b'\n')
+                .count();
             if crlfs > 0 {
                 let ping = buf.starts_with(b"\r\n\r\n");
                 buf.drain(..crlfs);
