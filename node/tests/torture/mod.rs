@@ -9,6 +9,8 @@
 // Each test binary that includes this module uses a different part of it.
 #![allow(dead_code)]
 
+pub mod conformance;
+
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
