@@ -16,7 +16,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::sync::oneshot;
-use tongdai_node::config::{Config, ConfigWarning, DemoTenant, LoadedConfig};
+use tongdai_node::config::{Config, ConfigWarning, DemoTenant, LoadedConfig, LogFormat};
 use tongdai_node::server;
 use tongdai_node::telemetry::{self, Health, HealthState, HttpServer, TelemetryError};
 
@@ -101,7 +101,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Runtime(error)) => {
-            tracing::error!("{error:#}");
             eprintln!("error: {error:#}");
             ExitCode::from(1)
         }
@@ -180,7 +179,13 @@ fn start(config: Config, warnings: Vec<ConfigWarning>) -> Result<(), Failure> {
         .thread_name("tongdai")
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run_node(config))?;
+    let json_logs = config.log.format == LogFormat::Json;
+    runtime.block_on(run_node(config)).inspect_err(|error| {
+        // Log shippers read only JSON lines; people read the plain line main prints.
+        if json_logs {
+            tracing::error!("{error:#}");
+        }
+    })?;
     Ok(())
 }
 

@@ -44,12 +44,11 @@ impl fmt::Display for Origin {
 /// operator; the binary prints it and exits with code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The config file could not be read.
-    #[error("cannot read config file {}: {source}", path.display())]
+    /// The config file could not be read. The message includes the OS error.
+    #[error("cannot read config file {}: {error}", path.display())]
     Read {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The config file is not valid TOML. `message` is the parser's, with line and column.
     #[error("config file {source_name} is not valid TOML: {message}")]

@@ -1,6 +1,8 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
+use toml::{Table, Value};
+
 use super::*;
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -99,7 +99,7 @@ impl HttpServer {
         metrics: PrometheusHandle,
         health: Health,
     ) -> Result<Self, TelemetryError> {
-        let bind_error = |source| TelemetryError::Bind { addr, source };
+        let bind_error = |error| TelemetryError::Bind { addr, error };
         let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
         let local_addr = listener.local_addr().map_err(bind_error)?;
         let router = Router::new()

@@ -4,7 +4,7 @@
 //!   `RUST_LOG` is set.
 //! - [`install_metrics_recorder`]: the process-wide Prometheus recorder (no listener of its
 //!   own) with every tongdai metric described up front; the `record_*` helpers in
-//!   [`metrics`](self::metrics) keep label values bounded so SIP code cannot explode the
+//!   [`metrics`] keep label values bounded so SIP code cannot explode the
 //!   series count with what a peer sends.
 //! - [`HttpServer`]: `GET /metrics`, `GET /healthz` (readiness, driven by a shared
 //!   [`Health`]) and `GET /livez` (liveness: the process answers).
@@ -42,14 +42,14 @@ pub enum TelemetryError {
     #[error("cannot install the Prometheus metrics recorder: {0}")]
     Recorder(#[from] metrics_exporter_prometheus::BuildError),
     /// The HTTP listener could not be bound.
+    /// The message includes the OS error, so it is not repeated as a `source`.
     #[error(
-        "cannot listen for HTTP on {addr}: {source} \
+        "cannot listen for HTTP on {addr}: {error} \
          (set http.listen or TONGDAI_HTTP_LISTEN to a free address, e.g. 127.0.0.1:0)"
     )]
     Bind {
         addr: std::net::SocketAddr,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
