@@ -211,13 +211,13 @@ impl MessageHandler for SipCore {
                 telemetry::record_parse_error(kind.label());
                 tracing::debug!(%source, "unparseable message: {error}");
                 let resp = error_response_for_raw(&raw, error.status(), &error.reason())?;
-                let target = resp
-                    .top_via()
-                    .map_or(source, |via| transport::response_target(&via, source));
                 telemetry::record_response("other", resp.status);
+                // Only to the packet's source: the Via of a message we could not parse is
+                // not trusted, and following it would let forged requests aim our 400s
+                // at third parties.
                 Some(Outgoing {
                     bytes: resp.to_bytes(),
-                    target,
+                    target: source,
                 })
             }
         }

@@ -37,15 +37,15 @@ pub async fn serve<H: MessageHandler>(
         if skip_leading_crlf(data).is_empty() {
             continue; // CRLF keep-alive
         }
-        let inbound = match parse_datagram_limited(data, max_size) {
-            Ok(msg) => Inbound::Message(msg),
-            Err(error) => Inbound::Malformed {
-                error,
-                raw: data.to_vec(),
-            },
-        };
+        // Parse in the task, not here: this loop only drains the socket, so a burst
+        // is spread over every worker thread instead of queueing in the kernel buffer.
+        let data = data.to_vec();
         let (socket, handler) = (socket.clone(), handler.clone());
         tokio::spawn(async move {
+            let inbound = match parse_datagram_limited(&data, max_size) {
+                Ok(msg) => Inbound::Message(msg),
+                Err(error) => Inbound::Malformed { error, raw: data },
+            };
             if let Some(out) = handler.handle(inbound, source, TransportKind::Udp).await {
                 send(&socket, &out.bytes, out.target).await;
             }
