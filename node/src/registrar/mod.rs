@@ -6,3 +6,9 @@ pub mod location;
 
 pub use bindings::{Binding, BindingError, ContactUpdate, RegisterOp, RegisterRequest};
 pub use location::{LocationError, LocationService, MemoryLocationService};
+pub mod handler;
+
+pub use handler::{AuthOutcome, MemoryDirectory, Registrar, RegistrarPolicy, UserDirectory};
+
+#[cfg(test)]
+mod tests;
