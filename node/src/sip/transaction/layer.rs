@@ -10,8 +10,9 @@ use rand::Rng;
 use super::client::{ClientInvite, ClientNonInvite, cancel_for};
 use super::key::{KeyError, MAGIC_COOKIE, TransactionKey};
 use super::server::{ServerInvite, ServerNonInvite, WrongState};
-use super::{Config, Ctx, Event, Peer, State, Transmit};
-use crate::sip::message::{HeaderName, Message, Method, Request, Response};
+use super::{Config, Ctx, Event, Peer, State, Transmit, is_reliable};
+use crate::sip::message::{HeaderName, Message, Method, Request, Response, SipHeaders};
+use crate::sip::transport::response_target;
 
 /// Why the TU's request to send something was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +42,19 @@ impl From<WrongState> for SendError {
     fn from(w: WrongState) -> SendError {
         SendError::WrongState(w.0)
     }
+}
+
+/// Where responses to `req` go: back on the connection for stream transports, by the
+/// top Via for UDP (RFC 3261 §18.2.2, RFC 3581).
+fn response_destination(req: &Request, source: Peer) -> Result<Peer, KeyError> {
+    if is_reliable(source.transport) {
+        return Ok(source);
+    }
+    let via = req.top_via()?;
+    Ok(Peer {
+        addr: response_target(&via, source.addr),
+        transport: source.transport,
+    })
 }
 
 /// A fresh RFC 3261 branch for a new client transaction's Via.
@@ -252,6 +266,7 @@ impl TransactionLayer {
     ) -> Result<(), KeyError> {
         let key = TransactionKey::for_incoming_request(&req)?;
         let existing = self.index.get(&key).copied();
+        let reply_to = response_destination(&req, source)?;
         if req.method == Method::Ack {
             let server_invite =
                 existing.filter(|id| matches!(self.machine(*id), Some(Machine::ServerInvite(_))));
@@ -279,7 +294,7 @@ impl TransactionLayer {
             return Ok(());
         }
         if self.txs.len() >= self.config.max_transactions {
-            self.reject_overloaded(&req, source);
+            self.reject_overloaded(&req, reply_to);
             return Ok(());
         }
         let cancels = key.cancelled_invite().filter(|k| {
@@ -288,7 +303,7 @@ impl TransactionLayer {
                 .is_some_and(|id| matches!(self.machine(*id), Some(Machine::ServerInvite(_))))
         });
         let is_invite = req.method == Method::Invite;
-        self.insert(key.clone(), source, now, |ctx| {
+        self.insert(key.clone(), reply_to, now, |ctx| {
             if is_invite {
                 Machine::ServerInvite(ServerInvite::start(&req, ctx))
             } else {
@@ -305,12 +320,12 @@ impl TransactionLayer {
     }
 
     /// Stateless 503 so an overloaded node sheds load instead of memory.
-    fn reject_overloaded(&mut self, req: &Request, source: Peer) {
+    fn reject_overloaded(&mut self, req: &Request, reply_to: Peer) {
         let tag = format!("{:08x}", rand::rng().random::<u32>());
         let mut resp = Response::to_request(req, 503, Some(&tag));
         resp.headers.push(HeaderName::RetryAfter, "5");
         self.events.push_back(Event::Transmit(Transmit {
-            destination: source,
+            destination: reply_to,
             payload: resp.to_bytes().into(),
             transaction: None,
         }));

@@ -15,8 +15,10 @@
 //! - **100 Trying.** A server INVITE transaction sends 100 Trying by itself if the TU has
 //!   sent nothing after [`TimerConfig::trying_delay`] (200 ms, RFC 3261 §17.2.1); a TU
 //!   that answers faster saves the packet. Zero sends it at once.
-//! - **Responses go back where the request came from** (source address and transport,
-//!   the RFC 3581 behaviour), which is what works behind NAT.
+//! - **Where responses go** is decided once, when the request arrives: over UDP by
+//!   RFC 3261 §18.2.2 / RFC 3581 ([`crate::sip::transport::response_target`]: `received`
+//!   and `rport` of the top Via, as stamped by the transport), over a stream back to the
+//!   source (the connection it came on).
 //! - **Timer A doubles without a cap** (RFC 3261 §17.1.1.2); E and G are capped at T2.
 //! - **Memory is bounded**: a server non-INVITE transaction the TU never answers is
 //!   dropped after 64*T1 (its client has given up by then), and beyond
@@ -37,34 +39,24 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::sip::message::{Request, Response};
+use crate::sip::transport::TransportKind;
 
 pub use client::{ack_for_non_2xx, cancel_for};
 pub use key::{KeyError, MAGIC_COOKIE, TransactionKey};
 pub use layer::{SendError, TransactionLayer, new_branch};
 
-/// A SIP transport. Reliable ones (everything but UDP) carry their own retransmission,
-/// so the UDP-only timers are off and the linger timers are zero (RFC 3261 §17).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    Udp,
-    Tcp,
-    Tls,
-    Sctp,
-    Ws,
-    Wss,
-}
-
-impl Transport {
-    pub fn is_reliable(self) -> bool {
-        self != Transport::Udp
-    }
+/// Reliable transports (everything but UDP: TCP, TLS, SCTP, WebSocket) carry their own
+/// retransmission, so the UDP-only timers are off and the linger timers are zero
+/// (RFC 3261 §17).
+fn is_reliable(transport: TransportKind) -> bool {
+    transport != TransportKind::Udp
 }
 
 /// The other end of a transaction: where its messages go and how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Peer {
     pub addr: SocketAddr,
-    pub transport: Transport,
+    pub transport: TransportKind,
 }
 
 /// RFC 3261 timer base values (Table 4).
@@ -209,7 +201,7 @@ impl Ctx<'_> {
     }
 
     fn reliable(&self) -> bool {
-        self.peer.transport.is_reliable()
+        is_reliable(self.peer.transport)
     }
 
     /// A deadline `d` from now, or `None` for the zero durations of reliable transports

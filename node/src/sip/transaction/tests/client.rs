@@ -8,9 +8,9 @@ fn secs(n: u64) -> Duration {
 
 #[test]
 fn invite_timer_a_doubles_without_cap_until_timer_b() {
-    let mut sim = Sim::new(Transport::Udp);
+    let mut sim = Sim::new(TransportKind::Udp);
     sim.set_loss(|p| p.from == ALICE);
-    let key = sim.alice_sends(request(Method::Invite, Transport::Udp, 1));
+    let key = sim.alice_sends(request(Method::Invite, TransportKind::Udp, 1));
     assert_eq!(sim.layer(ALICE).state(&key), Some(State::Calling));
     sim.run_until(secs(40));
     assert_eq!(
@@ -28,9 +28,9 @@ fn invite_timer_a_doubles_without_cap_until_timer_b() {
 
 #[test]
 fn non_invite_timer_e_caps_at_t2_until_timer_f() {
-    let mut sim = Sim::new(Transport::Udp);
+    let mut sim = Sim::new(TransportKind::Udp);
     sim.set_loss(|p| p.from == ALICE);
-    sim.alice_sends(request(Method::Options, Transport::Udp, 1));
+    sim.alice_sends(request(Method::Options, TransportKind::Udp, 1));
     sim.run_until(secs(40));
     assert_eq!(
         sim.sent_times(ALICE, |m| is_request(m, &Method::Options)),
@@ -47,8 +47,8 @@ fn non_invite_timer_e_caps_at_t2_until_timer_f() {
 
 #[test]
 fn non_invite_proceeding_polls_at_t2_and_absorbs_final_retransmission() {
-    let mut sim = Sim::new(Transport::Udp);
-    let key = sim.alice_sends(request(Method::Options, Transport::Udp, 1));
+    let mut sim = Sim::new(TransportKind::Udp);
+    let key = sim.alice_sends(request(Method::Options, TransportKind::Udp, 1));
     sim.run_until(ms(10));
     let (bob_key, req) = sim.bob_request(0);
     sim.bob_responds(&bob_key, respond(&req, 180));
@@ -84,7 +84,7 @@ fn non_invite_proceeding_polls_at_t2_and_absorbs_final_retransmission() {
 
 #[test]
 fn non_2xx_is_acked_in_the_transaction_and_retransmissions_absorbed() {
-    let mut sim = Sim::new(Transport::Udp);
+    let mut sim = Sim::new(TransportKind::Udp);
     // Lose the first INVITE and the first ACK.
     let mut acks = 0;
     sim.set_loss(move |p| {
@@ -94,7 +94,7 @@ fn non_2xx_is_acked_in_the_transaction_and_retransmissions_absorbed() {
         }
         p.n == 0
     });
-    let mut invite = request(Method::Invite, Transport::Udp, 7);
+    let mut invite = request(Method::Invite, TransportKind::Udp, 7);
     invite
         .headers
         .push(HeaderName::Route, "<sip:proxy.example.com;lr>");
@@ -163,7 +163,7 @@ fn non_2xx_is_acked_in_the_transaction_and_retransmissions_absorbed() {
 
 #[test]
 fn every_2xx_reaches_the_tu_and_accepted_ends_after_timer_m() {
-    let mut sim = Sim::new(Transport::Udp);
+    let mut sim = Sim::new(TransportKind::Udp);
     let mut oks = 0;
     sim.set_loss(move |p| {
         if p.is_response(200) {
@@ -172,7 +172,7 @@ fn every_2xx_reaches_the_tu_and_accepted_ends_after_timer_m() {
         }
         false
     });
-    let invite = request(Method::Invite, Transport::Udp, 1);
+    let invite = request(Method::Invite, TransportKind::Udp, 1);
     let key = sim.alice_sends(invite.clone());
     sim.run_until(ms(10));
     let (bob_key, req) = sim.bob_request(0);
@@ -205,8 +205,8 @@ fn every_2xx_reaches_the_tu_and_accepted_ends_after_timer_m() {
 
 #[test]
 fn cancel_waits_for_a_provisional_then_487_is_acked() {
-    let mut sim = Sim::new(Transport::Udp);
-    let invite_key = sim.alice_sends(request(Method::Invite, Transport::Udp, 1));
+    let mut sim = Sim::new(TransportKind::Udp);
+    let invite_key = sim.alice_sends(request(Method::Invite, TransportKind::Udp, 1));
     let now = sim.now;
     // Nothing heard yet: the CANCEL must wait (RFC 3261 §9.1).
     let cancel_key = sim
@@ -269,8 +269,8 @@ fn cancel_waits_for_a_provisional_then_487_is_acked() {
 
 #[test]
 fn cancel_is_refused_after_a_final_response() {
-    let mut sim = Sim::new(Transport::Udp);
-    let invite_key = sim.alice_sends(request(Method::Invite, Transport::Udp, 1));
+    let mut sim = Sim::new(TransportKind::Udp);
+    let invite_key = sim.alice_sends(request(Method::Invite, TransportKind::Udp, 1));
     sim.run_until(ms(10));
     let (k, req) = sim.bob_request(0);
     sim.bob_responds(&k, respond(&req, 603));
@@ -280,7 +280,7 @@ fn cancel_is_refused_after_a_final_response() {
         sim.layer(ALICE).cancel(&invite_key, now),
         Err(SendError::WrongState(State::Completed))
     );
-    let options = sim.alice_sends(request(Method::Options, Transport::Udp, 2));
+    let options = sim.alice_sends(request(Method::Options, TransportKind::Udp, 2));
     assert_eq!(
         sim.layer(ALICE).cancel(&options, now),
         Err(SendError::NotClientInvite)
@@ -289,10 +289,10 @@ fn cancel_is_refused_after_a_final_response() {
 
 #[test]
 fn reliable_transport_never_retransmits_and_lingers_zero() {
-    let mut sim = Sim::new(Transport::Tcp);
+    let mut sim = Sim::new(TransportKind::Tcp);
     sim.set_loss(|p| p.n == 0);
-    sim.alice_sends(request(Method::Invite, Transport::Tcp, 1));
-    sim.alice_sends(request(Method::Options, Transport::Tcp, 2));
+    sim.alice_sends(request(Method::Invite, TransportKind::Tcp, 1));
+    sim.alice_sends(request(Method::Options, TransportKind::Tcp, 2));
     sim.run_until(ms(100));
     let (k, req) = sim.bob_request(0);
     assert_eq!(req.method, Method::Options);
@@ -316,8 +316,8 @@ fn reliable_transport_never_retransmits_and_lingers_zero() {
 
 #[test]
 fn transport_error_ends_the_transaction() {
-    let mut sim = Sim::new(Transport::Tcp);
-    let key = sim.alice_sends(request(Method::Invite, Transport::Tcp, 1));
+    let mut sim = Sim::new(TransportKind::Tcp);
+    let key = sim.alice_sends(request(Method::Invite, TransportKind::Tcp, 1));
     let now = sim.now;
     sim.layer(ALICE).handle_transport_error(&key, now);
     sim.pump();
@@ -329,15 +329,15 @@ fn transport_error_ends_the_transaction() {
 
 #[test]
 fn send_request_rejects_what_is_not_a_transaction() {
-    let mut sim = Sim::new(Transport::Udp);
+    let mut sim = Sim::new(TransportKind::Udp);
     let bob = sim.peer_of(BOB);
     let now = sim.now;
-    let ack = request(Method::Ack, Transport::Udp, 1);
+    let ack = request(Method::Ack, TransportKind::Udp, 1);
     assert_eq!(
         sim.layer(ALICE).send_request(ack, bob, now),
         Err(SendError::AckNotATransaction)
     );
-    let mut legacy = request(Method::Options, Transport::Udp, 1);
+    let mut legacy = request(Method::Options, TransportKind::Udp, 1);
     legacy
         .headers
         .set(HeaderName::Via, "SIP/2.0/UDP 192.0.2.1:5060;branch=1234");
@@ -345,7 +345,7 @@ fn send_request_rejects_what_is_not_a_transaction() {
         sim.layer(ALICE).send_request(legacy, bob, now),
         Err(SendError::Key(KeyError::NoBranch))
     );
-    let req = request(Method::Options, Transport::Udp, 1);
+    let req = request(Method::Options, TransportKind::Udp, 1);
     sim.layer(ALICE)
         .send_request(req.clone(), bob, now)
         .expect("first");

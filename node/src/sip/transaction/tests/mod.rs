@@ -61,7 +61,7 @@ type LossRule = Box<dyn FnMut(&Packet) -> bool>;
 pub(super) struct Sim {
     pub start: Instant,
     pub now: Instant,
-    pub transport: Transport,
+    pub transport: TransportKind,
     pub nodes: [Node; 2],
     in_flight: Vec<(Instant, usize, usize, Bytes)>,
     offered: usize,
@@ -69,11 +69,11 @@ pub(super) struct Sim {
 }
 
 impl Sim {
-    pub fn new(transport: Transport) -> Sim {
+    pub fn new(transport: TransportKind) -> Sim {
         Sim::with_config(transport, Config::default())
     }
 
-    pub fn with_config(transport: Transport, config: Config) -> Sim {
+    pub fn with_config(transport: TransportKind, config: Config) -> Sim {
         let start = Instant::now();
         let node = |port| Node {
             layer: TransactionLayer::new(config),
@@ -262,13 +262,13 @@ pub(super) fn responses(seen: &[Seen]) -> Vec<u16> {
 
 /// A request from alice (192.0.2.1:5060) to bob with a fresh branch. `transport` names
 /// the Via transport.
-pub(super) fn request(method: Method, transport: Transport, cseq: u32) -> Request {
+pub(super) fn request(method: Method, transport: TransportKind, cseq: u32) -> Request {
     let mut req = Request::new(
         method.clone(),
         Uri::parse("sip:bob@192.0.2.1:5070").expect("valid URI"),
     );
     let proto = match transport {
-        Transport::Udp => "UDP",
+        TransportKind::Udp => "UDP",
         _ => "TCP",
     };
     req.headers.push(
@@ -297,7 +297,7 @@ pub(super) fn respond(req: &Request, status: u16) -> Response {
 pub(super) fn ack_for_2xx(invite: &Request, ok: &Response) -> Message {
     let mut ack = request(
         Method::Ack,
-        Transport::Udp,
+        TransportKind::Udp,
         invite.cseq().map_or(1, |c| c.seq),
     );
     if let Some(to) = ok.headers.get_by(&HeaderName::To) {

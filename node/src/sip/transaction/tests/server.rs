@@ -4,9 +4,9 @@ use super::*;
 
 #[test]
 fn timer_g_backs_off_to_t2_and_timer_h_gives_up_without_ack() {
-    let mut sim = Sim::new(Transport::Udp);
+    let mut sim = Sim::new(TransportKind::Udp);
     sim.set_loss(|p| p.is_request(&Method::Ack));
-    sim.alice_sends(request(Method::Invite, Transport::Udp, 1));
+    sim.alice_sends(request(Method::Invite, TransportKind::Udp, 1));
     sim.run_until(ms(20));
     let (key, req) = sim.bob_request(0);
     sim.bob_responds(&key, respond(&req, 404));
@@ -34,8 +34,8 @@ fn timer_g_backs_off_to_t2_and_timer_h_gives_up_without_ack() {
 
 #[test]
 fn invite_server_sends_100_trying_when_the_tu_is_slow() {
-    let mut sim = Sim::new(Transport::Udp);
-    sim.alice_sends(request(Method::Invite, Transport::Udp, 1));
+    let mut sim = Sim::new(TransportKind::Udp);
+    sim.alice_sends(request(Method::Invite, TransportKind::Udp, 1));
     sim.run_until(ms(300));
     assert_eq!(sim.sent_times(BOB, |m| is_status(m, 100)), [ms(210)]);
     // The 100 stopped alice's Timer A before its first firing at 500 ms.
@@ -49,8 +49,8 @@ fn invite_server_sends_100_trying_when_the_tu_is_slow() {
 
 #[test]
 fn invite_server_skips_100_when_the_tu_answers_in_time() {
-    let mut sim = Sim::new(Transport::Udp);
-    sim.alice_sends(request(Method::Invite, Transport::Udp, 1));
+    let mut sim = Sim::new(TransportKind::Udp);
+    sim.alice_sends(request(Method::Invite, TransportKind::Udp, 1));
     sim.run_until(ms(50));
     let (key, req) = sim.bob_request(0);
     sim.bob_responds(&key, respond(&req, 180));
@@ -67,18 +67,18 @@ fn zero_trying_delay_sends_100_at_once() {
         },
         ..Config::default()
     };
-    let mut sim = Sim::with_config(Transport::Udp, config);
-    sim.alice_sends(request(Method::Invite, Transport::Udp, 1));
+    let mut sim = Sim::with_config(TransportKind::Udp, config);
+    sim.alice_sends(request(Method::Invite, TransportKind::Udp, 1));
     sim.run_until(ms(100));
     assert_eq!(sim.sent_times(BOB, |m| is_status(m, 100)), [ms(10)]);
 }
 
 #[test]
 fn invite_retransmission_gets_the_last_provisional_and_is_absorbed_once_accepted() {
-    let mut sim = Sim::new(Transport::Udp);
+    let mut sim = Sim::new(TransportKind::Udp);
     // Bob's first 180 and his 200 are lost, so alice keeps retransmitting the INVITE.
     sim.set_loss(|p| p.n == 1 || p.is_response(200));
-    sim.alice_sends(request(Method::Invite, Transport::Udp, 1));
+    sim.alice_sends(request(Method::Invite, TransportKind::Udp, 1));
     sim.run_until(ms(10));
     let (key, req) = sim.bob_request(0);
     sim.bob_responds(&key, respond(&req, 180));
@@ -89,9 +89,9 @@ fn invite_retransmission_gets_the_last_provisional_and_is_absorbed_once_accepted
         [10, 510].map(ms)
     );
     assert_eq!(sim.layer(BOB).state(&key), Some(State::Proceeding));
-    let mut sim2 = Sim::new(Transport::Udp);
+    let mut sim2 = Sim::new(TransportKind::Udp);
     sim2.set_loss(|p| p.is_response(200));
-    sim2.alice_sends(request(Method::Invite, Transport::Udp, 1));
+    sim2.alice_sends(request(Method::Invite, TransportKind::Udp, 1));
     sim2.run_until(ms(10));
     let (key2, req2) = sim2.bob_request(0);
     sim2.bob_responds(&key2, respond(&req2, 200));
@@ -112,7 +112,7 @@ fn invite_retransmission_gets_the_last_provisional_and_is_absorbed_once_accepted
 
 #[test]
 fn non_invite_server_absorbs_in_trying_and_repeats_its_final() {
-    let mut sim = Sim::new(Transport::Udp);
+    let mut sim = Sim::new(TransportKind::Udp);
     let mut finals = 0;
     sim.set_loss(move |p| {
         if p.is_response(200) {
@@ -121,7 +121,7 @@ fn non_invite_server_absorbs_in_trying_and_repeats_its_final() {
         }
         false
     });
-    sim.alice_sends(request(Method::Register, Transport::Udp, 1));
+    sim.alice_sends(request(Method::Register, TransportKind::Udp, 1));
     sim.run_until(ms(2000));
     // Retransmissions at 500 and 1500 ms reached bob and were absorbed silently.
     assert!(sim.nodes[BOB].sent.is_empty());
@@ -148,9 +148,9 @@ fn non_invite_server_absorbs_in_trying_and_repeats_its_final() {
 
 #[test]
 fn timers_j_and_k_keep_the_maps_from_growing() {
-    let mut sim = Sim::new(Transport::Udp);
+    let mut sim = Sim::new(TransportKind::Udp);
     for i in 0..50u32 {
-        sim.alice_sends(request(Method::Options, Transport::Udp, i + 1));
+        sim.alice_sends(request(Method::Options, TransportKind::Udp, i + 1));
         sim.run_for(ms(10));
         let (key, req) = sim.bob_request(i as usize);
         sim.bob_responds(&key, respond(&req, 200));
@@ -170,8 +170,8 @@ fn timers_j_and_k_keep_the_maps_from_growing() {
 
 #[test]
 fn unanswered_non_invite_is_dropped_after_64_t1() {
-    let mut sim = Sim::new(Transport::Udp);
-    sim.alice_sends(request(Method::Options, Transport::Udp, 1));
+    let mut sim = Sim::new(TransportKind::Udp);
+    sim.alice_sends(request(Method::Options, TransportKind::Udp, 1));
     sim.run_until(Duration::from_secs(40));
     let bob_tu = sim.tu_events(BOB, |e| {
         matches!(e, Event::Timeout { .. } | Event::Terminated { .. })
@@ -183,8 +183,8 @@ fn unanswered_non_invite_is_dropped_after_64_t1() {
 
 #[test]
 fn reliable_invite_server_has_no_timer_g_and_ends_on_ack() {
-    let mut sim = Sim::new(Transport::Tcp);
-    sim.alice_sends(request(Method::Invite, Transport::Tcp, 1));
+    let mut sim = Sim::new(TransportKind::Tcp);
+    sim.alice_sends(request(Method::Invite, TransportKind::Tcp, 1));
     sim.run_until(ms(10));
     let (key, req) = sim.bob_request(0);
     sim.bob_responds(&key, respond(&req, 486));
@@ -201,19 +201,19 @@ fn overload_answers_503_statelessly() {
         max_transactions: 1,
         ..Config::default()
     };
-    let mut sim = Sim::with_config(Transport::Udp, config);
-    sim.alice_sends(request(Method::Invite, Transport::Udp, 1));
+    let mut sim = Sim::with_config(TransportKind::Udp, config);
+    sim.alice_sends(request(Method::Invite, TransportKind::Udp, 1));
     // Alice's own limit: one transaction.
     let bob = sim.peer_of(BOB);
     let now = sim.now;
     assert_eq!(
         sim.layer(ALICE)
-            .send_request(request(Method::Options, Transport::Udp, 2), bob, now),
+            .send_request(request(Method::Options, TransportKind::Udp, 2), bob, now),
         Err(SendError::Overloaded)
     );
     // A second caller on bob's side gets 503 without a transaction.
     let alice = sim.peer_of(ALICE);
-    let second = request(Method::Invite, Transport::Udp, 3);
+    let second = request(Method::Invite, TransportKind::Udp, 3);
     sim.run_until(ms(20));
     let now = sim.now;
     sim.layer(BOB)
@@ -236,8 +236,8 @@ fn overload_answers_503_statelessly() {
 
 #[test]
 fn send_response_errors() {
-    let mut sim = Sim::new(Transport::Udp);
-    let client_key = sim.alice_sends(request(Method::Options, Transport::Udp, 1));
+    let mut sim = Sim::new(TransportKind::Udp);
+    let client_key = sim.alice_sends(request(Method::Options, TransportKind::Udp, 1));
     sim.run_until(ms(20));
     let (key, req) = sim.bob_request(0);
     let now = sim.now;
@@ -261,8 +261,8 @@ fn send_response_errors() {
 
 #[test]
 fn stray_responses_are_dropped() {
-    let mut sim = Sim::new(Transport::Udp);
-    let req = request(Method::Options, Transport::Udp, 1);
+    let mut sim = Sim::new(TransportKind::Udp);
+    let req = request(Method::Options, TransportKind::Udp, 1);
     let bob = sim.peer_of(BOB);
     let now = sim.now;
     sim.layer(ALICE)
@@ -270,4 +270,60 @@ fn stray_responses_are_dropped() {
         .expect("has a branch");
     sim.pump();
     assert!(sim.nodes[ALICE].tu.is_empty() && sim.nodes[ALICE].sent.is_empty());
+}
+
+#[test]
+fn responses_are_routed_by_via_over_udp_and_by_source_over_streams() {
+    let now = Instant::now();
+    let mut layer = TransactionLayer::new(Config::default());
+    let nat: SocketAddr = "203.0.113.7:40000".parse().expect("addr");
+    let destination_of = |layer: &mut TransactionLayer, via: &str, transport| {
+        let mut req = request(Method::Options, TransportKind::Udp, 1);
+        req.headers.set(HeaderName::Via, via);
+        let source = Peer {
+            addr: nat,
+            transport,
+        };
+        layer
+            .handle_incoming(Message::Request(req.clone()), source, now)
+            .expect("keyed");
+        let key = TransactionKey::for_incoming_request(&req).expect("keyed");
+        layer
+            .send_response(&key, respond(&req, 200), now)
+            .expect("sent");
+        let mut dest = None;
+        while let Some(e) = layer.poll_event() {
+            if let Event::Transmit(t) = e {
+                dest = Some(t.destination);
+            }
+        }
+        dest.expect("a transmit")
+    };
+    // As stamped by the transport (RFC 3581): rport wins.
+    let d = destination_of(
+        &mut layer,
+        "SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bK1;received=203.0.113.7;rport=40000",
+        TransportKind::Udp,
+    );
+    assert_eq!(d.addr, nat);
+    // No rport: the received address at the sent-by port (RFC 3261 §18.2.2).
+    let d = destination_of(
+        &mut layer,
+        "SIP/2.0/UDP 10.0.0.5:5062;branch=z9hG4bK2;received=203.0.113.7",
+        TransportKind::Udp,
+    );
+    assert_eq!(d.addr, "203.0.113.7:5062".parse().expect("addr"));
+    // Streams answer on the connection the request came on.
+    let d = destination_of(
+        &mut layer,
+        "SIP/2.0/TCP 10.0.0.5:5062;branch=z9hG4bK3",
+        TransportKind::Tcp,
+    );
+    assert_eq!(
+        d,
+        Peer {
+            addr: nat,
+            transport: TransportKind::Tcp
+        }
+    );
 }
