@@ -175,10 +175,7 @@ fn parse_head(head: &[u8]) -> Result<(StartLine, Headers, Option<usize>), ParseE
         headers.push(name, value);
     }
     for h in headers.iter() {
-        if h.value
-            .bytes()
-            .any(|b| (b < b' ' && b != b'\t') || b == 0x7f)
-        {
+        if has_bare_control(&h.value) {
             return Err(ParseError::BadHeaderLine);
         }
     }
@@ -311,6 +308,26 @@ pub fn sanitize_reason(reason: &str) -> String {
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect()
+}
+
+/// Control characters are allowed in a header value only as a quoted-pair inside a
+/// quoted string (RFC 3261 25.1; RFC 4475 `intmeth` quotes a NUL in a display name).
+fn has_bare_control(value: &str) -> bool {
+    let (mut in_quote, mut escaped) = (false, false);
+    for b in value.bytes() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match b {
+            b'\\' if in_quote => escaped = true,
+            b'"' => in_quote = !in_quote,
+            b'\t' => {}
+            b if b < b' ' || b == 0x7f => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 #[cfg(test)]
