@@ -2,7 +2,6 @@
 //! authorization check (a user registers only their own AOR), expiry policy (423 with
 //! Min-Expires), then the binding update in the [`LocationService`].
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,7 +31,8 @@ pub trait UserDirectory: Send + Sync + 'static {
 /// Users held in memory: the demo tenant of `tongdai up` and benchmarks.
 #[derive(Debug, Default)]
 pub struct MemoryDirectory {
-    users: HashMap<String, [String; 3]>,
+    // Read-only after start-up, so a fast non-keyed-against-flooding hash is safe here.
+    users: foldhash::HashMap<String, [String; 3]>,
 }
 
 impl MemoryDirectory {

@@ -4,9 +4,12 @@
 //! here and the Raft-backed store of the control plane are interchangeable. A store
 //! applies [`super::bindings::apply`] atomically per AOR.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::hash::{BuildHasher, RandomState};
+
+// AORs enter these maps only after digest authentication, so flooding them with
+// colliding keys needs valid credentials; a fast hash is fine.
+type HashMap<K, V> = foldhash::HashMap<K, V>;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
@@ -56,7 +59,9 @@ pub struct MemoryLocationService {
 impl MemoryLocationService {
     pub fn new(max_contacts_per_aor: usize) -> MemoryLocationService {
         MemoryLocationService {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Mutex::new(HashMap::default()))
+                .collect(),
             hasher: RandomState::new(),
             max_contacts: max_contacts_per_aor,
             count: AtomicUsize::new(0),

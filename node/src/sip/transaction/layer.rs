@@ -133,7 +133,9 @@ pub struct TransactionLayer {
     config: Config,
     next_id: TxId,
     index: HashMap<TransactionKey, TxId>,
-    txs: HashMap<TxId, Tx>,
+    /// Keyed by our own sequential ids, so a fast hash is safe (the branch-keyed index
+    /// keeps SipHash against collision floods).
+    txs: foldhash::HashMap<TxId, Tx>,
     timers: BinaryHeap<Reverse<(Instant, TxId)>>,
     events: VecDeque<Event>,
 }
@@ -144,7 +146,7 @@ impl TransactionLayer {
             config,
             next_id: 0,
             index: HashMap::new(),
-            txs: HashMap::new(),
+            txs: foldhash::HashMap::default(),
             timers: BinaryHeap::new(),
             events: VecDeque::new(),
         }
