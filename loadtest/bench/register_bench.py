@@ -134,6 +134,7 @@ def measure(owned, sut: SystemUnderTest, args, tmp: Path, users_csv: Path, label
         control_port=free_port(),
         workdir=tmp,
         deadline_s=calls / rate + 30,
+        source_ips=args.source_ips,
         trace_errors=trace_errors,
     )
     alive = sut.proc.poll() is None
@@ -249,6 +250,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--password-prefix", default="pw")
     p.add_argument("--realm", default="bench", help="digest realm and SIP domain of the users")
     p.add_argument("--expires", type=int, default=3600)
+    p.add_argument("--source-ips", type=int, default=32,
+                   help="SIPp sends from this many addresses 127.0.0.2.. (one fixed per user); "
+                        "1 = everything from 127.0.0.1, one UDP flow")
     p.add_argument("--rates", default="1000,2000,4000,6000,8000,12000,16000,24000",
                    help="offered registrations/s, climbed in order until one fails")
     p.add_argument("--refine", type=int, default=2,
@@ -265,12 +269,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--startup-timeout", type=float, default=30.0)
     p.add_argument("--max-minutes", type=float, default=30.0, help="bound on the whole run")
     p.add_argument("--tongdai-bin", type=Path, default=None)
+    p.add_argument("--tongdai-algorithms", default="MD5,SHA-256",
+                   help="tongdai's [registrar] algorithms, in challenge order; SIPp 3.6 needs MD5 first")
     p.add_argument("--scenario", type=Path, default=LOADTEST_DIR / "scenarios" / "register_auth.xml")
     p.add_argument("--out", type=Path, default=None, help="report path (default: loadtest/results/register-<date>.md)")
     p.add_argument("--keep-tmp", action="store_true", help="keep the run's temp dir (configs, SIPp logs)")
     args = p.parse_args(argv)
     args.systems = [s.strip() for s in args.systems.split(",") if s.strip()]
     args.rates = [int(r) for r in args.rates.split(",")]
+    args.tongdai_algorithms = [a.strip() for a in args.tongdai_algorithms.split(",") if a.strip()]
     for s in args.systems:
         if s not in ("kamailio", "tongdai"):
             p.error(f"unknown system '{s}' (known: kamailio, tongdai)")
@@ -294,7 +301,7 @@ def main(argv: list[str]) -> int:
     users = UserSet(args.first_extension, args.users, args.password_prefix, args.realm)
     tmp = Path(tempfile.mkdtemp(prefix="tongdai-bench."))
     users_csv = tmp / "users.csv"
-    users.write_sipp_csv(users_csv)
+    users.write_sipp_csv(users_csv, args.source_ips)
     owned = OwnedProcesses()
 
     def on_signal(signum, _frame):
@@ -312,7 +319,7 @@ def main(argv: list[str]) -> int:
                 sut = Kamailio(name=name, workdir=workdir, users=users, workers=args.workers)
             else:
                 sut = Tongdai(name=name, workdir=workdir, users=users, workers=args.workers,
-                              binary=Path(tongdai_bin))
+                              binary=Path(tongdai_bin), algorithms=tuple(args.tongdai_algorithms))
             results.append(bench_system(owned, sut, args, tmp, users_csv, deadline))
     finally:
         owned.stop_all()

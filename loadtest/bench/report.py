@@ -188,6 +188,12 @@ def render(results, args, command: str, started: float, finished: float) -> str:
              f"password `{args.password_prefix}<user>`, realm/domain `{args.realm}`), the same list for "
              "both systems; SIPp reads them SEQUENTIALly and wraps around, so later steps are re-registrations "
              f"(refreshes of existing bindings), Expires {args.expires}.")
+    if args.source_ips == 1:
+        L.append("- SIPp sends everything from 127.0.0.1 on one UDP socket (`-t u1`): a single flow.")
+    else:
+        L.append(f"- SIPp sends from {args.source_ips} addresses 127.0.0.2..127.0.0.{1 + args.source_ips} "
+                 "(`-t ui`), each user always from the same one: "
+                 f"{args.source_ips} UDP flows, as from many phones.")
     L.append(f"- Offered rates tried in order: {', '.join(map(str, args.rates))} (stop at the first failure, "
              f"then up to {args.refine} bisection steps); each step offers rate x {args.step_seconds} calls "
              f"(`sipp -r R -rp 1000 -m N`), then rests {args.pause} s.")
@@ -200,6 +206,9 @@ def render(results, args, command: str, started: float, finished: float) -> str:
     L.append(f"- Before each step the runner waits (at most {args.quiet_wait:.0f} s) until processes other "
              f"than the server use <= {args.quiet_cores} cores; the *other cores* column shows what they used "
              "during the step.")
+    if "tongdai" in args.systems:
+        L.append(f"- tongdai offers challenges {', '.join(args.tongdai_algorithms)} (one WWW-Authenticate each, "
+                 "in that order); Kamailio offers one, MD5. SIPp answers the first, MD5, for both.")
     L.append("- SIPp runs on the same machine (127.0.0.1) and shares the CPUs with the server; "
              "no CPU pinning.")
     L.append("")

@@ -111,6 +111,7 @@ def run_sipp(
     control_port: int,
     workdir: Path,
     deadline_s: float,
+    source_ips: int = 1,
     trace_errors: bool = False,
 ) -> SippRun:
     run = SippRun(label=label, target_rate=rate, calls_requested=calls)
@@ -127,8 +128,12 @@ def run_sipp(
         # Digest uri = the Request-URI (sip:<domain>); SIPp's default is the remote
         # address, which a registrar that checks the uri would reject.
         "-auth_uri", domain,
+        "-key", "client_port", str(local_port),
         "-i", "127.0.0.1", "-p", str(local_port), "-cp", str(control_port),
-        "-t", "u1",
+        # Several source addresses are several flows, as from many phones; a server that
+        # spreads flows over SO_REUSEPORT sockets needs them to use more than one worker.
+        *(["-t", "u1"] if source_ips == 1 else ["-t", "ui", "-ip_field", "4"]),
+        "-max_socket", "1000",
         "-r", str(rate), "-rp", "1000", "-m", str(calls),
         # Concurrency cap: generous (2 s of traffic) so SIPp does not throttle itself.
         "-l", str(max(1000, 2 * rate)),

@@ -131,6 +131,7 @@ class Kamailio(SystemUnderTest):
 @dataclass
 class Tongdai(SystemUnderTest):
     binary: Path = REPO_DIR / "target" / "release" / "tongdai"
+    algorithms: tuple[str, ...] = ("MD5", "SHA-256")
 
     def version(self) -> str:
         return _first_line([str(self.binary), "--version"])
@@ -143,6 +144,12 @@ class Tongdai(SystemUnderTest):
             f'listen_tcp = "127.0.0.1:{self.port}"\n'
             "[http]\n"
             'listen = "127.0.0.1:0"\n'
+            "[log]\n"
+            'level = "warn"\n'
+            "[registrar]\n"
+            f'realm = "{self.users.realm}"\n'
+            # SIPp 3.6 answers only the first challenge and only MD5: MD5 must come first.
+            "algorithms = [" + ", ".join(f'"{a}"' for a in self.algorithms) + "]\n"
             + self.users.tongdai_demo_toml()
         )
 

@@ -21,12 +21,19 @@ class UserSet:
         for ext in range(self.first_extension, self.first_extension + self.count):
             yield str(ext), f"{self.password_prefix}{ext}"
 
-    def write_sipp_csv(self, path: Path) -> None:
-        """user;password;domain;[authentication ...] — see scenarios/register_auth.xml."""
+    def write_sipp_csv(self, path: Path, source_ips: int) -> None:
+        """user;password;domain;[authentication ...];source IP — see scenarios/register_auth.xml.
+
+        User n sends from 127.0.0.(2 + n % source_ips), or 127.0.0.1 when source_ips is 1.
+        """
+        if not 1 <= source_ips <= 250:
+            raise ValueError("source_ips must be in 1..250")
         with open(path, "w") as f:
             f.write("SEQUENTIAL\n")
-            for user, password in self.users():
-                f.write(f"{user};{password};{self.realm};[authentication username={user} password={password}]\n")
+            for n, (user, password) in enumerate(self.users()):
+                ip = "127.0.0.1" if source_ips == 1 else f"127.0.0.{2 + n % source_ips}"
+                f.write(f"{user};{password};{self.realm};"
+                        f"[authentication username={user} password={password}];{ip}\n")
 
     def write_kamailio_htable(self, db_dir: Path, table: str = "users") -> None:
         """A db_text table in the layout the htable module loads at startup."""
