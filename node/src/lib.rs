@@ -4,4 +4,8 @@
 //! transactions with time passed in; sockets and tasks live at the edge
 //! ([`sip::transport`], [`server`]).
 
+pub mod config;
+pub mod registrar;
+pub mod server;
 pub mod sip;
+pub mod telemetry;

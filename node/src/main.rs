@@ -1,6 +1,536 @@
 //! The `tongdai` binary.
+//!
+//! - `tongdai up`: everything on this machine with a demo tenant; no config needed.
+//! - `tongdai node --config FILE`: a SIP node for real deployments.
+//! - `tongdai config check [--config FILE]`: validate and print the effective config.
+//!
+//! Exit codes: 0 success, 2 bad usage or configuration (only the message is printed),
+//! 1 runtime failure, 130 on a second SIGINT/SIGTERM during a graceful shutdown.
 
-fn main() {
-    eprintln!("tongdai: not yet implemented");
-    std::process::exit(2);
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tokio::sync::oneshot;
+use tongdai_node::config::{Config, ConfigWarning, DemoTenant, LoadedConfig, LogFormat};
+use tongdai_node::server;
+use tongdai_node::telemetry::{self, Health, HealthState, HttpServer, TelemetryError};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tongdai",
+    version,
+    about = "tongdai: a multi-tenant SIP call-center platform",
+    long_about = "tongdai: a multi-tenant SIP call-center platform.\n\n\
+                  Every config key can also be set by an environment variable \
+                  TONGDAI_<SECTION>_<KEY>, e.g. TONGDAI_SIP_LISTEN_UDP=0.0.0.0:5060, \
+                  which overrides the file. RUST_LOG overrides [log] level."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run an all-in-one node on this machine with a demo tenant (extensions 1001-1010).
+    ///
+    /// Needs no config: defaults plus TONGDAI_* environment variables. Prints the addresses,
+    /// the extensions with their passwords and the settings for a softphone.
+    Up {
+        /// Optional config file to start from.
+        #[arg(short, long, value_name = "FILE", env = "TONGDAI_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run a SIP node from a config file (real deployments).
+    Node {
+        /// The node's TOML config file.
+        #[arg(short, long, value_name = "FILE", env = "TONGDAI_CONFIG")]
+        config: PathBuf,
+    },
+    /// Inspect configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a config (file plus TONGDAI_* environment) and print the effective config as
+    /// TOML. Exits 0 when valid, 2 with the problems otherwise. Without --config, checks the
+    /// defaults plus the environment.
+    Check {
+        #[arg(short, long, value_name = "FILE", env = "TONGDAI_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+/// How the process ends when it does not succeed.
+#[derive(Debug)]
+enum Failure {
+    /// Bad configuration: the message alone is printed, exit code 2.
+    Config(String),
+    /// Something failed while running: exit code 1.
+    Runtime(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure::Runtime(error)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        // --help and --version land here too, with exit code 0; usage errors with 2.
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(message)) => {
+            eprintln!("{message}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Runtime(error)) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let env = process_env()?;
+    match cli.command {
+        Command::Up { config } => {
+            let loaded = load(config.as_deref(), &env)?;
+            let config = loaded.config.with_demo();
+            start(config, loaded.warnings)
+        }
+        Command::Node { config } => {
+            let loaded = load(Some(&config), &env)?;
+            start(loaded.config, loaded.warnings)
+        }
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => {
+            let loaded = load(config.as_deref(), &env)?;
+            for warning in &loaded.warnings {
+                eprintln!("warning: {warning}");
+            }
+            let source = match &config {
+                Some(path) => format!("defaults < {} < TONGDAI_* environment", path.display()),
+                None => "defaults < TONGDAI_* environment".to_owned(),
+            };
+            print!(
+                "# tongdai effective configuration ({source})\n\n{}",
+                loaded.config.to_toml()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<LoadedConfig, Failure> {
+    Config::load(path, env).map_err(|e| Failure::Config(e.to_string()))
+}
+
+/// The process environment as UTF-8 pairs. A `TONGDAI_*` variable that is not UTF-8 is a
+/// config error (it would otherwise be silently ignored); other variables are not our business.
+fn process_env() -> Result<Vec<(String, String)>, Failure> {
+    let mut env = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Ok(name) = name.into_string() else {
+            continue;
+        };
+        match value.into_string() {
+            Ok(value) => env.push((name, value)),
+            Err(_) if name.starts_with("TONGDAI_") => {
+                return Err(Failure::Config(format!(
+                    "{name}: the value is not valid UTF-8 (expected text)"
+                )));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(env)
+}
+
+/// Sets up logging and the runtime, then runs the node until it is shut down.
+fn start(config: Config, warnings: Vec<ConfigWarning>) -> Result<(), Failure> {
+    let rust_log = std::env::var("RUST_LOG").ok();
+    telemetry::init_tracing(&config.log, rust_log.as_deref()).map_err(|e| match e {
+        TelemetryError::LogFilter { .. } => Failure::Config(e.to_string()),
+        other => Failure::Runtime(other.into()),
+    })?;
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("tongdai")
+        .build()
+        .context("cannot start the async runtime")?;
+    let json_logs = config.log.format == LogFormat::Json;
+    runtime.block_on(run_node(config)).inspect_err(|error| {
+        // Log shippers read only JSON lines; people read the plain line main prints.
+        if json_logs {
+            tracing::error!("{error:#}");
+        }
+    })?;
+    Ok(())
+}
+
+/// How long to wait for in-flight `/metrics` or `/healthz` requests once the node has stopped.
+const HTTP_STOP_GRACE: Duration = Duration::from_secs(5);
+
+async fn run_node(config: Config) -> anyhow::Result<()> {
+    // Catch signals before anything else so an early SIGTERM is a graceful stop too.
+    let mut signals = ShutdownSignals::install().context("cannot install signal handlers")?;
+
+    let health = Health::new();
+    let metrics = telemetry::install_metrics_recorder()?;
+    let upkeep = telemetry::metrics::spawn_upkeep(metrics.clone(), Duration::from_secs(5));
+    let http = HttpServer::bind(config.http.listen, metrics, health.clone()).await?;
+    let http_addr = http.local_addr();
+    let (stop_http, http_stopped) = oneshot::channel::<()>();
+    let http_task = tokio::spawn(http.serve(async {
+        let _ = http_stopped.await;
+    }));
+    tracing::info!(
+        node = %config.node.name,
+        %http_addr,
+        "HTTP endpoint listening: /metrics, /healthz, /livez"
+    );
+
+    // Once the SIP server reports ready, tell the operator (and the person at the terminal
+    // under `tongdai up`) where everything is.
+    let announce = {
+        let mut ready = health.subscribe();
+        let banner = config
+            .demo_tenant()
+            .map(|tenant| up_banner(&config, &tenant, http_addr));
+        let sip = sip_addresses(&config);
+        tokio::spawn(async move {
+            if ready.wait_for(|s| *s == HealthState::Ok).await.is_ok() {
+                tracing::info!(%sip, "ready");
+                if let Some(banner) = banner {
+                    print!("{banner}");
+                }
+            }
+        })
+    };
+
+    let shutdown = {
+        let health = health.clone();
+        async move {
+            let signal = signals.next().await;
+            health.set_draining();
+            tracing::info!(
+                signal,
+                "shutting down gracefully; send the signal again to exit at once"
+            );
+            tokio::spawn(async move {
+                let signal = signals.next().await;
+                eprintln!("tongdai: second {signal}, exiting without draining");
+                std::process::exit(130);
+            });
+        }
+    };
+
+    let result = server::run(config, health, shutdown).await;
+
+    announce.abort();
+    upkeep.abort();
+    let _ = stop_http.send(());
+    match tokio::time::timeout(HTTP_STOP_GRACE, http_task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(e))) => tracing::warn!("HTTP endpoint stopped with an error: {e}"),
+        Ok(Err(e)) => tracing::warn!("HTTP endpoint task failed: {e}"),
+        Err(_) => tracing::warn!("HTTP endpoint did not stop within {HTTP_STOP_GRACE:?}"),
+    }
+    if result.is_ok() {
+        tracing::info!("stopped");
+    }
+    result
+}
+
+/// SIGINT and SIGTERM (Ctrl-C only, off Unix).
+#[derive(Debug)]
+struct ShutdownSignals {
+    #[cfg(unix)]
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignals {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            Ok(ShutdownSignals {})
+        }
+    }
+
+    /// Waits for the next signal and returns its name.
+    async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.interrupt.recv() => "SIGINT",
+                _ = self.terminate.recv() => "SIGTERM",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            // If Ctrl-C cannot be watched there is nothing to wait for; never resolve.
+            match tokio::signal::ctrl_c().await {
+                Ok(()) => "Ctrl-C",
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
+}
+
+fn sip_addresses(config: &Config) -> String {
+    let mut parts = Vec::new();
+    if let Some(udp) = config.sip.listen_udp {
+        parts.push(format!("udp {udp}"));
+    }
+    if let Some(tcp) = config.sip.listen_tcp {
+        parts.push(format!("tcp {tcp}"));
+    }
+    parts.join(", ")
+}
+
+/// More extensions than this with derivable passwords are summarized, not listed.
+const MAX_LISTED_EXTENSIONS: usize = 20;
+
+/// What `tongdai up` prints once the node is ready: where to point a softphone and with which
+/// credentials.
+fn up_banner(config: &Config, tenant: &DemoTenant, http_addr: SocketAddr) -> String {
+    let mut out = String::new();
+    let version = env!("CARGO_PKG_VERSION");
+    let _ = writeln!(
+        out,
+        "\ntongdai {version} is up (node {})\n",
+        config.node.name
+    );
+    let _ = writeln!(out, "  SIP        {}", sip_addresses(config));
+    let _ = writeln!(
+        out,
+        "  HTTP       http://{http_addr}/metrics  http://{http_addr}/healthz"
+    );
+    let _ = writeln!(out, "  Domain     {}", tenant.realm);
+    let _ = writeln!(
+        out,
+        "  Realm      {}  (digest authentication)",
+        config.registrar.realm
+    );
+
+    let random = config
+        .demo
+        .as_ref()
+        .is_some_and(|demo| demo.passwords_are_random());
+    let width = tenant
+        .extensions
+        .iter()
+        .map(|u| u.extension.len())
+        .max()
+        .unwrap_or(0)
+        .max("Extension".len());
+    let _ = writeln!(out, "\n  {:<width$}  Password", "Extension");
+    let listed = if random || tenant.extensions.len() <= MAX_LISTED_EXTENSIONS {
+        tenant.extensions.len()
+    } else {
+        MAX_LISTED_EXTENSIONS / 2
+    };
+    for user in &tenant.extensions[..listed] {
+        let _ = writeln!(out, "  {:<width$}  {}", user.extension, user.password);
+    }
+    if listed < tenant.extensions.len() {
+        let _ = writeln!(
+            out,
+            "  ... {} more, up to {} (password = prefix + extension)",
+            tenant.extensions.len() - listed,
+            tenant
+                .extensions
+                .last()
+                .map_or("", |u| u.extension.as_str())
+        );
+    }
+
+    let server = config
+        .sip
+        .listen_udp
+        .or(config.sip.listen_tcp)
+        .map(|addr| {
+            if addr.ip().is_unspecified() {
+                format!("<this machine's IP>:{}", addr.port())
+            } else {
+                addr.to_string()
+            }
+        })
+        .unwrap_or_default();
+    let transports = match (config.sip.listen_udp, config.sip.listen_tcp) {
+        (Some(_), Some(_)) => "UDP or TCP",
+        (Some(_), None) => "UDP",
+        _ => "TCP",
+    };
+    let example = tenant
+        .extensions
+        .first()
+        .map_or("1001", |u| u.extension.as_str());
+    let _ = writeln!(
+        out,
+        "\nSoftphone settings (Linphone, MicroSIP, Zoiper, baresip, ...):"
+    );
+    let _ = writeln!(
+        out,
+        "  Username / auth user   the extension, e.g. {example}"
+    );
+    let _ = writeln!(out, "  Password               from the table above");
+    let _ = writeln!(out, "  Domain                 {}", tenant.realm);
+    let _ = writeln!(out, "  Proxy / server         {server}");
+    let _ = writeln!(out, "  Transport              {transports}");
+    let _ = writeln!(
+        out,
+        "  Identity               sip:{example}@{}",
+        tenant.realm
+    );
+    if random {
+        let _ = writeln!(
+            out,
+            "\nPasswords are random on every start; set TONGDAI_DEMO_PASSWORD_PREFIX=<prefix> \
+             for fixed ones (<prefix><extension>)."
+        );
+    }
+    let _ = writeln!(out, "Press Ctrl-C to stop.");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("tongdai").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn node_requires_a_config_file() {
+        // TONGDAI_CONFIG could supply it; the test environment does not set it.
+        if std::env::var_os("TONGDAI_CONFIG").is_none() {
+            let err = parse(&["node"]).expect_err("missing --config");
+            assert_eq!(err.exit_code(), 2);
+        }
+        let cli = parse(&["node", "--config", "/etc/tongdai/node.toml"]).expect("valid");
+        assert!(
+            matches!(cli.command, Command::Node { config } if config == Path::new("/etc/tongdai/node.toml"))
+        );
+    }
+
+    #[test]
+    fn up_and_config_check_parse() {
+        assert!(matches!(
+            parse(&["up"]).expect("valid").command,
+            Command::Up { .. }
+        ));
+        let cli = parse(&["config", "check", "-c", "x.toml"]).expect("valid");
+        assert!(matches!(
+            cli.command,
+            Command::Config { command: ConfigCommand::Check { config: Some(path) } } if path == Path::new("x.toml")
+        ));
+        assert_eq!(parse(&["bogus"]).expect_err("unknown").exit_code(), 2);
+        assert_eq!(parse(&["--version"]).expect_err("version").exit_code(), 0);
+    }
+
+    #[test]
+    fn up_banner_lists_extensions_and_softphone_settings() {
+        let config = Config::load(
+            None,
+            &[
+                ("TONGDAI_DEMO_PASSWORD_PREFIX".to_owned(), "pw".to_owned()),
+                (
+                    "TONGDAI_SIP_LISTEN_UDP".to_owned(),
+                    "0.0.0.0:5060".to_owned(),
+                ),
+                ("TONGDAI_SIP_LISTEN_TCP".to_owned(), "off".to_owned()),
+            ],
+        )
+        .expect("valid")
+        .config
+        .with_demo();
+        let tenant = config.demo_tenant().expect("demo");
+        let banner = up_banner(&config, &tenant, SocketAddr::from(([127, 0, 0, 1], 9060)));
+        assert!(banner.contains("SIP        udp 0.0.0.0:5060\n"), "{banner}");
+        assert!(banner.contains("http://127.0.0.1:9060/metrics"), "{banner}");
+        assert!(banner.contains("1001       pw1001"), "{banner}");
+        assert!(banner.contains("1010       pw1010"), "{banner}");
+        assert!(
+            banner.contains("Proxy / server         <this machine's IP>:5060"),
+            "{banner}"
+        );
+        assert!(banner.contains("Transport              UDP\n"), "{banner}");
+        assert!(
+            banner.contains("Identity               sip:1001@tongdai"),
+            "{banner}"
+        );
+        assert!(!banner.contains("random"), "{banner}");
+    }
+
+    #[test]
+    fn up_banner_shows_random_passwords_and_how_to_fix_them() {
+        let config = Config::default().with_demo();
+        let tenant = config.demo_tenant().expect("demo");
+        let banner = up_banner(&config, &tenant, SocketAddr::from(([127, 0, 0, 1], 9060)));
+        for user in &tenant.extensions {
+            assert!(banner.contains(&user.password), "{banner}");
+        }
+        assert!(banner.contains("TONGDAI_DEMO_PASSWORD_PREFIX"), "{banner}");
+        assert!(
+            banner.contains("Transport              UDP or TCP"),
+            "{banner}"
+        );
+    }
+
+    #[test]
+    fn many_derivable_extensions_are_summarized() {
+        let config = Config::load(
+            None,
+            &[
+                ("TONGDAI_DEMO_PASSWORD_PREFIX".to_owned(), "pw".to_owned()),
+                ("TONGDAI_DEMO_COUNT".to_owned(), "1000".to_owned()),
+            ],
+        )
+        .expect("valid")
+        .config;
+        let tenant = config.demo_tenant().expect("demo");
+        let banner = up_banner(&config, &tenant, SocketAddr::from(([127, 0, 0, 1], 9060)));
+        assert!(banner.contains("... 990 more, up to 2000"), "{banner}");
+        assert!(banner.lines().count() < 40, "{banner}");
+    }
 }

@@ -1,0 +1,406 @@
+//! Node configuration: one TOML file per process, every key overridable by an environment
+//! variable, and no file at all needed for `tongdai up`.
+//!
+//! # Sources and precedence
+//! Built-in defaults, then the TOML file (if any), then environment variables named
+//! `TONGDAI_<SECTION>_<KEY>` (e.g. `TONGDAI_SIP_LISTEN_UDP=0.0.0.0:5060`). The environment
+//! is passed in as a slice rather than read here, so tests and embedders say exactly what it
+//! holds (and nothing ever calls `std::env::set_var`).
+//!
+//! Environment values are text: integers in decimal, booleans as `true`/`false` (also
+//! `1`/`0`, `yes`/`no`, `on`/`off`), socket addresses as `IP:port`, lists comma-separated
+//! (`TONGDAI_REGISTRAR_ALGORITHMS=SHA-256,MD5`). Setting any `TONGDAI_DEMO_*` variable
+//! enables the `[demo]` section.
+//!
+//! # Strictness
+//! An unknown section or key in the file is an error (a typo must not silently fall back to a
+//! default), and so is any value of the wrong type or out of range; every message names the
+//! key as written (`sip.listen_udp`) or the environment variable that set it. An unknown
+//! `TONGDAI_*` environment variable is only a [`ConfigWarning`]: orchestrators inject
+//! variables we do not control (a Kubernetes Service called `tongdai` yields
+//! `TONGDAI_SERVICE_HOST`, `TONGDAI_PORT_5060_UDP`, ... in every pod), and refusing to start
+//! over those would make the env override unusable. The known Kubernetes patterns and
+//! `TONGDAI_CONFIG` (the CLI's `--config`) are ignored without a warning.
+//!
+//! # Keys
+//! ```toml
+//! [node]
+//! name = "<hostname>"            # this node's name in logs, metrics and the cluster
+//! [sip]
+//! listen_udp = "127.0.0.1:5060"  # "" or "off" disables the listener
+//! listen_tcp = "127.0.0.1:5060"
+//! max_message_size = 65535       # bytes; larger messages are rejected
+//! udp_recv_buffer = 4194304      # SO_RCVBUF / SO_SNDBUF requested, bytes
+//! udp_send_buffer = 4194304
+//! udp_workers = <cores>          # UDP receive tasks (one SO_REUSEPORT socket each)
+//! reuse_port = true
+//! tcp_idle_timeout_secs = 300
+//! max_tcp_connections = 10000
+//! [registrar]
+//! realm = "tongdai"              # digest realm in challenges
+//! min_expires = 60               # shorter requests get 423 Interval Too Brief
+//! max_expires = 3600
+//! default_expires = 3600
+//! max_contacts_per_aor = 10
+//! nonce_lifetime_secs = 300
+//! algorithms = ["SHA-256", "MD5"]  # challenges offered, in this order
+//! [http]
+//! listen = "127.0.0.1:9060"      # GET /metrics, /healthz, /livez
+//! [log]
+//! level = "info"                 # or directives, e.g. "info,tongdai_node::sip=debug"; RUST_LOG wins
+//! format = "text"                # text | json
+//! [demo]                         # optional: a demo tenant's extensions
+//! realm = "tongdai"
+//! first_extension = 1001
+//! count = 10
+//! password_prefix = ""           # empty: random passwords; else prefix + extension number
+//! ```
+
+mod demo;
+mod error;
+mod keys;
+mod load;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use demo::{DemoTenant, DemoUser, PasswordSeed, RANDOM_PASSWORD_LEN};
+pub use error::{ConfigError, ConfigWarning, Origin};
+
+/// The whole configuration of one `tongdai node` process.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub node: NodeConfig,
+    pub sip: SipConfig,
+    pub registrar: RegistrarConfig,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+    /// Present when the demo tenant should be provisioned (always under `tongdai up`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub demo: Option<DemoConfig>,
+}
+
+/// `[node]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// This node's name; defaults to the host name.
+    pub name: String,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig { name: hostname() }
+    }
+}
+
+/// `[sip]`: transports and their limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SipConfig {
+    /// UDP listen address; `None` when disabled (`"off"`).
+    #[serde(with = "listen_addr")]
+    pub listen_udp: Option<SocketAddr>,
+    /// TCP listen address; `None` when disabled (`"off"`).
+    #[serde(with = "listen_addr")]
+    pub listen_tcp: Option<SocketAddr>,
+    pub max_message_size: usize,
+    pub udp_recv_buffer: usize,
+    pub udp_send_buffer: usize,
+    pub udp_workers: usize,
+    pub reuse_port: bool,
+    pub tcp_idle_timeout_secs: u64,
+    pub max_tcp_connections: usize,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        let local = SocketAddr::from(([127, 0, 0, 1], 5060));
+        SipConfig {
+            listen_udp: Some(local),
+            listen_tcp: Some(local),
+            max_message_size: 65535,
+            udp_recv_buffer: 4 << 20,
+            udp_send_buffer: 4 << 20,
+            udp_workers: std::thread::available_parallelism().map_or(1, usize::from),
+            reuse_port: true,
+            tcp_idle_timeout_secs: 300,
+            max_tcp_connections: 10_000,
+        }
+    }
+}
+
+impl SipConfig {
+    pub fn tcp_idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.tcp_idle_timeout_secs)
+    }
+}
+
+/// `[registrar]`: REGISTER handling and digest challenges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrarConfig {
+    pub realm: String,
+    pub min_expires: u32,
+    pub max_expires: u32,
+    pub default_expires: u32,
+    pub max_contacts_per_aor: usize,
+    pub nonce_lifetime_secs: u64,
+    /// Digest algorithms offered in challenges, one `WWW-Authenticate` each, in this order.
+    pub algorithms: Vec<DigestAlgorithm>,
+}
+
+impl Default for RegistrarConfig {
+    fn default() -> Self {
+        RegistrarConfig {
+            realm: "tongdai".to_owned(),
+            min_expires: 60,
+            max_expires: 3600,
+            default_expires: 3600,
+            max_contacts_per_aor: 10,
+            nonce_lifetime_secs: 300,
+            algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
+        }
+    }
+}
+
+impl RegistrarConfig {
+    pub fn nonce_lifetime(&self) -> Duration {
+        Duration::from_secs(self.nonce_lifetime_secs)
+    }
+}
+
+/// A digest authentication algorithm (RFC 7616 / RFC 8760 names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum DigestAlgorithm {
+    #[serde(rename = "SHA-256")]
+    Sha256,
+    #[serde(rename = "SHA-512-256")]
+    Sha512_256,
+    #[serde(rename = "MD5")]
+    Md5,
+}
+
+impl DigestAlgorithm {
+    pub const ALL: [DigestAlgorithm; 3] = [
+        DigestAlgorithm::Sha256,
+        DigestAlgorithm::Sha512_256,
+        DigestAlgorithm::Md5,
+    ];
+
+    /// The name as it appears in `algorithm=` parameters.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestAlgorithm::Sha256 => "SHA-256",
+            DigestAlgorithm::Sha512_256 => "SHA-512-256",
+            DigestAlgorithm::Md5 => "MD5",
+        }
+    }
+
+    /// Parses a name, ignoring ASCII case (RFC 7616 tokens are case-insensitive).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(name))
+    }
+}
+
+/// `[http]`: the operations endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address of the HTTP server for `/metrics` and `/healthz`; port 0 picks a free port.
+    pub listen: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 9060)),
+        }
+    }
+}
+
+/// `[log]`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A level or `tracing-subscriber` filter directives; `RUST_LOG` overrides it.
+    pub level: String,
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// `[demo]`: a generated demo tenant.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// The SIP domain the demo extensions belong to.
+    pub realm: String,
+    pub first_extension: u32,
+    pub count: u32,
+    /// Empty: random passwords (printed at startup). Otherwise password = prefix + extension.
+    pub password_prefix: String,
+    /// Where random passwords come from; drawn once per config so they are stable.
+    #[serde(skip)]
+    pub password_seed: PasswordSeed,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            realm: "tongdai".to_owned(),
+            first_extension: 1001,
+            count: 10,
+            password_prefix: String::new(),
+            password_seed: PasswordSeed::default(),
+        }
+    }
+}
+
+impl DemoConfig {
+    /// True when passwords are generated at random and must be shown to the user.
+    pub fn passwords_are_random(&self) -> bool {
+        self.password_prefix.is_empty()
+    }
+}
+
+/// A validated configuration and the warnings collected while loading it. Warnings are
+/// returned rather than logged because logging is set up from the config.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    pub config: Config,
+    pub warnings: Vec<ConfigWarning>,
+}
+
+impl Config {
+    /// Loads the config: defaults, then `path` (if given), then `TONGDAI_*` entries of `env`.
+    /// Pass `std::env::vars()` (collected) in production and an explicit list in tests.
+    pub fn load(
+        path: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<LoadedConfig, ConfigError> {
+        match path {
+            None => load::from_sources(None, env),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+                    path: path.to_owned(),
+                    error,
+                })?;
+                load::from_sources(Some((&path.display().to_string(), &text)), env)
+            }
+        }
+    }
+
+    /// Like [`Config::load`] with the file's text given directly.
+    pub fn from_toml_str(
+        text: &str,
+        env: &[(String, String)],
+    ) -> Result<LoadedConfig, ConfigError> {
+        load::from_sources(Some(("<string>", text)), env)
+    }
+
+    /// Checks a config built in code the same way a loaded one is checked.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        load::validate(self, &BTreeMap::new())
+    }
+
+    /// Enables the demo tenant with default settings unless it is configured already.
+    pub fn with_demo(mut self) -> Self {
+        if self.demo.is_none() {
+            self.demo = Some(DemoConfig::default());
+        }
+        self
+    }
+
+    /// The demo tenant, if `[demo]` is enabled. Calling this again on the same config (or a
+    /// clone) gives the same passwords.
+    pub fn demo_tenant(&self) -> Option<DemoTenant> {
+        self.demo.as_ref().map(demo::build)
+    }
+
+    /// The demo tenant's users; empty when `[demo]` is not enabled.
+    pub fn demo_users(&self) -> Vec<DemoUser> {
+        self.demo_tenant()
+            .map(|tenant| tenant.extensions)
+            .unwrap_or_default()
+    }
+
+    /// The effective configuration as TOML, every key spelled out.
+    pub fn to_toml(&self) -> String {
+        // Every field is a string, integer, bool or list of strings: serialization cannot fail.
+        toml::to_string(self).expect("config types always serialize to TOML")
+    }
+}
+
+/// The host name, for the default node name.
+fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .map(|name| name.trim().to_owned())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| "tongdai".to_owned())
+}
+
+/// `Option<SocketAddr>` as a string, `"off"` for `None`.
+mod listen_addr {
+    use std::net::SocketAddr;
+
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(addr: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match addr {
+            Some(addr) => s.collect_str(addr),
+            None => s.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(d)?;
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed.eq_ignore_ascii_case("off") {
+            return Ok(None);
+        }
+        trimmed.parse().map(Some).map_err(|_| {
+            D::Error::custom(format!(
+                "{text:?} is not a socket address (expected IP:port or \"off\")"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
