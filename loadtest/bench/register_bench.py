@@ -319,7 +319,8 @@ def main(argv: list[str]) -> int:
                 sut = Kamailio(name=name, workdir=workdir, users=users, workers=args.workers)
             else:
                 sut = Tongdai(name=name, workdir=workdir, users=users, workers=args.workers,
-                              binary=Path(tongdai_bin), algorithms=tuple(args.tongdai_algorithms))
+                              binary=Path(tongdai_bin), algorithms=tuple(args.tongdai_algorithms),
+                              http_port=free_port())
             results.append(bench_system(owned, sut, args, tmp, users_csv, deadline))
     finally:
         owned.stop_all()

@@ -145,7 +145,9 @@ def render(results, args, command: str, started: float, finished: float) -> str:
             L.append(f"- {r.name}: not run. {r.error.splitlines()[0] if r.error else ''}")
             continue
         s = r.sanity.run
-        held = "" if r.sanity_registered is None else f"; bindings held afterwards: {r.sanity_registered}"
+        held = "" if r.sanity_registered is None else (
+            f"; bindings held afterwards: {r.sanity_registered} "
+            + ("(kamcmd usrloc:registered_users)" if r.name == "kamailio" else "(/metrics tongdai_registrations_active)"))
         L.append(f"- {r.name}: {s.successful}/{args.users} users got 200 OK at {s.target_rate}/s, "
                  f"{s.failed} failed{held}.")
     L.append("")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,7 +111,7 @@ class Kamailio(SystemUnderTest):
     def registered_count(self) -> int | None:
         try:
             out = subprocess.run(
-                ["kamcmd", "-s", f"unix:{self.ctl_socket}", "stats.get_statistics", "usrloc:registered_users"],
+                ["kamcmd", "-s", f"unix:{self.ctl_socket}", "stats.get_statistics", "registered_users"],
                 capture_output=True, text=True, timeout=10,
             )
         except (OSError, subprocess.TimeoutExpired):
@@ -132,6 +133,7 @@ class Kamailio(SystemUnderTest):
 class Tongdai(SystemUnderTest):
     binary: Path = REPO_DIR / "target" / "release" / "tongdai"
     algorithms: tuple[str, ...] = ("MD5", "SHA-256")
+    http_port: int = 0
 
     def version(self) -> str:
         return _first_line([str(self.binary), "--version"])
@@ -143,7 +145,7 @@ class Tongdai(SystemUnderTest):
             f'listen_udp = "127.0.0.1:{self.port}"\n'
             f'listen_tcp = "127.0.0.1:{self.port}"\n'
             "[http]\n"
-            'listen = "127.0.0.1:0"\n'
+            f'listen = "127.0.0.1:{self.http_port}"\n'
             "[log]\n"
             'level = "warn"\n'
             "[registrar]\n"
@@ -152,6 +154,20 @@ class Tongdai(SystemUnderTest):
             "algorithms = [" + ", ".join(f'"{a}"' for a in self.algorithms) + "]\n"
             + self.users.tongdai_demo_toml()
         )
+
+    def registered_count(self) -> int | None:
+        """Contact bindings, from the tongdai_registrations_active gauge on /metrics."""
+        if not self.http_port:
+            return None
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=10) as r:
+                text = r.read().decode(errors="replace")
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith("tongdai_registrations_active"):
+                return int(float(line.split()[-1]))
+        return None
 
     def argv(self) -> list[str]:
         return [str(self.binary), "node", "--config", str(self.workdir / "tongdai.toml")]
