@@ -69,6 +69,7 @@ class SystemResult:
     error: str = ""
     sanity: Step | None = None
     sanity_registered: int | None = None
+    final_registered: int | None = None
     steps: list[Step] = field(default_factory=list)
 
     @property
@@ -130,7 +131,7 @@ def measure(owned, sut: SystemUnderTest, args, tmp: Path, users_csv: Path, label
         expires=args.expires,
         rate=rate,
         calls=calls,
-        local_port=free_port(),
+        local_port=args.client_port,
         control_port=free_port(),
         workdir=tmp,
         deadline_s=calls / rate + 30,
@@ -216,6 +217,7 @@ def bench_system(owned, sut: SystemUnderTest, args, tmp: Path, users_csv: Path, 
             else:
                 first_fail = rate
                 break
+        res.final_registered = sut.registered_count()
         for _ in range(args.refine):
             if first_fail is None:
                 break
@@ -233,6 +235,7 @@ def bench_system(owned, sut: SystemUnderTest, args, tmp: Path, users_csv: Path, 
                 last_pass = mid
             else:
                 first_fail = mid
+        res.final_registered = sut.registered_count()
         return res
     finally:
         owned.stop(proc)
@@ -298,6 +301,10 @@ def main(argv: list[str]) -> int:
             print(f"register_bench: {why}", file=sys.stderr)
             return 3
 
+    # SIPp's port is part of every Contact it registers: keep it for the whole run so each
+    # user refreshes one binding. A new port per step would add a contact per user per
+    # step and hit the registrars' limit of 10 contacts per AoR after ten steps.
+    args.client_port = free_port()
     users = UserSet(args.first_extension, args.users, args.password_prefix, args.realm)
     tmp = Path(tempfile.mkdtemp(prefix="tongdai-bench."))
     users_csv = tmp / "users.csv"

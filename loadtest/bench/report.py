@@ -148,8 +148,10 @@ def render(results, args, command: str, started: float, finished: float) -> str:
         held = "" if r.sanity_registered is None else (
             f"; bindings held afterwards: {r.sanity_registered} "
             + ("(kamcmd usrloc:registered_users)" if r.name == "kamailio" else "(/metrics tongdai_registrations_active)"))
+        final = "" if r.final_registered is None else (
+            f" After the ladder: {r.final_registered} bindings (each user keeps one contact).")
         L.append(f"- {r.name}: {s.successful}/{args.users} users got 200 OK at {s.target_rate}/s, "
-                 f"{s.failed} failed{held}.")
+                 f"{s.failed} failed{held}.{final}")
     L.append("")
     for r in results:
         if r.error:
@@ -241,6 +243,7 @@ def raw(results, args, command: str, started: float) -> dict:
             {
                 "name": r.name, "version": r.version, "workers": r.workers, "error": r.error,
                 "sanity": step(r.sanity), "sanity_registered": r.sanity_registered,
+                "final_registered": r.final_registered,
                 "steps": [step(s) for s in r.steps],
                 "best": step(r.best),
             }
