@@ -1,7 +1,6 @@
 //! The SIP node: binds the transports and runs the SIP core (validation, the
 //! registrar, OPTIONS keep-alives, error responses) until shut down.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use crate::config::{Config, DigestAlgorithm};
 use crate::registrar::{
@@ -18,51 +17,39 @@ use crate::registrar::{
 };
 use crate::sip::auth::{Algorithm, NonceConfig, NonceManager, unix_millis};
 use crate::sip::parse::{error_response_for_raw, sanitize_reason};
+use crate::sip::transaction::{Config as TxConfig, Event, Peer, TransactionLayer};
 use crate::sip::transport::{
-    self, Inbound, MessageHandler, Outgoing, TransportKind, UdpOptions, tcp, udp,
+    self, Inbound, MessageHandler, Outbound, TransportKind, UdpOptions, tcp, udp,
 };
-use crate::sip::{HeaderName, Message, Method, Request, Response, SipHeaders, validate_request};
+use crate::sip::{HeaderName, Message, Method, Request, Response, validate_request};
 use crate::telemetry::{self, AuthFailureReason, Health};
 
 /// Methods this node answers itself; others get 405 (known) or 501 (unknown).
 pub const ALLOWED_METHODS: &str = "REGISTER, OPTIONS";
 
-/// How long a final response to a non-INVITE request is kept to answer retransmissions
-/// (Timer J = 64*T1 over UDP, RFC 3261 17.2.2).
-const TIMER_J: Duration = Duration::from_secs(32);
-
 type MemRegistrar = Registrar<MemoryLocationService, MemoryDirectory>;
 
-/// The SIP core as seen by the transports.
+/// The SIP core: the transaction layer (RFC 3261 section 17) and the transaction user
+/// behind it (validation, registrar, OPTIONS). Retransmissions are absorbed and answered
+/// by the layer; the TU sees each request once.
 #[derive(Debug)]
 pub struct SipCore {
     registrar: MemRegistrar,
     server_header: String,
-    transactions: Mutex<HashMap<TransactionKey, TxState>>,
-}
-
-/// RFC 3261 17.2.3 server transaction key: branch, sent-by and method.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct TransactionKey {
-    branch: String,
-    sent_by: String,
-    method: String,
-}
-
-#[derive(Debug)]
-enum TxState {
-    /// The request is being processed; retransmissions are absorbed.
-    Trying,
-    /// Answered: retransmissions get this response again until `until`.
-    Completed { response: Vec<u8>, until: Instant },
+    layer: Mutex<TransactionLayer>,
+    out: Outbound,
+    /// Wakes the timer task when a transaction may have scheduled an earlier deadline.
+    timers_changed: Notify,
 }
 
 impl SipCore {
-    pub fn new(registrar: MemRegistrar) -> SipCore {
+    pub fn new(registrar: MemRegistrar, out: Outbound) -> SipCore {
         SipCore {
             registrar,
             server_header: format!("tongdai/{}", env!("CARGO_PKG_VERSION")),
-            transactions: Mutex::new(HashMap::new()),
+            layer: Mutex::new(TransactionLayer::new(TxConfig::default())),
+            out,
+            timers_changed: Notify::new(),
         }
     }
 
@@ -70,65 +57,100 @@ impl SipCore {
         &self.registrar
     }
 
-    /// Periodic upkeep: expired transactions, bindings and nonces; the registrations gauge.
-    pub fn sweep(&self, now: Instant) {
-        self.transactions.lock().retain(|_, s| match s {
-            TxState::Trying => true,
-            TxState::Completed { until, .. } => *until > now,
-        });
+    /// Periodic upkeep: expired bindings and nonces; the registrations gauge.
+    pub fn sweep(&self) {
         let now_ms = unix_millis(SystemTime::now());
         self.registrar.location().sweep(now_ms);
         self.registrar.nonces().purge_expired(now_ms);
         telemetry::set_registrations_active(self.registrar.location().binding_count());
     }
 
-    async fn handle_request(
-        &self,
-        mut req: Request,
-        source: SocketAddr,
-        kind: TransportKind,
-    ) -> Option<Outgoing> {
-        telemetry::record_request(req.method.as_str(), kind.label());
-        if let Err(e) = transport::stamp_via(&mut req, source) {
-            return self.reject(&req, source, 400, &e.to_string(), &[]);
-        }
-        if let Err(r) = validate_request(&req) {
-            return self.reject(&req, source, r.status, &r.reason, &r.headers);
-        }
-        if req.method == Method::Ack {
-            return None; // ACK has no response; 2xx ACKs belong to dialogs we do not have yet
-        }
-        let key = transaction_key(&req);
-        if let Some(key) = &key {
-            let mut txs = self.transactions.lock();
-            match txs.get(key) {
-                Some(TxState::Trying) => return None,
-                Some(TxState::Completed { response, .. }) => {
-                    return Some(self.outgoing(response.clone(), &req, source));
+    /// Drives transaction timers until `stop` turns true.
+    pub async fn run_timers(&self, mut stop: watch::Receiver<bool>) {
+        loop {
+            let next = self.layer.lock().poll_timeout();
+            let sleep = async {
+                match next {
+                    Some(t) => tokio::time::sleep_until(t.into()).await,
+                    None => std::future::pending().await,
                 }
-                None => {
-                    txs.insert(key.clone(), TxState::Trying);
+            };
+            tokio::select! {
+                _ = sleep => {
+                    let events = self.with_layer(|l| l.handle_timeout(Instant::now()));
+                    self.dispatch(events).await;
                 }
+                _ = self.timers_changed.notified() => {}
+                _ = stopped(&mut stop) => return,
             }
         }
-        let response = self.dispatch(&req, source, kind).await;
-        telemetry::record_response(req.method.as_str(), response.status);
-        let bytes = response.to_bytes();
-        if let Some(key) = key {
-            let until = Instant::now() + TIMER_J;
-            self.transactions.lock().insert(
-                key,
-                TxState::Completed {
-                    response: bytes.clone(),
-                    until,
-                },
-            );
-        }
-        Some(self.outgoing(bytes, &req, source))
     }
 
-    async fn dispatch(&self, req: &Request, source: SocketAddr, kind: TransportKind) -> Response {
+    /// Runs `f` on the layer and takes every event it queued.
+    fn with_layer<T>(&self, f: impl FnOnce(&mut TransactionLayer) -> T) -> Vec<Event> {
+        let mut layer = self.layer.lock();
+        let _ = f(&mut layer);
+        let mut events = Vec::new();
+        while let Some(e) = layer.poll_event() {
+            events.push(e);
+        }
+        drop(layer);
+        self.timers_changed.notify_one();
+        events
+    }
+
+    async fn dispatch(&self, events: Vec<Event>) {
+        for event in events {
+            match event {
+                Event::Transmit(t) => {
+                    let sent =
+                        self.out
+                            .send(t.destination.addr, t.destination.transport, t.payload);
+                    if !sent && let Some(key) = t.transaction {
+                        let more =
+                            self.with_layer(|l| l.handle_transport_error(&key, Instant::now()));
+                        Box::pin(self.dispatch(more)).await;
+                    }
+                }
+                Event::Request {
+                    key,
+                    request,
+                    source,
+                    ..
+                } => {
+                    let response = self.answer(&request, source.addr, source.transport).await;
+                    telemetry::record_response(request.method.as_str(), response.status);
+                    let more = self.with_layer(|l| {
+                        if let Err(e) = l.send_response(&key, response, Instant::now()) {
+                            tracing::debug!(%key, "response not sent: {e}");
+                        }
+                    });
+                    Box::pin(self.dispatch(more)).await;
+                }
+                // ACKs for 2xx and client-side events need dialogs and a UAC; the node
+                // has neither yet.
+                Event::Ack { .. } | Event::Response { .. } => {}
+                Event::Timeout { key } | Event::TransportError { key } => {
+                    tracing::debug!(%key, "transaction failed");
+                }
+                Event::Terminated { .. } => {}
+            }
+        }
+    }
+
+    /// The transaction user: what to answer to one new request.
+    async fn answer(&self, req: &Request, source: SocketAddr, kind: TransportKind) -> Response {
         let tag = new_tag();
+        if let Err(r) = validate_request(req) {
+            let mut resp = Response::to_request(req, r.status, Some(&tag));
+            resp.reason = sanitize_reason(&r.reason);
+            for (name, value) in r.headers {
+                resp.headers.push(name, value);
+            }
+            resp.headers
+                .push(HeaderName::Server, self.server_header.clone());
+            return resp;
+        }
         let mut resp = match &req.method {
             Method::Register => {
                 let now_ms = unix_millis(SystemTime::now());
@@ -137,9 +159,7 @@ impl SipCore {
                     .handle(req, source, kind.as_str(), &tag, now_ms)
                     .await;
                 record_auth(outcome);
-                telemetry::set_registrations_active(
-                    self.registrar.location().binding_count(),
-                );
+                telemetry::set_registrations_active(self.registrar.location().binding_count());
                 resp
             }
             Method::Options => {
@@ -160,82 +180,78 @@ impl SipCore {
                 r
             }
         };
-        resp.headers.push(HeaderName::Server, self.server_header.clone());
+        resp.headers
+            .push(HeaderName::Server, self.server_header.clone());
         resp
     }
 
-    fn reject(
-        &self,
-        req: &Request,
-        source: SocketAddr,
-        status: u16,
-        reason: &str,
-        extra: &[(HeaderName, String)],
-    ) -> Option<Outgoing> {
-        if req.method == Method::Ack {
-            return None;
-        }
-        let mut r = Response::to_request(req, status, Some(&new_tag()));
-        r.reason = sanitize_reason(reason);
-        for (name, value) in extra {
-            r.headers.push(name.clone(), value.clone());
-        }
-        r.headers.push(HeaderName::Server, self.server_header.clone());
-        telemetry::record_response(req.method.as_str(), status);
-        Some(self.outgoing(r.to_bytes(), req, source))
-    }
-
-    fn outgoing(&self, bytes: Vec<u8>, req: &Request, source: SocketAddr) -> Outgoing {
-        let target = req
-            .top_via()
-            .map_or(source, |via| transport::response_target(&via, source));
-        Outgoing { bytes, target }
+    /// A response sent outside any transaction, for requests too broken to have one.
+    fn reply_stateless(&self, resp: Response, to: SocketAddr, kind: TransportKind) {
+        telemetry::record_response("other", resp.status);
+        self.out.send(to, kind, resp.to_bytes().into());
     }
 }
 
 impl MessageHandler for SipCore {
-    async fn handle(
-        &self,
-        inbound: Inbound,
-        source: SocketAddr,
-        kind: TransportKind,
-    ) -> Option<Outgoing> {
+    async fn handle(&self, inbound: Inbound, source: SocketAddr, kind: TransportKind) {
+        let peer = Peer {
+            addr: source,
+            transport: kind,
+        };
         match inbound {
-            Inbound::Message(Message::Request(req)) => self.handle_request(req, source, kind).await,
-            Inbound::Message(Message::Response(resp)) => {
-                // No client transactions yet: a stray response is dropped (RFC 3261 18.1.2).
-                tracing::debug!(%source, status = resp.status, "dropping stray response");
-                None
+            Inbound::Message(Message::Request(mut req)) => {
+                telemetry::record_request(req.method.as_str(), kind.label());
+                let stamped = transport::stamp_via(&mut req, source);
+                let method = req.method.clone();
+                if let Err(e) = stamped {
+                    // No usable Via: answer at the source, outside any transaction.
+                    if method != Method::Ack {
+                        let mut r = Response::to_request(&req, 400, Some(&new_tag()));
+                        r.reason = sanitize_reason(&e.to_string());
+                        self.reply_stateless(r, source, kind);
+                    }
+                    return;
+                }
+                let mut keyless = None;
+                let events = self.with_layer(|l| {
+                    if let Err(e) =
+                        l.handle_incoming(Message::Request(req.clone()), peer, Instant::now())
+                    {
+                        keyless = Some(e);
+                    }
+                });
+                if let Some(e) = keyless
+                    && method != Method::Ack
+                {
+                    let mut r = Response::to_request(&req, 400, Some(&new_tag()));
+                    r.reason = sanitize_reason(&e.to_string());
+                    self.reply_stateless(r, source, kind);
+                }
+                self.dispatch(events).await;
+            }
+            Inbound::Message(msg @ Message::Response(_)) => {
+                let events = self.with_layer(|l| {
+                    let _ = l.handle_incoming(msg, peer, Instant::now());
+                });
+                self.dispatch(events).await;
             }
             Inbound::Malformed { error, raw } => {
                 telemetry::record_parse_error(kind.label());
                 tracing::debug!(%source, "unparseable message: {error}");
-                let resp = error_response_for_raw(&raw, error.status(), &error.reason())?;
-                let target = resp
-                    .top_via()
-                    .map_or(source, |via| transport::response_target(&via, source));
-                telemetry::record_response("other", resp.status);
-                Some(Outgoing {
-                    bytes: resp.to_bytes(),
-                    target,
-                })
+                // Only to the packet's source: the Via of a message we could not parse is
+                // not trusted, and following it would let forged requests aim our 400s
+                // at third parties.
+                if let Some(resp) = error_response_for_raw(&raw, error.status(), &error.reason()) {
+                    self.reply_stateless(resp, source, kind);
+                }
             }
         }
     }
 }
 
-fn transaction_key(req: &Request) -> Option<TransactionKey> {
-    let via = req.top_via().ok()?;
-    let branch = via.branch()?;
-    // Only RFC 3261 branches identify a transaction on their own.
-    if !branch.starts_with("z9hG4bK") {
-        return None;
-    }
-    Some(TransactionKey {
-        branch: branch.to_owned(),
-        sent_by: format!("{}:{}", via.host_text, via.port.unwrap_or(5060)),
-        method: req.method.as_str().to_owned(),
-    })
+/// Resolves once `stop` is true (or its sender is gone), holding no borrow of it.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 fn record_auth(outcome: AuthOutcome) {
@@ -254,7 +270,7 @@ fn new_tag() -> String {
 }
 
 /// Builds the SIP core from configuration: the registrar with its users and store.
-pub fn build_core(config: &Config) -> SipCore {
+pub fn build_core(config: &Config, out: Outbound) -> SipCore {
     let tenant = config.demo_tenant();
     let realm = tenant
         .as_ref()
@@ -289,7 +305,7 @@ pub fn build_core(config: &Config) -> SipCore {
     let location = Arc::new(MemoryLocationService::new(
         config.registrar.max_contacts_per_aor,
     ));
-    SipCore::new(Registrar::new(policy, location, users, nonces))
+    SipCore::new(Registrar::new(policy, location, users, nonces), out)
 }
 
 /// Runs the SIP node until `shutdown` completes, then stops the listeners and returns.
@@ -300,12 +316,11 @@ pub async fn run(
     health: Health,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let core = Arc::new(build_core(&config));
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let sip = &config.sip;
 
-    let mut udp_addr = None;
+    let mut udp_sockets = Vec::new();
     if let Some(addr) = sip.listen_udp {
         let opts = UdpOptions {
             recv_buffer: sip.udp_recv_buffer,
@@ -315,24 +330,29 @@ pub async fn run(
         let first = transport::bind_udp(addr, opts)
             .with_context(|| format!("cannot bind SIP UDP on {addr} (sip.listen_udp)"))?;
         let bound = first.local_addr()?;
-        udp_addr = Some(bound);
-        let mut sockets = vec![first];
+        udp_sockets.push(first);
         // Further sockets on the same port let the kernel spread senders over workers.
         if sip.reuse_port {
             for _ in 1..sip.udp_workers.max(1) {
-                sockets.push(transport::bind_udp(bound, opts)?);
+                udp_sockets.push(transport::bind_udp(bound, opts)?);
             }
         }
-        for s in sockets {
-            let socket = Arc::new(tokio::net::UdpSocket::from_std(s)?);
-            tasks.spawn(udp::serve(
-                socket,
-                core.clone(),
-                sip.max_message_size,
-                stop_rx.clone(),
-            ));
-        }
         tracing::info!(%bound, "SIP listening on UDP");
+    }
+    let udp_sockets = udp_sockets
+        .into_iter()
+        .map(|s| tokio::net::UdpSocket::from_std(s).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
+    let udp_addr = udp_sockets.first().map(|s| s.local_addr()).transpose()?;
+    let out = Outbound::new(udp_sockets.first().cloned());
+    let core = Arc::new(build_core(&config, out.clone()));
+    for socket in udp_sockets {
+        tasks.spawn(udp::serve(
+            socket,
+            core.clone(),
+            sip.max_message_size,
+            stop_rx.clone(),
+        ));
     }
     if let Some(mut addr) = sip.listen_tcp {
         // Port 0 for both means "any free port, the same for UDP and TCP".
@@ -350,8 +370,19 @@ pub async fn run(
             idle_timeout: sip.tcp_idle_timeout(),
             max_connections: sip.max_tcp_connections,
         };
-        tasks.spawn(tcp::serve(listener, core.clone(), opts, stop_rx.clone()));
+        tasks.spawn(tcp::serve(
+            listener,
+            core.clone(),
+            out,
+            opts,
+            stop_rx.clone(),
+        ));
         tracing::info!(%bound, "SIP listening on TCP");
+    }
+    {
+        let core = core.clone();
+        let stop = stop_rx.clone();
+        tasks.spawn(async move { core.run_timers(stop).await });
     }
     {
         let core = core.clone();
@@ -360,7 +391,7 @@ pub async fn run(
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
                 tokio::select! {
-                    _ = tick.tick() => core.sweep(Instant::now()),
+                    _ = tick.tick() => core.sweep(),
                     _ = stop.wait_for(|s| *s) => return,
                 }
             }

@@ -139,7 +139,7 @@ pub fn apply(
                 return Err(BindingError::TooManyContacts(max_contacts));
             }
             // Highest q first, so lookups can fork or hunt in preference order.
-            next.sort_by(|a, b| b.q.cmp(&a.q));
+            next.sort_by_key(|b| std::cmp::Reverse(b.q));
             *bindings = next;
             Ok(())
         }

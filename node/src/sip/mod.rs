@@ -6,6 +6,7 @@ pub mod auth;
 pub mod header;
 pub mod message;
 pub mod parse;
+pub mod transaction;
 pub mod transport;
 pub mod uri;
 pub mod validate;

@@ -95,10 +95,11 @@ pub fn parse_stream(buf: &[u8], max_size: usize) -> Result<Option<(Message, usiz
     };
     let (start, headers, content_length) = parse_head(&buf[..head_end])?;
     let n = content_length.ok_or(ParseError::MissingContentLength)?;
-    let total = head_end + 4 + n;
-    if total > max_size {
-        return Err(ParseError::TooLarge);
-    }
+    // A Content-Length near usize::MAX must not wrap around (found by the fuzzer).
+    let total = (head_end + 4)
+        .checked_add(n)
+        .filter(|t| *t <= max_size)
+        .ok_or(ParseError::TooLarge)?;
     if buf.len() < total {
         return Ok(None);
     }
@@ -175,10 +176,7 @@ fn parse_head(head: &[u8]) -> Result<(StartLine, Headers, Option<usize>), ParseE
         headers.push(name, value);
     }
     for h in headers.iter() {
-        if h.value
-            .bytes()
-            .any(|b| (b < b' ' && b != b'\t') || b == 0x7f)
-        {
+        if has_bare_control(&h.value) {
             return Err(ParseError::BadHeaderLine);
         }
     }
@@ -313,6 +311,26 @@ pub fn sanitize_reason(reason: &str) -> String {
         .collect()
 }
 
+/// Control characters are allowed in a header value only as a quoted-pair inside a
+/// quoted string (RFC 3261 25.1; RFC 4475 `intmeth` quotes a NUL in a display name).
+fn has_bare_control(value: &str) -> bool {
+    let (mut in_quote, mut escaped) = (false, false);
+    for b in value.bytes() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match b {
+            b'\\' if in_quote => escaped = true,
+            b'"' => in_quote = !in_quote,
+            b'\t' => {}
+            b if b < b' ' || b == 0x7f => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,6 +385,20 @@ mod tests {
         assert_eq!(
             parse_stream(no_cl.as_bytes(), 65535),
             Err(ParseError::MissingContentLength)
+        );
+    }
+
+    #[test]
+    fn huge_content_length_on_a_stream_is_too_large_not_an_overflow() {
+        let msg = "OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 99999999999999999999999\r\n\r\n";
+        assert_eq!(
+            parse_stream(msg.as_bytes(), 65535),
+            Err(ParseError::TooLarge)
+        );
+        let msg = "OPTIONS sip:a@b SIP/2.0\r\nContent-Length: 18446744073709551615\r\n\r\n";
+        assert_eq!(
+            parse_stream(msg.as_bytes(), 65535),
+            Err(ParseError::TooLarge)
         );
     }
 

@@ -5,8 +5,13 @@
 pub mod tcp;
 pub mod udp;
 
+use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -155,7 +160,10 @@ mod tests {
         stamp_via(&mut r, src).unwrap();
         let via = r.top_via().unwrap();
         assert_eq!(via.received(), Some("192.0.2.4"));
-        assert_eq!(response_target(&via, src), "192.0.2.4:5070".parse().unwrap());
+        assert_eq!(
+            response_target(&via, src),
+            "192.0.2.4:5070".parse().unwrap()
+        );
     }
 
     #[test]
@@ -174,6 +182,7 @@ mod tests {
 
 /// What a transport hands to the SIP core.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // the common case is the large one; boxing it costs more
 pub enum Inbound {
     Message(crate::sip::Message),
     /// Bytes that did not parse; the core answers 400 when it can find enough headers.
@@ -183,19 +192,73 @@ pub enum Inbound {
     },
 }
 
-/// Bytes to send back, and where (for UDP; stream transports reply on the connection).
-#[derive(Debug)]
-pub struct Outgoing {
-    pub bytes: Vec<u8>,
-    pub target: SocketAddr,
+/// Sends bytes to a peer over the transport it is reachable on: the UDP socket for UDP,
+/// the open connection for TCP. Cheap to clone; shared by the SIP core and its timers.
+#[derive(Debug, Clone, Default)]
+pub struct Outbound {
+    udp: Option<Arc<tokio::net::UdpSocket>>,
+    tcp: Arc<parking_lot::Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>>,
 }
 
-/// The SIP core as the transports see it.
+/// Queued writes per TCP connection before further sends to it are dropped (the peer is
+/// not reading; its transactions time out).
+pub const TCP_WRITE_QUEUE: usize = 256;
+
+impl Outbound {
+    pub fn new(udp: Option<Arc<tokio::net::UdpSocket>>) -> Outbound {
+        Outbound {
+            udp,
+            tcp: Arc::default(),
+        }
+    }
+
+    /// Registers an accepted connection; returns the receiving end its writer drains.
+    pub fn add_connection(&self, peer: SocketAddr) -> mpsc::Receiver<Bytes> {
+        let (tx, rx) = mpsc::channel(TCP_WRITE_QUEUE);
+        self.tcp.lock().insert(peer, tx);
+        rx
+    }
+
+    pub fn remove_connection(&self, peer: SocketAddr) {
+        self.tcp.lock().remove(&peer);
+    }
+
+    /// Sends without waiting. Returns false when the bytes could not be handed over (no
+    /// connection to that peer, its queue is full, or the UDP send failed).
+    pub fn send(&self, to: SocketAddr, kind: TransportKind, bytes: Bytes) -> bool {
+        match kind {
+            TransportKind::Udp => {
+                let Some(sock) = &self.udp else { return false };
+                match sock.try_send_to(&bytes, to) {
+                    Ok(_) => true,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // Socket buffer full: finish the send in the background.
+                        let sock = sock.clone();
+                        tokio::spawn(async move {
+                            let _ = sock.send_to(&bytes, to).await;
+                        });
+                        true
+                    }
+                    Err(e) => {
+                        tracing::debug!(%to, "udp send failed: {e}");
+                        false
+                    }
+                }
+            }
+            TransportKind::Tcp => {
+                let sender = self.tcp.lock().get(&to).cloned();
+                sender.is_some_and(|s| s.try_send(bytes).is_ok())
+            }
+        }
+    }
+}
+
+/// The SIP core as the transports see it. It answers through an [`Outbound`].
 pub trait MessageHandler: Send + Sync + 'static {
     fn handle(
         &self,
         inbound: Inbound,
         source: SocketAddr,
         kind: TransportKind,
-    ) -> impl std::future::Future<Output = Option<Outgoing>> + Send;
+    ) -> impl std::future::Future<Output = ()> + Send;
 }

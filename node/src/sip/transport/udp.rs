@@ -1,7 +1,6 @@
 //! The UDP listener: one receive loop per socket, one task per datagram so a slow
 //! request (e.g. waiting on a store commit) never holds up the next.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::UdpSocket;
@@ -37,24 +36,16 @@ pub async fn serve<H: MessageHandler>(
         if skip_leading_crlf(data).is_empty() {
             continue; // CRLF keep-alive
         }
-        let inbound = match parse_datagram_limited(data, max_size) {
-            Ok(msg) => Inbound::Message(msg),
-            Err(error) => Inbound::Malformed {
-                error,
-                raw: data.to_vec(),
-            },
-        };
-        let (socket, handler) = (socket.clone(), handler.clone());
+        // Parse in the task, not here: this loop only drains the socket, so a burst
+        // is spread over every worker thread instead of queueing in the kernel buffer.
+        let data = data.to_vec();
+        let handler = handler.clone();
         tokio::spawn(async move {
-            if let Some(out) = handler.handle(inbound, source, TransportKind::Udp).await {
-                send(&socket, &out.bytes, out.target).await;
-            }
+            let inbound = match parse_datagram_limited(&data, max_size) {
+                Ok(msg) => Inbound::Message(msg),
+                Err(error) => Inbound::Malformed { error, raw: data },
+            };
+            handler.handle(inbound, source, TransportKind::Udp).await;
         });
-    }
-}
-
-async fn send(socket: &UdpSocket, bytes: &[u8], target: SocketAddr) {
-    if let Err(e) = socket.send_to(bytes, target).await {
-        tracing::debug!(%target, "udp send failed: {e}");
     }
 }
