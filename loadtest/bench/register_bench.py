@@ -256,11 +256,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--source-ips", type=int, default=32,
                    help="SIPp sends from this many addresses 127.0.0.2.. (one fixed per user); "
                         "1 = everything from 127.0.0.1, one UDP flow")
-    p.add_argument("--rates", default="1000,2000,4000,6000,8000,12000,16000,24000",
+    p.add_argument("--rates", default="1000,2000,4000,8000,12000,16000,20000,24000",
                    help="offered registrations/s, climbed in order until one fails")
     p.add_argument("--refine", type=int, default=2,
                    help="bisection steps between the last passing and first failing rate")
-    p.add_argument("--step-seconds", type=int, default=10, help="each step offers rate x this many calls")
+    p.add_argument("--step-seconds", type=int, default=40,
+                   help="each step offers rate x this many calls; longer than SIP's 32 s transaction "
+                        "linger (Timer J) so per-request state reaches steady state within a step")
     p.add_argument("--sanity-rate", type=int, default=500)
     p.add_argument("--pause", type=float, default=2.0, help="seconds of rest between steps")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -270,7 +272,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--quiet-wait", type=float, default=90.0,
                    help="longest wait for a quiet machine before a step (s); then run anyway")
     p.add_argument("--startup-timeout", type=float, default=30.0)
-    p.add_argument("--max-minutes", type=float, default=30.0, help="bound on the whole run")
+    p.add_argument("--max-minutes", type=float, default=50.0, help="bound on the whole run")
     p.add_argument("--tongdai-bin", type=Path, default=None)
     p.add_argument("--tongdai-algorithms", default="MD5,SHA-256",
                    help="tongdai's [registrar] algorithms, in challenge order; SIPp 3.6 needs MD5 first")
