@@ -66,6 +66,7 @@ def _step_row(system: str, label: str, st) -> str:
     r = st.run
     return (
         f"| {system} | {label} | {r.target_rate} | {r.calls_requested} | {r.successful} | {r.failed} "
+        f"| {r.failure_kinds} "
         f"| {100 * r.failure_ratio:.3f} | {r.achieved_rate:.0f} | {r.retransmissions} "
         f"| {st.server_cores:.2f} | {_fmt(st.cpu_us_per_registration)} "
         f"| {_fmt(r.avg_response_ms, '.2f')} | {r.p99_bucket or '—'} "
@@ -163,14 +164,18 @@ def render(results, args, command: str, started: float, finished: float) -> str:
             L.append("")
     L.append("## Every step")
     L.append("")
-    L.append("| system | step | offered/s | calls | ok | failed | fail % | achieved/s | retrans "
+    L.append("| system | step | offered/s | calls | ok | failed | failure kinds | fail % | achieved/s | retrans "
              "| server cores | µs/reg | avg resp ms (1 ms res.) | p99 bucket | SIPp cores | other cores | verdict |")
-    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in results:
         if r.sanity:
             L.append(_step_row(r.name, "sanity", r.sanity))
         for st in r.steps:
             L.append(_step_row(r.name, st.run.label.removeprefix(r.name + "-"), st))
+    L.append("")
+    L.append("*failure kinds* (SIPp's counters): *timeout* = no answer within 5 s, *error reply* = "
+             "an answer other than the expected 401/407/200 (e.g. 503), *unfinished* = still running "
+             "when SIPp stopped. See the run's SIPp screens (`--keep-tmp`) for the exact replies.")
     L.append("")
     L.append("*other cores*: CPU the rest of the machine used during the step (from /proc/stat, minus "
              "server and SIPp). Anything well above 0 means the step shared the machine with other work.")
@@ -227,7 +232,8 @@ def raw(results, args, command: str, started: float) -> dict:
         return {
             "label": r.label, "offered_rate": r.target_rate, "calls": r.calls_requested,
             "created": r.created, "successful": r.successful, "failed": r.failed,
-            "retransmissions": r.retransmissions, "elapsed_s": r.elapsed_s, "wall_s": r.wall_s,
+            "retransmissions": r.retransmissions, "failed_timeout": r.failed_timeout,
+            "failed_unexpected": r.failed_unexpected, "failed_max_retrans": r.failed_max_retrans, "elapsed_s": r.elapsed_s, "wall_s": r.wall_s,
             "achieved_rate": r.achieved_rate, "avg_response_ms": r.avg_response_ms,
             "rt_buckets": r.rt_buckets, "sipp_exit": r.exit_code, "sipp_cpu_s": r.sipp_cpu_s,
             "server_cpu_s": st.server_cpu_s, "machine_busy_s": st.machine_busy_s,

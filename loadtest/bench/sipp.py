@@ -32,6 +32,10 @@ class SippRun:
     successful: int = 0
     failed: int = 0  # created - successful: covers timeouts, errors and calls cut off
     retransmissions: int = 0
+    # SIPp's own failure counters (a call can count in one of them)
+    failed_timeout: int = 0  # no answer within the receive timeout
+    failed_unexpected: int = 0  # an answer other than the expected one (e.g. 403, 500, 503)
+    failed_max_retrans: int = 0
     elapsed_s: float = 0.0  # SIPp's first to last statistics timestamp
     wall_s: float = 0.0
     sipp_cpu_s: float = 0.0
@@ -47,6 +51,18 @@ class SippRun:
     @property
     def failure_ratio(self) -> float:
         return self.failed / self.created if self.created else 1.0
+
+    @property
+    def failure_kinds(self) -> str:
+        if not self.failed:
+            return "—"
+        kinds = [(self.failed_timeout, "timeout"), (self.failed_unexpected, "error reply"),
+                 (self.failed_max_retrans, "max retrans")]
+        other = self.failed - sum(n for n, _ in kinds)
+        text = ", ".join(f"{n} {k}" for n, k in kinds if n)
+        if other > 0:
+            text += (", " if text else "") + f"{other} unfinished"
+        return text
 
     @property
     def p99_bucket(self) -> str | None:
@@ -87,6 +103,9 @@ def parse_stat_file(path: Path, run: SippRun) -> None:
     run.successful = int(row["SuccessfulCall(C)"])
     run.failed = run.created - run.successful
     run.retransmissions = int(row["Retransmissions(C)"])
+    run.failed_timeout = int(row.get("FailedTimeoutOnRecv(C)", 0) or 0)
+    run.failed_unexpected = int(row.get("FailedUnexpectedMessage(C)", 0) or 0)
+    run.failed_max_retrans = int(row.get("FailedMaxUDPRetrans(C)", 0) or 0)
     run.elapsed_s = _epoch(row["CurrentTime"]) - _epoch(row["StartTime"])
     run.avg_response_ms = _duration_ms(row.get("ResponseTime1(C)", ""))
     run.rt_buckets = [
