@@ -43,11 +43,14 @@ pub struct SipCore {
 }
 
 impl SipCore {
-    pub fn new(registrar: MemRegistrar, out: Outbound) -> SipCore {
+    pub fn new(registrar: MemRegistrar, out: Outbound, max_transactions: usize) -> SipCore {
         SipCore {
             registrar,
             server_header: format!("tongdai/{}", env!("CARGO_PKG_VERSION")),
-            layer: Mutex::new(TransactionLayer::new(TxConfig::default())),
+            layer: Mutex::new(TransactionLayer::new(TxConfig {
+                max_transactions,
+                ..TxConfig::default()
+            })),
             out,
             timers_changed: Notify::new(),
         }
@@ -305,7 +308,11 @@ pub fn build_core(config: &Config, out: Outbound) -> SipCore {
     let location = Arc::new(MemoryLocationService::new(
         config.registrar.max_contacts_per_aor,
     ));
-    SipCore::new(Registrar::new(policy, location, users, nonces), out)
+    SipCore::new(
+        Registrar::new(policy, location, users, nonces),
+        out,
+        config.sip.max_transactions,
+    )
 }
 
 /// Runs the SIP node until `shutdown` completes, then stops the listeners and returns.

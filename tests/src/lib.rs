@@ -306,6 +306,19 @@ pub fn run_sipp(
     }
 }
 
+/// Runs `scenario` once per user at a modest rate, bounded by a minute.
+pub fn sipp_for_users(scenario: &str, node: &Node, users: &[String], transport: &str) -> SippRun {
+    run_sipp(
+        scenario,
+        node.sip,
+        users,
+        users.len(),
+        100,
+        transport,
+        Duration::from_secs(60),
+    )
+}
+
 /// Injection lines `ext;[authentication username=ext password=pw];domain`.
 pub fn sipp_users(
     first: u32,

@@ -8,7 +8,7 @@ use std::net::{Shutdown, SocketAddr, TcpStream, UdpSocket};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
-use tongdai_tests::{Node, require_tool, run_sipp, sipp_users, wait_until, workspace_root};
+use tongdai_tests::{Node, require_tool, sipp_for_users, sipp_users, wait_until, workspace_root};
 
 #[derive(Debug, Deserialize)]
 struct Manifest {
@@ -78,15 +78,7 @@ fn tcp_exchange(addr: SocketAddr, bytes: &[u8], within: Duration) -> Vec<u8> {
 fn assert_still_serving(node: &mut Node) {
     assert!(node.is_running(), "node died:\n{}", node.stderr());
     let users = sipp_users(3000, 10, |e| format!("pw{e}"), "e2e");
-    let run = run_sipp(
-        "register_auth.xml",
-        node.sip,
-        &users,
-        10,
-        50,
-        "u1",
-        Duration::from_secs(30),
-    );
+    let run = sipp_for_users("register_auth.xml", node, &users, "u1");
     assert!(
         run.status.success() && run.successful == 10,
         "registrations failed after hostile input: {run:?}\n{}",

@@ -3,7 +3,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use tongdai_tests::{Node, require_tool, run_sipp, sipp_users, wait_until};
+use tongdai_tests::{Node, require_tool, sipp_for_users, sipp_users, wait_until};
 
 /// A node with `count` extensions from 2000 whose passwords are `pw<ext>`. SIPp 3.6 only
 /// answers MD5 challenges and reads only the first one, so MD5 is offered first here.
@@ -22,15 +22,7 @@ fn registrations(node: &Node) -> f64 {
 fn one_hundred_users_register_with_digest_auth_over_udp() {
     let node = node_with_users(100);
     let users = sipp_users(2000, 100, |e| format!("pw{e}"), "e2e");
-    let run = run_sipp(
-        "register_auth.xml",
-        node.sip,
-        &users,
-        100,
-        200,
-        "u1",
-        Duration::from_secs(60),
-    );
+    let run = sipp_for_users("register_auth.xml", &node, &users, "u1");
     assert!(
         run.status.success() && run.successful == 100 && run.failed == 0,
         "sipp: {run:?}\nnode:\n{}",
@@ -47,15 +39,7 @@ fn one_hundred_users_register_with_digest_auth_over_udp() {
 fn users_register_over_tcp() {
     let node = node_with_users(20);
     let users = sipp_users(2000, 20, |e| format!("pw{e}"), "e2e");
-    let run = run_sipp(
-        "register_auth.xml",
-        node.sip,
-        &users,
-        20,
-        50,
-        "t1",
-        Duration::from_secs(60),
-    );
+    let run = sipp_for_users("register_auth.xml", &node, &users, "t1");
     assert!(
         run.status.success() && run.successful == 20,
         "sipp: {run:?}"
@@ -67,15 +51,7 @@ fn users_register_over_tcp() {
 fn wrong_password_is_never_accepted() {
     let node = node_with_users(10);
     let users = sipp_users(2000, 10, |_| "not-the-password".into(), "e2e");
-    let run = run_sipp(
-        "register_wrong_password.xml",
-        node.sip,
-        &users,
-        10,
-        50,
-        "u1",
-        Duration::from_secs(60),
-    );
+    let run = sipp_for_users("register_wrong_password.xml", &node, &users, "u1");
     assert!(
         run.status.success() && run.successful == 10,
         "sipp: {run:?}"
@@ -92,15 +68,7 @@ fn wrong_password_is_never_accepted() {
 fn refresh_then_remove_leaves_no_binding() {
     let node = node_with_users(10);
     let users = sipp_users(2000, 10, |e| format!("pw{e}"), "e2e");
-    let run = run_sipp(
-        "register_refresh_remove.xml",
-        node.sip,
-        &users,
-        10,
-        50,
-        "u1",
-        Duration::from_secs(60),
-    );
+    let run = sipp_for_users("register_refresh_remove.xml", &node, &users, "u1");
     assert!(
         run.status.success() && run.successful == 10,
         "sipp: {run:?}"

@@ -88,6 +88,7 @@ pub(super) const KEYS: &[KeySpec] = &[
     key("sip.reuse_port", Kind::Bool),
     key("sip.tcp_idle_timeout_secs", uint(1, 86_400)),
     key("sip.max_tcp_connections", uint(1, 10_000_000)),
+    key("sip.max_transactions", uint(1_000, 100_000_000)),
     key("registrar.realm", Kind::Realm),
     key("registrar.min_expires", uint(1, u32::MAX as u64)),
     key("registrar.max_expires", uint(1, u32::MAX as u64)),

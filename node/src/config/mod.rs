@@ -36,6 +36,7 @@
 //! reuse_port = true
 //! tcp_idle_timeout_secs = 300
 //! max_tcp_connections = 10000
+//! max_transactions = 500000   # held at once (RFC 3261 keeps each ~32 s over UDP); past it: 503
 //! [registrar]
 //! realm = "tongdai"              # digest realm in challenges
 //! min_expires = 60               # shorter requests get 423 Interval Too Brief
@@ -116,6 +117,10 @@ pub struct SipConfig {
     pub reuse_port: bool,
     pub tcp_idle_timeout_secs: u64,
     pub max_tcp_connections: usize,
+    /// Server and client transactions held at once; a non-INVITE one is kept 64*T1
+    /// (32 s) over UDP after its answer, so this bounds sustained requests/s at about
+    /// `max_transactions / 32`. Each costs about 1 KiB. Past it new requests get 503.
+    pub max_transactions: usize,
 }
 
 impl Default for SipConfig {
@@ -131,6 +136,7 @@ impl Default for SipConfig {
             reuse_port: true,
             tcp_idle_timeout_secs: 300,
             max_tcp_connections: 10_000,
+            max_transactions: 500_000,
         }
     }
 }

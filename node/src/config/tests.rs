@@ -253,7 +253,7 @@ fn unknown_key_lists_the_known_keys() {
         e.starts_with("unknown key \"sip.listn_udp\" (known keys: sip.listen_udp, sip.listen_tcp,"),
         "{e}"
     );
-    assert!(e.ends_with("sip.max_tcp_connections)"), "{e}");
+    assert!(e.ends_with("sip.max_transactions)"), "{e}");
 }
 
 #[test]
