@@ -17,11 +17,11 @@ use crate::registrar::{
 };
 use crate::sip::auth::{Algorithm, NonceConfig, NonceManager, unix_millis};
 use crate::sip::parse::{error_response_for_raw, sanitize_reason};
-use crate::sip::transaction::{Config as TxConfig, Event, Peer, TransactionLayer};
+use crate::sip::transaction::{Config as TxConfig, Event, Peer, TransactionKey, TransactionLayer};
 use crate::sip::transport::{
     self, Inbound, MessageHandler, Outbound, TransportKind, UdpOptions, tcp, udp,
 };
-use crate::sip::{HeaderName, Message, Method, Request, Response, validate_request};
+use crate::sip::{HeaderName, Message, Method, Request, Response, SipHeaders, validate_request};
 use crate::telemetry::{self, AuthFailureReason, Health};
 
 /// Methods this node answers itself; others get 405 (known) or 501 (unknown).
@@ -36,7 +36,7 @@ type MemRegistrar = Registrar<MemoryLocationService, MemoryDirectory>;
 pub struct SipCore {
     registrar: MemRegistrar,
     server_header: String,
-    layer: Mutex<TransactionLayer>,
+    layer: Mutex<Layer>,
     out: Outbound,
     /// Wakes the timer task when a transaction may have scheduled an earlier deadline.
     timers_changed: Notify,
@@ -47,10 +47,13 @@ impl SipCore {
         SipCore {
             registrar,
             server_header: format!("tongdai/{}", env!("CARGO_PKG_VERSION")),
-            layer: Mutex::new(TransactionLayer::new(TxConfig {
-                max_transactions,
-                ..TxConfig::default()
-            })),
+            layer: Mutex::new(Layer {
+                transactions: TransactionLayer::new(TxConfig {
+                    max_transactions,
+                    ..TxConfig::default()
+                }),
+                armed: None,
+            }),
             out,
             timers_changed: Notify::new(),
         }
@@ -71,7 +74,11 @@ impl SipCore {
     /// Drives transaction timers until `stop` turns true.
     pub async fn run_timers(&self, mut stop: watch::Receiver<bool>) {
         loop {
-            let next = self.layer.lock().poll_timeout();
+            let next = {
+                let mut l = self.layer.lock();
+                l.armed = l.transactions.poll_timeout();
+                l.armed
+            };
             let sleep = async {
                 match next {
                     Some(t) => tokio::time::sleep_until(t.into()).await,
@@ -89,16 +96,29 @@ impl SipCore {
         }
     }
 
-    /// Runs `f` on the layer and takes every event it queued.
+    /// Runs `f` on the transaction layer and takes every event it queued. Wakes the timer
+    /// task only when `f` scheduled a deadline earlier than the one it sleeps for, which
+    /// under load is rare (most new deadlines are Timer J, 32 s out).
     fn with_layer<T>(&self, f: impl FnOnce(&mut TransactionLayer) -> T) -> Vec<Event> {
-        let mut layer = self.layer.lock();
-        let _ = f(&mut layer);
+        let mut l = self.layer.lock();
+        let _ = f(&mut l.transactions);
         let mut events = Vec::new();
-        while let Some(e) = layer.poll_event() {
+        while let Some(e) = l.transactions.poll_event() {
             events.push(e);
         }
-        drop(layer);
-        self.timers_changed.notify_one();
+        let next = l.transactions.poll_timeout();
+        let wake = match (next, l.armed) {
+            (Some(n), Some(a)) => n < a,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if wake {
+            l.armed = next;
+        }
+        drop(l);
+        if wake {
+            self.timers_changed.notify_one();
+        }
         events
     }
 
@@ -215,21 +235,32 @@ impl MessageHandler for SipCore {
                     }
                     return;
                 }
-                let mut keyless = None;
+                if let Err(e) = TransactionKey::for_incoming_request(&req) {
+                    if method != Method::Ack {
+                        let mut r = Response::to_request(&req, 400, Some(&new_tag()));
+                        r.reason = sanitize_reason(&e.to_string());
+                        self.reply_stateless(r, stateless_target(&req, source, kind), kind);
+                    }
+                    return;
+                }
+                // RFC 3261 8.2.7: challenges to unauthenticated requests are best sent
+                // statelessly. A retransmission just gets a fresh challenge, and the
+                // transaction table (each entry held 32 s over UDP) only carries requests
+                // that did work.
+                if method == Method::Register
+                    && req.headers.get_by(&HeaderName::Authorization).is_none()
+                {
+                    let resp = self.answer(&req, source, kind).await;
+                    telemetry::record_response(method.as_str(), resp.status);
+                    let target = stateless_target(&req, source, kind);
+                    self.out.send(target, kind, resp.to_bytes().into());
+                    return;
+                }
                 let events = self.with_layer(|l| {
-                    if let Err(e) =
-                        l.handle_incoming(Message::Request(req.clone()), peer, Instant::now())
-                    {
-                        keyless = Some(e);
+                    if let Err(e) = l.handle_incoming(Message::Request(req), peer, Instant::now()) {
+                        tracing::debug!("request names no transaction: {e}");
                     }
                 });
-                if let Some(e) = keyless
-                    && method != Method::Ack
-                {
-                    let mut r = Response::to_request(&req, 400, Some(&new_tag()));
-                    r.reason = sanitize_reason(&e.to_string());
-                    self.reply_stateless(r, source, kind);
-                }
                 self.dispatch(events).await;
             }
             Inbound::Message(msg @ Message::Response(_)) => {
@@ -249,6 +280,24 @@ impl MessageHandler for SipCore {
                 }
             }
         }
+    }
+}
+
+/// The transaction layer and the deadline the timer task is sleeping until.
+#[derive(Debug)]
+struct Layer {
+    transactions: TransactionLayer,
+    armed: Option<Instant>,
+}
+
+/// Where a stateless response goes: by the Via over UDP (RFC 3261 18.2.2), back on the
+/// connection otherwise.
+fn stateless_target(req: &Request, source: SocketAddr, kind: TransportKind) -> SocketAddr {
+    match kind {
+        TransportKind::Udp => req
+            .top_via()
+            .map_or(source, |via| transport::response_target(&via, source)),
+        TransportKind::Tcp => source,
     }
 }
 

@@ -13,22 +13,22 @@ fn node() -> Node {
     )
 }
 
-fn register(branch: &str, port: u16) -> String {
+/// A request whose Via names an unreachable host; `PORT` is filled in by [`send_twice`].
+fn request(method: &str, branch: &str) -> String {
     format!(
-        "REGISTER sip:e2e SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9:5060;branch={branch};rport\r\n\
-         From: <sip:4000@e2e>;tag=a1\r\nTo: <sip:4000@e2e>\r\nCall-ID: rt-{branch}@{port}\r\n\
-         CSeq: 1 REGISTER\r\nContact: <sip:4000@127.0.0.1:{port}>\r\nMax-Forwards: 70\r\n\
+        "{method} sip:e2e SIP/2.0\r\nVia: SIP/2.0/UDP 10.9.9.9:5060;branch={branch};rport\r\n\
+         From: <sip:4000@e2e>;tag=a1\r\nTo: <sip:4000@e2e>\r\nCall-ID: rt-{branch}@PORT\r\n\
+         CSeq: 1 {method}\r\nContact: <sip:4000@127.0.0.1:PORT>\r\nMax-Forwards: 70\r\n\
          Content-Length: 0\r\n\r\n"
     )
 }
 
-#[test]
-fn a_retransmitted_request_gets_the_same_response_via_rport() {
-    let node = node();
+/// Sends `req` twice from one socket and returns both answers.
+fn send_twice(node: &Node, req: &str) -> (Vec<String>, u16) {
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
     sock.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let port = sock.local_addr().unwrap().port();
-    let req = register("z9hG4bKretrans1", port);
+    let req = req.replace("PORT", &port.to_string());
     let mut replies = Vec::new();
     for _ in 0..2 {
         // The Via names an unreachable host: the answer arrives only because rport and
@@ -38,19 +38,37 @@ fn a_retransmitted_request_gets_the_same_response_via_rport() {
         let (n, _) = sock.recv_from(&mut buf).expect("a response via rport");
         replies.push(String::from_utf8_lossy(&buf[..n]).into_owned());
     }
-    assert!(replies[0].starts_with("SIP/2.0 401 "), "{}", replies[0]);
+    (replies, port)
+}
+
+#[test]
+fn a_retransmitted_request_gets_the_same_response_via_rport() {
+    let node = node();
+    let (replies, port) = send_twice(&node, &request("OPTIONS", "z9hG4bKretrans1"));
+    assert!(replies[0].starts_with("SIP/2.0 200 "), "{}", replies[0]);
     assert!(
         replies[0].contains(&format!("rport={port}")),
         "{}",
         replies[0]
     );
     assert!(replies[0].contains("received=127.0.0.1"), "{}", replies[0]);
-    // Same nonce, same To tag: the transaction answered, the registrar ran once.
+    // Same random To tag: the server transaction answered, the TU ran once.
     assert_eq!(replies[0], replies[1]);
     let handled = node
-        .metric("tongdai_sip_responses_total{method=\"REGISTER\",class=\"4xx\"}")
+        .metric("tongdai_sip_responses_total{method=\"OPTIONS\",class=\"2xx\"}")
         .unwrap_or(0.0);
     assert_eq!(handled, 1.0, "the TU saw the retransmission");
+}
+
+#[test]
+fn an_unauthenticated_register_is_challenged_statelessly() {
+    let node = node();
+    let (replies, _) = send_twice(&node, &request("REGISTER", "z9hG4bKchal1"));
+    assert!(replies[0].starts_with("SIP/2.0 401 "), "{}", replies[0]);
+    assert!(replies[1].starts_with("SIP/2.0 401 "), "{}", replies[1]);
+    // RFC 3261 8.2.7: no transaction is kept for a challenge, so each copy gets its own
+    // nonce; both are valid.
+    assert_ne!(replies[0], replies[1]);
 }
 
 #[test]
