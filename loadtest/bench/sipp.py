@@ -159,6 +159,9 @@ def run_sipp(
         "-recv_timeout", str(RECV_TIMEOUT_MS),
         "-timeout", f"{int(deadline_s)}s",
         "-buff_size", str(4 * 1024 * 1024),
+        # No default behaviours: a call aborted on an unexpected reply is just counted as
+        # failed (by default SIPp would send a BYE, meaningless after a REGISTER).
+        "-nd",
         "-nostdin",
         "-trace_stat", "-stf", str(stat), "-fd", "1",
     ]
