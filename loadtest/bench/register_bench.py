@@ -202,15 +202,20 @@ def bench_system(owned, sut: SystemUnderTest, args, tmp: Path, users_csv: Path, 
             print(res.error, flush=True)
             return res
 
+        def step_at(rate):
+            step = measure_rate(owned, sut, args, tmp, users_csv, rate, res.steps)
+            if not step.server_alive:
+                res.error = f"{sut.name} died at {rate}/s. Log tail:\n{sut.log_tail()}"
+            return step
+
         # Ladder of offered rates, then bisect between the last pass and first failure.
         last_pass, first_fail = None, None
         for rate in args.rates:
             if time.monotonic() + 2 * (args.step_seconds + 45) > deadline:
                 print(f"  [{sut.name}] time budget reached; ladder stopped before {rate}/s", flush=True)
                 break
-            step = measure_rate(owned, sut, args, tmp, users_csv, rate, res.steps)
+            step = step_at(rate)
             if not step.server_alive:
-                res.error = f"{sut.name} died at {rate}/s. Log tail:\n{sut.log_tail()}"
                 return res
             if step.passed:
                 last_pass = rate
@@ -227,9 +232,8 @@ def bench_system(owned, sut: SystemUnderTest, args, tmp: Path, users_csv: Path, 
                 break
             if time.monotonic() + args.step_seconds + 45 > deadline:
                 break
-            step = measure_rate(owned, sut, args, tmp, users_csv, mid, res.steps)
+            step = step_at(mid)
             if not step.server_alive:
-                res.error = f"{sut.name} died at {mid}/s. Log tail:\n{sut.log_tail()}"
                 return res
             if step.passed:
                 last_pass = mid
