@@ -1,5 +1,16 @@
 //! tongdai control plane: the Raft-replicated, deterministic state machine that holds
 //! registrations, tenants, numbers, extensions and hunt groups, and steers the nodes.
 //!
-//! Not built yet: until the control-plane issue lands, nodes keep registrations in
-//! memory (`tongdai_node::registrar::MemoryLocationService`).
+//! What exists now: [`model`], the state machine itself, sans-IO. It applies log
+//! entries ([`model::Entry`]: a [`model::Command`] stamped with the leader's time) to a
+//! [`model::State`], validates every command (tenant isolation, number formats and
+//! ownership, tariff bands, HA1 credentials, quotas, referential integrity) with typed
+//! [`model::CommandError`]s, keeps registration bindings by the RFC 3261 10.3 rules,
+//! and snapshots/restores itself with postcard, byte-identical on every replica.
+//!
+//! What comes next: the Raft layer (openraft with a redb log and snapshot store, QUIC
+//! mTLS transport) that feeds this state machine, then the REST admin API and the
+//! node-facing watch stream. Until then nodes keep registrations in memory
+//! (`tongdai_node::registrar::MemoryLocationService`).
+
+pub mod model;

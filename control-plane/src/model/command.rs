@@ -1,0 +1,96 @@
+//! What the Raft log carries: one [`Entry`] per proposal, stamped with the leader's
+//! clock so every replica applies it at the same time.
+
+use serde::{Deserialize, Serialize};
+
+use super::extension::Extension;
+use super::hunt_group::HuntGroup;
+use super::id::Id;
+use super::number::Number;
+use super::queue::{Agent, Queue};
+use super::registration::{Binding, RegisterRequest};
+use super::tenant::Tenant;
+
+/// One log entry for the state machine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Milliseconds since the Unix epoch, stamped by the leader when it proposed the
+    /// entry. Replicas never read their own clock while applying.
+    pub time_ms: u64,
+    pub command: Command,
+}
+
+/// A change to the state. `Create*` refuses an existing id, `Update*` an unknown one;
+/// both carry the whole entity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    CreateTenant(Tenant),
+    UpdateTenant(Tenant),
+    /// Refused while the tenant still owns anything.
+    DeleteTenant {
+        tenant: Id,
+    },
+
+    CreateNumber(Number),
+    /// Same tenant only: a number never moves between tenants by update.
+    UpdateNumber(Number),
+    DeleteNumber {
+        digits: String,
+    },
+
+    CreateExtension(Extension),
+    UpdateExtension(Extension),
+    /// Refused while a number, hunt group or agent uses it; drops its bindings.
+    DeleteExtension {
+        tenant: Id,
+        ext: Id,
+    },
+
+    CreateHuntGroup(HuntGroup),
+    UpdateHuntGroup(HuntGroup),
+    DeleteHuntGroup {
+        tenant: Id,
+        id: Id,
+    },
+
+    CreateQueue(Queue),
+    UpdateQueue(Queue),
+    DeleteQueue {
+        tenant: Id,
+        id: Id,
+    },
+
+    CreateAgent(Agent),
+    UpdateAgent(Agent),
+    DeleteAgent {
+        tenant: Id,
+        extension: Id,
+    },
+
+    /// A REGISTER with contacts (refresh, add, or remove with expires 0).
+    Register(RegisterRequest),
+    /// `Contact: *`, `Expires: 0`: remove every binding of the extension.
+    Unregister {
+        tenant: Id,
+        extension: Id,
+        call_id: String,
+        cseq: u32,
+    },
+    /// Removes every binding with `expires_at_ms <= now_ms`. Proposed by the leader;
+    /// `now_ms` may not be later than the entry's own time.
+    SweepExpired {
+        now_ms: u64,
+    },
+}
+
+/// What a successful command produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// The change was made.
+    Done,
+    /// The extension's live bindings after a `Register` or `Unregister` (what the
+    /// REGISTER's 200 OK lists).
+    Bindings(Vec<Binding>),
+    /// How many bindings a sweep removed.
+    Swept { removed: usize },
+}

@@ -1,0 +1,178 @@
+//! Why the state machine refused a command. Every variant names the exact failure and
+//! the entity involved, so the admin API can turn it into a 4xx naming the field.
+
+use serde::{Deserialize, Serialize};
+
+use super::id::Id;
+use super::number::NumberKind;
+
+/// A free-text field, for [`CommandError::InvalidText`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TextField {
+    TenantName,
+    DisplayName,
+    QueueName,
+    PauseReason,
+    CallId,
+    Contact,
+    Source,
+}
+
+/// A tenant quota, for [`CommandError::QuotaOutOfBounds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QuotaKind {
+    MaxConcurrentCalls,
+    MaxCallAttemptsPerSec,
+    MaxRegistrations,
+}
+
+/// A bounded numeric field other than quotas, for [`CommandError::OutOfBounds`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BoundedField {
+    RingSecs,
+    HuntGroupMembers,
+    MaxWaitSecs,
+    MaxQueueLen,
+    SkillLevel,
+    Skills,
+    Expires,
+    Q,
+}
+
+/// HA1 digest algorithm, for [`CommandError::InvalidHa1`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Ha1Algorithm {
+    Md5,
+    Sha256,
+}
+
+/// Something that refers to an extension, hunt group or queue and so prevents its
+/// deletion.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reference {
+    /// A number routes to it.
+    NumberDestination(String),
+    /// A hunt group rings it.
+    HuntGroupMember(Id),
+    /// A hunt group sends unanswered calls to it.
+    HuntGroupNoAnswer(Id),
+    /// An agent logs in on it.
+    Agent(Id),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum CommandError {
+    #[error(
+        "invalid id {value:?}: use 1-64 characters of a-z, 0-9, '-', '_', '.', starting with a letter or digit"
+    )]
+    InvalidId { value: String },
+    #[error("{field:?} must be 1-{max_len} bytes without control characters")]
+    InvalidText { field: TextField, max_len: usize },
+
+    #[error("unknown tenant {0}")]
+    UnknownTenant(Id),
+    #[error("tenant {0} already exists")]
+    TenantExists(Id),
+    #[error("quota {quota:?} = {value} is over the limit {max}")]
+    QuotaOutOfBounds {
+        quota: QuotaKind,
+        value: u32,
+        max: u32,
+    },
+    #[error(
+        "tenant {tenant} still has {numbers} numbers, {extensions} extensions, {hunt_groups} hunt groups, {queues} queues and {agents} agents: delete them first"
+    )]
+    TenantNotEmpty {
+        tenant: Id,
+        numbers: usize,
+        extensions: usize,
+        hunt_groups: usize,
+        queues: usize,
+        agents: usize,
+    },
+
+    #[error("{number:?} is not a valid {kind:?} number: {}", kind.rule())]
+    InvalidNumber { number: String, kind: NumberKind },
+    #[error(
+        "{0:?} is not a valid external number: digits with an optional leading '+', 3-15 digits"
+    )]
+    InvalidExternalNumber(String),
+    #[error("number {0} already exists")]
+    NumberExists(String),
+    #[error("number {number} belongs to another tenant ({owner})")]
+    NumberOwnedByOtherTenant { number: String, owner: Id },
+    #[error("unknown number {0}")]
+    UnknownNumber(String),
+    #[error("number {0} is premium rate (1900) and needs a tariff band")]
+    MissingTariffBand(String),
+    #[error("number {number} is {kind:?}: only premium-rate (1900) numbers have a tariff band")]
+    UnexpectedTariffBand { number: String, kind: NumberKind },
+
+    #[error("unknown extension {extension} in tenant {tenant}")]
+    UnknownExtension { tenant: Id, extension: Id },
+    #[error("extension {extension} already exists in tenant {tenant}")]
+    ExtensionExists { tenant: Id, extension: Id },
+    #[error("HA1 {algorithm:?} must be {expected_len} lowercase hex digits")]
+    InvalidHa1 {
+        algorithm: Ha1Algorithm,
+        expected_len: usize,
+    },
+    #[error("forward-to-mobile needs at least one condition")]
+    NoForwardCondition,
+    #[error("extension {extension} of tenant {tenant} is still used by {used_by:?}")]
+    ExtensionInUse {
+        tenant: Id,
+        extension: Id,
+        used_by: Vec<Reference>,
+    },
+
+    #[error("unknown hunt group {id} in tenant {tenant}")]
+    UnknownHuntGroup { tenant: Id, id: Id },
+    #[error("hunt group {id} already exists in tenant {tenant}")]
+    HuntGroupExists { tenant: Id, id: Id },
+    #[error("hunt group {0} has no members")]
+    EmptyHuntGroup(Id),
+    #[error("hunt group {group} lists member {member} twice")]
+    DuplicateMember { group: Id, member: Id },
+    #[error("hunt group {0} sends unanswered calls to itself")]
+    HuntGroupLoop(Id),
+    #[error("hunt group {id} of tenant {tenant} is still used by {used_by:?}")]
+    HuntGroupInUse {
+        tenant: Id,
+        id: Id,
+        used_by: Vec<Reference>,
+    },
+
+    #[error("unknown queue {id} in tenant {tenant}")]
+    UnknownQueue { tenant: Id, id: Id },
+    #[error("queue {id} already exists in tenant {tenant}")]
+    QueueExists { tenant: Id, id: Id },
+    #[error("queue {id} of tenant {tenant} is still used by {used_by:?}")]
+    QueueInUse {
+        tenant: Id,
+        id: Id,
+        used_by: Vec<Reference>,
+    },
+
+    #[error("unknown agent on extension {extension} in tenant {tenant}")]
+    UnknownAgent { tenant: Id, extension: Id },
+    #[error("an agent on extension {extension} already exists in tenant {tenant}")]
+    AgentExists { tenant: Id, extension: Id },
+
+    #[error("{field:?} = {value} is outside {min}..={max}")]
+    OutOfBounds {
+        field: BoundedField,
+        value: u64,
+        min: u64,
+        max: u64,
+    },
+
+    #[error("out-of-order REGISTER: Call-ID {call_id:?} already has CSeq >= {cseq}")]
+    StaleCseq { call_id: String, cseq: u32 },
+    #[error("too many contacts for extension {extension} (limit {limit})")]
+    TooManyContacts { extension: Id, limit: usize },
+    #[error("tenant {tenant} is at its registration quota ({limit})")]
+    RegistrationQuotaExceeded { tenant: Id, limit: u32 },
+    #[error("sweep time {now_ms} is later than the entry's time {entry_time_ms}")]
+    SweepInFuture { now_ms: u64, entry_time_ms: u64 },
+}

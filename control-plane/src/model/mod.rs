@@ -1,0 +1,540 @@
+//! The deterministic state machine of the control plane: tenants, numbers, extensions,
+//! registrations, hunt groups, queues and agents, changed only by applying log entries.
+//!
+//! Determinism is the contract: the same entries applied in the same order give the
+//! same state and the same snapshot bytes on every replica. So: no clock (time comes
+//! from [`Entry::time_ms`]), no randomness, and ordered maps (`BTreeMap`) everywhere so
+//! iteration order and serialization are identical.
+//!
+//! A refused command changes nothing, not even [`State::revision`].
+
+mod command;
+mod error;
+mod extension;
+mod hunt_group;
+mod id;
+mod number;
+mod queue;
+mod registration;
+mod tenant;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use command::{Command, Entry, Outcome};
+pub use error::{BoundedField, CommandError, Ha1Algorithm, QuotaKind, Reference, TextField};
+pub use extension::{Extension, ForwardCondition, ForwardToMobile};
+pub use hunt_group::{HuntGroup, RingStrategy};
+pub use id::Id;
+pub use number::{Destination, Number, NumberKind, check_external_number};
+pub use queue::{Agent, AgentState, Queue, QueueStrategy};
+pub use registration::{
+    Binding, ContactUpdate, MAX_CONTACTS_PER_AOR, MAX_EXPIRES_SECS, RegisterRequest,
+};
+pub use tenant::{Quotas, Tenant};
+
+/// Key of anything that lives inside a tenant: (tenant, id).
+type Scoped = (Id, Id);
+
+/// A snapshot could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot is not a valid encoded state: {0}")]
+    Decode(#[from] postcard::Error),
+}
+
+/// The whole replicated state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    revision: u64,
+    tenants: BTreeMap<Id, Tenant>,
+    numbers: BTreeMap<String, Number>,
+    extensions: BTreeMap<Scoped, Extension>,
+    hunt_groups: BTreeMap<Scoped, HuntGroup>,
+    queues: BTreeMap<Scoped, Queue>,
+    agents: BTreeMap<Scoped, Agent>,
+    /// Only non-empty binding lists are stored.
+    bindings: BTreeMap<Scoped, Vec<Binding>>,
+}
+
+impl State {
+    pub fn new() -> State {
+        State::default()
+    }
+
+    /// Bumped by every command that changed something; watch streams resume from it.
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    pub fn tenant(&self, id: &Id) -> Option<&Tenant> {
+        self.tenants.get(id)
+    }
+
+    pub fn tenants(&self) -> impl Iterator<Item = &Tenant> {
+        self.tenants.values()
+    }
+
+    pub fn number(&self, digits: &str) -> Option<&Number> {
+        self.numbers.get(digits)
+    }
+
+    pub fn numbers(&self) -> impl Iterator<Item = &Number> {
+        self.numbers.values()
+    }
+
+    pub fn extension(&self, tenant: &Id, ext: &Id) -> Option<&Extension> {
+        self.extensions.get(&(tenant.clone(), ext.clone()))
+    }
+
+    /// The extensions of one tenant, in id order.
+    pub fn extensions<'a>(&'a self, tenant: &'a Id) -> impl Iterator<Item = &'a Extension> {
+        self.extensions
+            .values()
+            .filter(move |e| &e.tenant == tenant)
+    }
+
+    pub fn hunt_group(&self, tenant: &Id, id: &Id) -> Option<&HuntGroup> {
+        self.hunt_groups.get(&(tenant.clone(), id.clone()))
+    }
+
+    pub fn queue(&self, tenant: &Id, id: &Id) -> Option<&Queue> {
+        self.queues.get(&(tenant.clone(), id.clone()))
+    }
+
+    pub fn agent(&self, tenant: &Id, extension: &Id) -> Option<&Agent> {
+        self.agents.get(&(tenant.clone(), extension.clone()))
+    }
+
+    /// Live bindings of an extension at `now_ms`.
+    pub fn bindings(&self, tenant: &Id, ext: &Id, now_ms: u64) -> Vec<&Binding> {
+        self.bindings
+            .get(&(tenant.clone(), ext.clone()))
+            .map(|v| v.iter().filter(|b| b.is_live(now_ms)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Bindings stored for a tenant, including expired ones not yet swept.
+    pub fn stored_binding_count(&self, tenant: &Id) -> usize {
+        self.scoped(&self.bindings, tenant)
+            .map(|(_, v)| v.len())
+            .sum()
+    }
+
+    /// Encodes the whole state (postcard); identical bytes on every replica that
+    /// applied the same entries.
+    pub fn snapshot(&self) -> Vec<u8> {
+        // Serializing plain data into a Vec cannot fail; an empty snapshot would be
+        // refused by `restore` rather than silently taken for an empty state.
+        postcard::to_allocvec(self).unwrap_or_default()
+    }
+
+    pub fn restore(bytes: &[u8]) -> Result<State, SnapshotError> {
+        Ok(postcard::from_bytes(bytes)?)
+    }
+
+    /// Applies one log entry. On error nothing changed.
+    pub fn apply(&mut self, entry: &Entry) -> Result<Outcome, CommandError> {
+        let now = entry.time_ms;
+        let outcome = match &entry.command {
+            Command::CreateTenant(t) => {
+                t.validate()?;
+                if self.tenants.contains_key(&t.id) {
+                    return Err(CommandError::TenantExists(t.id.clone()));
+                }
+                self.tenants.insert(t.id.clone(), t.clone());
+                Outcome::Done
+            }
+            Command::UpdateTenant(t) => {
+                t.validate()?;
+                let slot = self
+                    .tenants
+                    .get_mut(&t.id)
+                    .ok_or_else(|| CommandError::UnknownTenant(t.id.clone()))?;
+                *slot = t.clone();
+                Outcome::Done
+            }
+            Command::DeleteTenant { tenant } => {
+                self.delete_tenant(tenant)?;
+                Outcome::Done
+            }
+            Command::CreateNumber(n) | Command::UpdateNumber(n) => {
+                let create = matches!(entry.command, Command::CreateNumber(_));
+                self.put_number(n, create)?;
+                Outcome::Done
+            }
+            Command::DeleteNumber { digits } => {
+                self.numbers
+                    .remove(digits)
+                    .ok_or_else(|| CommandError::UnknownNumber(digits.clone()))?;
+                Outcome::Done
+            }
+            Command::CreateExtension(e) | Command::UpdateExtension(e) => {
+                e.validate()?;
+                self.require_tenant(&e.tenant)?;
+                let key = (e.tenant.clone(), e.ext.clone());
+                let create = matches!(entry.command, Command::CreateExtension(_));
+                match (create, self.extensions.contains_key(&key)) {
+                    (true, true) => {
+                        return Err(CommandError::ExtensionExists {
+                            tenant: e.tenant.clone(),
+                            extension: e.ext.clone(),
+                        });
+                    }
+                    (false, false) => return Err(unknown_extension(&e.tenant, &e.ext)),
+                    _ => {}
+                }
+                self.extensions.insert(key, e.clone());
+                Outcome::Done
+            }
+            Command::DeleteExtension { tenant, ext } => {
+                self.delete_extension(tenant, ext)?;
+                Outcome::Done
+            }
+            Command::CreateHuntGroup(h) | Command::UpdateHuntGroup(h) => {
+                let create = matches!(entry.command, Command::CreateHuntGroup(_));
+                self.put_hunt_group(h, create)?;
+                Outcome::Done
+            }
+            Command::DeleteHuntGroup { tenant, id } => {
+                self.delete_hunt_group(tenant, id)?;
+                Outcome::Done
+            }
+            Command::CreateQueue(q) | Command::UpdateQueue(q) => {
+                q.validate()?;
+                self.require_tenant(&q.tenant)?;
+                let key = (q.tenant.clone(), q.id.clone());
+                let create = matches!(entry.command, Command::CreateQueue(_));
+                match (create, self.queues.contains_key(&key)) {
+                    (true, true) => {
+                        return Err(CommandError::QueueExists {
+                            tenant: q.tenant.clone(),
+                            id: q.id.clone(),
+                        });
+                    }
+                    (false, false) => return Err(unknown_queue(&q.tenant, &q.id)),
+                    _ => {}
+                }
+                self.queues.insert(key, q.clone());
+                Outcome::Done
+            }
+            Command::DeleteQueue { tenant, id } => {
+                self.delete_queue(tenant, id)?;
+                Outcome::Done
+            }
+            Command::CreateAgent(a) | Command::UpdateAgent(a) => {
+                a.validate()?;
+                self.require_extension(&a.tenant, &a.extension)?;
+                let key = (a.tenant.clone(), a.extension.clone());
+                let create = matches!(entry.command, Command::CreateAgent(_));
+                match (create, self.agents.contains_key(&key)) {
+                    (true, true) => {
+                        return Err(CommandError::AgentExists {
+                            tenant: a.tenant.clone(),
+                            extension: a.extension.clone(),
+                        });
+                    }
+                    (false, false) => {
+                        return Err(CommandError::UnknownAgent {
+                            tenant: a.tenant.clone(),
+                            extension: a.extension.clone(),
+                        });
+                    }
+                    _ => {}
+                }
+                self.agents.insert(key, a.clone());
+                Outcome::Done
+            }
+            Command::DeleteAgent { tenant, extension } => {
+                self.agents
+                    .remove(&(tenant.clone(), extension.clone()))
+                    .ok_or_else(|| CommandError::UnknownAgent {
+                        tenant: tenant.clone(),
+                        extension: extension.clone(),
+                    })?;
+                Outcome::Done
+            }
+            Command::Register(req) => self.register(req, now)?,
+            Command::Unregister {
+                tenant,
+                extension,
+                call_id,
+                cseq,
+            } => {
+                self.require_extension(tenant, extension)?;
+                let key = (tenant.clone(), extension.clone());
+                if let Some(current) = self.bindings.get(&key) {
+                    registration::check_remove_all(current, call_id, *cseq, now)?;
+                }
+                self.bindings.remove(&key);
+                Outcome::Bindings(Vec::new())
+            }
+            Command::SweepExpired { now_ms } => {
+                if *now_ms > now {
+                    return Err(CommandError::SweepInFuture {
+                        now_ms: *now_ms,
+                        entry_time_ms: now,
+                    });
+                }
+                let removed = self.sweep(*now_ms);
+                if removed == 0 {
+                    return Ok(Outcome::Swept { removed });
+                }
+                Outcome::Swept { removed }
+            }
+        };
+        self.revision += 1;
+        Ok(outcome)
+    }
+
+    fn register(&mut self, req: &RegisterRequest, now: u64) -> Result<Outcome, CommandError> {
+        req.validate()?;
+        self.require_extension(&req.tenant, &req.extension)?;
+        let limit = self
+            .tenants
+            .get(&req.tenant)
+            .map_or(0, |t| t.quotas.max_registrations);
+        let key = (req.tenant.clone(), req.extension.clone());
+        let current = self.bindings.get(&key).map(Vec::as_slice).unwrap_or(&[]);
+        let live_here = current.iter().filter(|b| b.is_live(now)).count();
+        let next = registration::updated(current, req, now)?;
+        // Only growth is refused: a tenant over a lowered quota can still refresh.
+        if next.len() > live_here {
+            let live_tenant: usize = self
+                .scoped(&self.bindings, &req.tenant)
+                .map(|(_, v)| v.iter().filter(|b| b.is_live(now)).count())
+                .sum();
+            let after = live_tenant - live_here + next.len();
+            if after > limit as usize {
+                return Err(CommandError::RegistrationQuotaExceeded {
+                    tenant: req.tenant.clone(),
+                    limit,
+                });
+            }
+        }
+        if next.is_empty() {
+            self.bindings.remove(&key);
+        } else {
+            self.bindings.insert(key, next.clone());
+        }
+        Ok(Outcome::Bindings(next))
+    }
+
+    fn sweep(&mut self, now_ms: u64) -> usize {
+        let mut removed = 0;
+        self.bindings.retain(|_, list| {
+            let before = list.len();
+            list.retain(|b| b.is_live(now_ms));
+            removed += before - list.len();
+            !list.is_empty()
+        });
+        removed
+    }
+
+    fn put_number(&mut self, n: &Number, create: bool) -> Result<(), CommandError> {
+        n.validate()?;
+        self.require_tenant(&n.tenant)?;
+        match (self.numbers.get(&n.digits), create) {
+            (Some(old), _) if old.tenant != n.tenant => {
+                return Err(CommandError::NumberOwnedByOtherTenant {
+                    number: n.digits.clone(),
+                    owner: old.tenant.clone(),
+                });
+            }
+            (Some(_), true) => return Err(CommandError::NumberExists(n.digits.clone())),
+            (None, false) => return Err(CommandError::UnknownNumber(n.digits.clone())),
+            _ => {}
+        }
+        self.check_destination(&n.tenant, &n.destination)?;
+        self.numbers.insert(n.digits.clone(), n.clone());
+        Ok(())
+    }
+
+    fn put_hunt_group(&mut self, h: &HuntGroup, create: bool) -> Result<(), CommandError> {
+        h.validate()?;
+        self.require_tenant(&h.tenant)?;
+        let key = (h.tenant.clone(), h.id.clone());
+        match (create, self.hunt_groups.contains_key(&key)) {
+            (true, true) => {
+                return Err(CommandError::HuntGroupExists {
+                    tenant: h.tenant.clone(),
+                    id: h.id.clone(),
+                });
+            }
+            (false, false) => return Err(unknown_hunt_group(&h.tenant, &h.id)),
+            _ => {}
+        }
+        for m in &h.members {
+            self.require_extension(&h.tenant, m)?;
+        }
+        self.check_destination(&h.tenant, &h.no_answer)?;
+        self.hunt_groups.insert(key, h.clone());
+        Ok(())
+    }
+
+    fn delete_tenant(&mut self, tenant: &Id) -> Result<(), CommandError> {
+        self.require_tenant(tenant)?;
+        let numbers = self
+            .numbers
+            .values()
+            .filter(|n| &n.tenant == tenant)
+            .count();
+        let extensions = self.scoped(&self.extensions, tenant).count();
+        let hunt_groups = self.scoped(&self.hunt_groups, tenant).count();
+        let queues = self.scoped(&self.queues, tenant).count();
+        let agents = self.scoped(&self.agents, tenant).count();
+        if numbers + extensions + hunt_groups + queues + agents > 0 {
+            return Err(CommandError::TenantNotEmpty {
+                tenant: tenant.clone(),
+                numbers,
+                extensions,
+                hunt_groups,
+                queues,
+                agents,
+            });
+        }
+        self.tenants.remove(tenant);
+        Ok(())
+    }
+
+    fn delete_extension(&mut self, tenant: &Id, ext: &Id) -> Result<(), CommandError> {
+        self.require_extension(tenant, ext)?;
+        let mut used_by = self.references(tenant, &Destination::Extension(ext.clone()));
+        for h in self.scoped(&self.hunt_groups, tenant).map(|(_, h)| h) {
+            if h.members.contains(ext) {
+                used_by.push(Reference::HuntGroupMember(h.id.clone()));
+            }
+        }
+        if self.agents.contains_key(&(tenant.clone(), ext.clone())) {
+            used_by.push(Reference::Agent(ext.clone()));
+        }
+        if !used_by.is_empty() {
+            return Err(CommandError::ExtensionInUse {
+                tenant: tenant.clone(),
+                extension: ext.clone(),
+                used_by,
+            });
+        }
+        let key = (tenant.clone(), ext.clone());
+        self.extensions.remove(&key);
+        self.bindings.remove(&key);
+        Ok(())
+    }
+
+    fn delete_hunt_group(&mut self, tenant: &Id, id: &Id) -> Result<(), CommandError> {
+        let key = (tenant.clone(), id.clone());
+        if !self.hunt_groups.contains_key(&key) {
+            return Err(unknown_hunt_group(tenant, id));
+        }
+        let used_by = self.references(tenant, &Destination::HuntGroup(id.clone()));
+        if !used_by.is_empty() {
+            return Err(CommandError::HuntGroupInUse {
+                tenant: tenant.clone(),
+                id: id.clone(),
+                used_by,
+            });
+        }
+        self.hunt_groups.remove(&key);
+        Ok(())
+    }
+
+    fn delete_queue(&mut self, tenant: &Id, id: &Id) -> Result<(), CommandError> {
+        let key = (tenant.clone(), id.clone());
+        if !self.queues.contains_key(&key) {
+            return Err(unknown_queue(tenant, id));
+        }
+        let used_by = self.references(tenant, &Destination::Queue(id.clone()));
+        if !used_by.is_empty() {
+            return Err(CommandError::QueueInUse {
+                tenant: tenant.clone(),
+                id: id.clone(),
+                used_by,
+            });
+        }
+        self.queues.remove(&key);
+        Ok(())
+    }
+
+    /// Numbers and hunt groups of `tenant` whose destination is `target`.
+    fn references(&self, tenant: &Id, target: &Destination) -> Vec<Reference> {
+        let numbers = self
+            .numbers
+            .values()
+            .filter(|n| &n.tenant == tenant && &n.destination == target)
+            .map(|n| Reference::NumberDestination(n.digits.clone()));
+        let groups = self
+            .scoped(&self.hunt_groups, tenant)
+            .filter(|(_, h)| &h.no_answer == target)
+            .map(|(_, h)| Reference::HuntGroupNoAnswer(h.id.clone()));
+        numbers.chain(groups).collect()
+    }
+
+    /// A destination must name something of the same tenant.
+    fn check_destination(&self, tenant: &Id, dest: &Destination) -> Result<(), CommandError> {
+        let key = |id: &Id| (tenant.clone(), id.clone());
+        match dest {
+            Destination::Extension(id) => self.require_extension(tenant, id),
+            Destination::HuntGroup(id) if !self.hunt_groups.contains_key(&key(id)) => {
+                Err(unknown_hunt_group(tenant, id))
+            }
+            Destination::Queue(id) if !self.queues.contains_key(&key(id)) => {
+                Err(unknown_queue(tenant, id))
+            }
+            Destination::External(number) => check_external_number(number),
+            Destination::HuntGroup(_) | Destination::Queue(_) | Destination::Ivr(_) => Ok(()),
+        }
+    }
+
+    fn require_tenant(&self, tenant: &Id) -> Result<(), CommandError> {
+        if self.tenants.contains_key(tenant) {
+            Ok(())
+        } else {
+            Err(CommandError::UnknownTenant(tenant.clone()))
+        }
+    }
+
+    fn require_extension(&self, tenant: &Id, ext: &Id) -> Result<(), CommandError> {
+        self.require_tenant(tenant)?;
+        if self.extensions.contains_key(&(tenant.clone(), ext.clone())) {
+            Ok(())
+        } else {
+            Err(unknown_extension(tenant, ext))
+        }
+    }
+
+    /// The entries of a per-tenant map belonging to `tenant` (a range scan: keys sort
+    /// by tenant first).
+    fn scoped<'a, V>(
+        &self,
+        map: &'a BTreeMap<Scoped, V>,
+        tenant: &'a Id,
+    ) -> impl Iterator<Item = (&'a Scoped, &'a V)> {
+        map.range((tenant.clone(), Id::min())..)
+            .take_while(move |((t, _), _)| t == tenant)
+    }
+}
+
+fn unknown_extension(tenant: &Id, ext: &Id) -> CommandError {
+    CommandError::UnknownExtension {
+        tenant: tenant.clone(),
+        extension: ext.clone(),
+    }
+}
+
+fn unknown_hunt_group(tenant: &Id, id: &Id) -> CommandError {
+    CommandError::UnknownHuntGroup {
+        tenant: tenant.clone(),
+        id: id.clone(),
+    }
+}
+
+fn unknown_queue(tenant: &Id, id: &Id) -> CommandError {
+    CommandError::UnknownQueue {
+        tenant: tenant.clone(),
+        id: id.clone(),
+    }
+}
