@@ -34,7 +34,9 @@ pub enum Command {
     CreateNumber(Number),
     /// Same tenant only: a number never moves between tenants by update.
     UpdateNumber(Number),
+    /// Only by the owning tenant.
     DeleteNumber {
+        tenant: Id,
         digits: String,
     },
 

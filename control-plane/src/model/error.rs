@@ -134,7 +134,9 @@ pub enum CommandError {
     EmptyHuntGroup(Id),
     #[error("hunt group {group} lists member {member} twice")]
     DuplicateMember { group: Id, member: Id },
-    #[error("hunt group {0} sends unanswered calls to itself")]
+    #[error(
+        "hunt group {0} sends unanswered calls back to itself (directly or through other hunt groups)"
+    )]
     HuntGroupLoop(Id),
     #[error("hunt group {id} of tenant {tenant} is still used by {used_by:?}")]
     HuntGroupInUse {

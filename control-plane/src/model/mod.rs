@@ -40,11 +40,13 @@ pub use tenant::{Quotas, Tenant};
 /// Key of anything that lives inside a tenant: (tenant, id).
 type Scoped = (Id, Id);
 
-/// A snapshot could not be restored.
+/// A snapshot could not be taken or restored.
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
+    #[error("state could not be encoded: {0}")]
+    Encode(postcard::Error),
     #[error("snapshot is not a valid encoded state: {0}")]
-    Decode(#[from] postcard::Error),
+    Decode(postcard::Error),
 }
 
 /// The whole replicated state.
@@ -127,14 +129,12 @@ impl State {
 
     /// Encodes the whole state (postcard); identical bytes on every replica that
     /// applied the same entries.
-    pub fn snapshot(&self) -> Vec<u8> {
-        // Serializing plain data into a Vec cannot fail; an empty snapshot would be
-        // refused by `restore` rather than silently taken for an empty state.
-        postcard::to_allocvec(self).unwrap_or_default()
+    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        postcard::to_allocvec(self).map_err(SnapshotError::Encode)
     }
 
     pub fn restore(bytes: &[u8]) -> Result<State, SnapshotError> {
-        Ok(postcard::from_bytes(bytes)?)
+        postcard::from_bytes(bytes).map_err(SnapshotError::Decode)
     }
 
     /// Applies one log entry. On error nothing changed.
@@ -167,10 +167,19 @@ impl State {
                 self.put_number(n, create)?;
                 Outcome::Done
             }
-            Command::DeleteNumber { digits } => {
-                self.numbers
-                    .remove(digits)
+            Command::DeleteNumber { tenant, digits } => {
+                let owner = self
+                    .numbers
+                    .get(digits)
+                    .map(|n| &n.tenant)
                     .ok_or_else(|| CommandError::UnknownNumber(digits.clone()))?;
+                if owner != tenant {
+                    return Err(CommandError::NumberOwnedByOtherTenant {
+                        number: digits.clone(),
+                        owner: owner.clone(),
+                    });
+                }
+                self.numbers.remove(digits);
                 Outcome::Done
             }
             Command::CreateExtension(e) | Command::UpdateExtension(e) => {
@@ -372,8 +381,30 @@ impl State {
             self.require_extension(&h.tenant, m)?;
         }
         self.check_destination(&h.tenant, &h.no_answer)?;
+        self.check_no_answer_chain(h)?;
         self.hunt_groups.insert(key, h.clone());
         Ok(())
+    }
+
+    /// Following no-answer destinations from `h` through other hunt groups must not
+    /// come back to `h`: a call would hunt forever.
+    fn check_no_answer_chain(&self, h: &HuntGroup) -> Result<(), CommandError> {
+        let mut dest = &h.no_answer;
+        // Each step visits another hunt group; more steps than groups means a cycle
+        // not through `h`, which the earlier insertions already ruled out.
+        for _ in 0..=self.hunt_groups.len() {
+            let Destination::HuntGroup(next) = dest else {
+                return Ok(());
+            };
+            if next == &h.id {
+                return Err(CommandError::HuntGroupLoop(h.id.clone()));
+            }
+            match self.hunt_groups.get(&(h.tenant.clone(), next.clone())) {
+                Some(g) => dest = &g.no_answer,
+                None => return Ok(()),
+            }
+        }
+        Err(CommandError::HuntGroupLoop(h.id.clone()))
     }
 
     fn delete_tenant(&mut self, tenant: &Id) -> Result<(), CommandError> {

@@ -3,6 +3,7 @@
 
 mod determinism;
 mod entities;
+mod numbers;
 mod registration;
 
 use std::collections::{BTreeMap, BTreeSet};
