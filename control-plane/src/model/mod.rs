@@ -7,6 +7,29 @@
 //! iteration order and serialization are identical.
 //!
 //! A refused command changes nothing, not even [`State::revision`].
+//!
+//! ```
+//! use tongdai_control_plane::model::{Command, Entry, Id, Outcome, Quotas, State, Tenant};
+//!
+//! let mut state = State::new();
+//! let acme = Tenant {
+//!     id: Id::new("acme")?,
+//!     name: "ACME".into(),
+//!     quotas: Quotas {
+//!         max_concurrent_calls: 50,
+//!         max_call_attempts_per_sec: 5,
+//!         max_registrations: 100,
+//!     },
+//! };
+//! let entry = Entry { time_ms: 1_700_000_000_000, command: Command::CreateTenant(acme) };
+//! assert_eq!(state.apply(&entry)?, Outcome::Done);
+//! // The same entry again is refused, and the revision does not move.
+//! assert!(state.apply(&entry).is_err());
+//! assert_eq!(state.revision(), 1);
+//! let copy = State::restore(&state.snapshot()?)?;
+//! assert_eq!(copy, state);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod command;
 mod error;
