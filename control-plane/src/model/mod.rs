@@ -6,7 +6,9 @@
 //! from [`Entry::time_ms`]), no randomness, and ordered maps (`BTreeMap`) everywhere so
 //! iteration order and serialization are identical.
 //!
-//! A refused command changes nothing, not even [`State::revision`].
+//! A refused command changes nothing, not even [`State::revision`]; a successful one
+//! bumps the revision exactly when it changed the state (a sweep that found nothing
+//! expired, or an unregister of an extension without bindings, does not).
 //!
 //! ```
 //! use tongdai_control_plane::model::{Command, Entry, Id, Outcome, Quotas, State, Tenant};
@@ -163,6 +165,9 @@ impl State {
     /// Applies one log entry. On error nothing changed.
     pub fn apply(&mut self, entry: &Entry) -> Result<Outcome, CommandError> {
         let now = entry.time_ms;
+        if self.is_unchanged_update(&entry.command) {
+            return Ok(Outcome::Done);
+        }
         let outcome = match &entry.command {
             Command::CreateTenant(t) => {
                 t.validate()?;
@@ -290,7 +295,13 @@ impl State {
                     })?;
                 Outcome::Done
             }
-            Command::Register(req) => self.register(req, now)?,
+            Command::Register(req) => {
+                let (outcome, changed) = self.register(req, now)?;
+                if !changed {
+                    return Ok(outcome);
+                }
+                outcome
+            }
             Command::Unregister {
                 tenant,
                 extension,
@@ -302,7 +313,9 @@ impl State {
                 if let Some(current) = self.bindings.get(&key) {
                     registration::check_remove_all(current, call_id, *cseq, now)?;
                 }
-                self.bindings.remove(&key);
+                if self.bindings.remove(&key).is_none() {
+                    return Ok(Outcome::Bindings(Vec::new()));
+                }
                 Outcome::Bindings(Vec::new())
             }
             Command::SweepExpired { now_ms } => {
@@ -323,7 +336,34 @@ impl State {
         Ok(outcome)
     }
 
-    fn register(&mut self, req: &RegisterRequest, now: u64) -> Result<Outcome, CommandError> {
+    /// An update that would store exactly what is stored. It is accepted without
+    /// validation (whatever is stored already satisfies every rule, since nothing it
+    /// refers to can be deleted while it does) and without a revision bump, so watch
+    /// streams see no spurious change.
+    fn is_unchanged_update(&self, command: &Command) -> bool {
+        let scoped = |t: &Id, i: &Id| (t.clone(), i.clone());
+        match command {
+            Command::UpdateTenant(t) => self.tenants.get(&t.id) == Some(t),
+            Command::UpdateNumber(n) => self.numbers.get(&n.digits) == Some(n),
+            Command::UpdateExtension(e) => {
+                self.extensions.get(&scoped(&e.tenant, &e.ext)) == Some(e)
+            }
+            Command::UpdateHuntGroup(h) => {
+                self.hunt_groups.get(&scoped(&h.tenant, &h.id)) == Some(h)
+            }
+            Command::UpdateQueue(q) => self.queues.get(&scoped(&q.tenant, &q.id)) == Some(q),
+            Command::UpdateAgent(a) => self.agents.get(&scoped(&a.tenant, &a.extension)) == Some(a),
+            _ => false,
+        }
+    }
+
+    /// The bindings after the REGISTER, and whether anything changed (a query without
+    /// contacts changes nothing unless it drops expired bindings).
+    fn register(
+        &mut self,
+        req: &RegisterRequest,
+        now: u64,
+    ) -> Result<(Outcome, bool), CommandError> {
         req.validate()?;
         self.require_extension(&req.tenant, &req.extension)?;
         let limit = self
@@ -348,12 +388,13 @@ impl State {
                 });
             }
         }
+        let changed = next.as_slice() != current;
         if next.is_empty() {
             self.bindings.remove(&key);
-        } else {
+        } else if changed {
             self.bindings.insert(key, next.clone());
         }
-        Ok(Outcome::Bindings(next))
+        Ok((Outcome::Bindings(next), changed))
     }
 
     fn sweep(&mut self, now_ms: u64) -> usize {
