@@ -123,9 +123,38 @@ impl State {
 
     /// The extensions of one tenant, in id order.
     pub fn extensions<'a>(&'a self, tenant: &'a Id) -> impl Iterator<Item = &'a Extension> {
-        self.extensions
-            .values()
-            .filter(move |e| &e.tenant == tenant)
+        self.scoped(&self.extensions, tenant).map(|(_, v)| v)
+    }
+
+    /// The numbers of one tenant, in digit order.
+    pub fn numbers_of<'a>(&'a self, tenant: &'a Id) -> impl Iterator<Item = &'a Number> {
+        self.numbers.values().filter(move |n| &n.tenant == tenant)
+    }
+
+    pub fn hunt_groups<'a>(&'a self, tenant: &'a Id) -> impl Iterator<Item = &'a HuntGroup> {
+        self.scoped(&self.hunt_groups, tenant).map(|(_, v)| v)
+    }
+
+    pub fn queues<'a>(&'a self, tenant: &'a Id) -> impl Iterator<Item = &'a Queue> {
+        self.scoped(&self.queues, tenant).map(|(_, v)| v)
+    }
+
+    pub fn agents<'a>(&'a self, tenant: &'a Id) -> impl Iterator<Item = &'a Agent> {
+        self.scoped(&self.agents, tenant).map(|(_, v)| v)
+    }
+
+    /// Live bindings of every extension of one tenant at `now_ms`, by extension.
+    pub fn registrations<'a>(
+        &'a self,
+        tenant: &'a Id,
+        now_ms: u64,
+    ) -> impl Iterator<Item = (&'a Id, &'a Binding)> {
+        self.scoped(&self.bindings, tenant)
+            .flat_map(move |((_, ext), list)| {
+                list.iter()
+                    .filter(move |b| b.is_live(now_ms))
+                    .map(move |b| (ext, b))
+            })
     }
 
     pub fn hunt_group(&self, tenant: &Id, id: &Id) -> Option<&HuntGroup> {

@@ -324,3 +324,50 @@ fn deleting_an_extension_drops_its_bindings() {
     ok(&mut s, Command::CreateExtension(extension("acme", "1002")));
     assert!(contacts(&s, "acme", "1002", T0).is_empty());
 }
+
+#[test]
+fn listings_are_per_tenant() {
+    let mut s = two_tenants();
+    ok(
+        &mut s,
+        register("acme", "1002", "c1", 1, &[("sip:b@x", 60), ("sip:a@x", 10)]),
+    );
+    ok(
+        &mut s,
+        register("acme", "1001", "c2", 1, &[("sip:c@x", 60)]),
+    );
+    ok(
+        &mut s,
+        register("beta", "1001", "c3", 1, &[("sip:d@x", 60)]),
+    );
+    ok(&mut s, Command::CreateQueue(queue("beta", "q1")));
+    ok(&mut s, Command::CreateAgent(agent("beta", "1002")));
+    ok(
+        &mut s,
+        Command::CreateHuntGroup(hunt_group("beta", "hg", &["1001"])),
+    );
+    let acme = |now| -> Vec<(String, String)> {
+        s.registrations(&id("acme"), now)
+            .map(|(e, b)| (e.to_string(), b.contact.clone()))
+            .collect()
+    };
+    let pair = |e: &str, c: &str| (e.to_string(), c.to_string());
+    assert_eq!(
+        acme(T0),
+        [
+            pair("1001", "sip:c@x"),
+            pair("1002", "sip:a@x"),
+            pair("1002", "sip:b@x")
+        ]
+    );
+    assert_eq!(
+        acme(T0 + 10_000),
+        [pair("1001", "sip:c@x"), pair("1002", "sip:b@x")]
+    );
+    assert_eq!(s.extensions(&id("beta")).count(), 2);
+    assert_eq!(s.queues(&id("acme")).count(), 0);
+    assert_eq!(s.queues(&id("beta")).count(), 1);
+    assert_eq!(s.agents(&id("beta")).count(), 1);
+    assert_eq!(s.hunt_groups(&id("beta")).count(), 1);
+    assert_eq!(s.numbers_of(&id("beta")).count(), 0);
+}
