@@ -15,6 +15,7 @@ pub enum TextField {
     PauseReason,
     CallId,
     Contact,
+    ContactParams,
     Source,
 }
 

@@ -61,7 +61,7 @@ pub use id::Id;
 pub use number::{Destination, Number, NumberKind, check_external_number};
 pub use queue::{Agent, AgentState, Queue, QueueStrategy};
 pub use registration::{
-    Binding, ContactUpdate, MAX_CONTACTS_PER_AOR, MAX_EXPIRES_SECS, RegisterRequest,
+    Binding, ContactUpdate, MAX_CONTACTS_PER_AOR, MAX_EXPIRES_SECS, RegisterRequest, Transport,
 };
 pub use tenant::{Quotas, Tenant};
 

@@ -18,6 +18,7 @@ pub const MAX_CONTACTS_PER_AOR: usize = 10;
 pub const MAX_EXPIRES_SECS: u32 = 86_400;
 pub const MAX_CONTACT_LEN: usize = 512;
 pub const MAX_CALL_ID_LEN: usize = 256;
+pub const MAX_PARAMS_LEN: usize = 512;
 /// RFC 3261 qvalue in thousandths: 0..=1000.
 pub const MAX_Q: u16 = 1000;
 
@@ -34,6 +35,18 @@ pub struct Binding {
     pub cseq: u32,
     /// Where the REGISTER came from (behind NAT the contact may be unreachable).
     pub source: SocketAddr,
+    pub transport: Transport,
+    /// Contact header parameters other than expires and q (e.g. `+sip.instance`), as
+    /// written; may be empty.
+    pub params: String,
+}
+
+/// The transport a REGISTER arrived on, which requests to the contact reuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Transport {
+    Udp,
+    Tcp,
+    Tls,
 }
 
 impl Binding {
@@ -49,6 +62,8 @@ pub struct ContactUpdate {
     pub contact: String,
     pub expires_secs: u32,
     pub q: u16,
+    /// Other Contact parameters, as written; may be empty.
+    pub params: String,
 }
 
 /// A REGISTER for one extension, as the node parsed it.
@@ -59,6 +74,7 @@ pub struct RegisterRequest {
     pub call_id: String,
     pub cseq: u32,
     pub source: SocketAddr,
+    pub transport: Transport,
     pub contacts: Vec<ContactUpdate>,
 }
 
@@ -74,6 +90,9 @@ impl RegisterRequest {
                 MAX_EXPIRES_SECS.into(),
             )?;
             check_range(BoundedField::Q, c.q.into(), 0, MAX_Q.into())?;
+            if !c.params.is_empty() {
+                check_text(TextField::ContactParams, &c.params, MAX_PARAMS_LEN)?;
+            }
         }
         Ok(())
     }
@@ -109,6 +128,8 @@ pub(crate) fn updated(
             call_id: req.call_id.clone(),
             cseq: req.cseq,
             source: req.source,
+            transport: req.transport,
+            params: c.params.clone(),
         };
         match (existing, c.expires_secs) {
             (Some(i), 0) => {

@@ -60,10 +60,12 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
             call_id: format!("call-{c}"),
             cseq: u32::from(op),
             source: SocketAddr::from(([198, 51, 100, c], 5060)),
+            transport: Transport::Udp,
             contacts: vec![ContactUpdate {
                 contact: format!("sip:{e}@phone{}", c % 3),
                 expires_secs: u32::from(c % 4) * 20,
                 q: 1000,
+                params: String::new(),
             }],
         }),
         _ => Command::SweepExpired {

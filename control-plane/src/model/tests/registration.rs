@@ -15,12 +15,14 @@ fn register(t: &str, ext: &str, call_id: &str, cseq: u32, contacts: &[(&str, u32
         call_id: call_id.into(),
         cseq,
         source: source(),
+        transport: Transport::Tcp,
         contacts: contacts
             .iter()
             .map(|(c, expires_secs)| ContactUpdate {
                 contact: (*c).into(),
                 expires_secs: *expires_secs,
                 q: 1000,
+                params: "+sip.instance=\"<urn:uuid:00000000-0000-0000-0000-000000000001>\"".into(),
             })
             .collect(),
     })
@@ -48,6 +50,8 @@ fn register_refresh_and_remove() {
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].expires_at_ms, T0 + 60_000);
     assert_eq!(list[0].source, source());
+    assert_eq!(list[0].transport, Transport::Tcp);
+    assert!(list[0].params.starts_with("+sip.instance="));
 
     // Refresh later: expiry is computed from the new entry's time.
     let refreshed = at(T0 + 30_000, register("acme", "1001", "c1", 2, &[(a, 60)]));
@@ -242,6 +246,17 @@ fn register_validation() {
         ),
         CommandError::OutOfBounds {
             field: BoundedField::Expires,
+            ..
+        }
+    ));
+    let mut cmd = register("acme", "1001", "c1", 1, &[("sip:a@x", 60)]);
+    if let Command::Register(req) = &mut cmd {
+        req.contacts[0].params = "x\r\nVia: evil".into();
+    }
+    assert!(matches!(
+        refused(&mut s, cmd),
+        CommandError::InvalidText {
+            field: TextField::ContactParams,
             ..
         }
     ));
