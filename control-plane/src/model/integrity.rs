@@ -74,7 +74,7 @@ impl State {
         }
         let key = (tenant.clone(), ext.clone());
         self.extensions.remove(&key);
-        self.bindings.remove(&key);
+        self.set_bindings(key, Vec::new());
         Ok(())
     }
 

@@ -89,6 +89,11 @@ pub struct State {
     agents: BTreeMap<Scoped, Agent>,
     /// Only non-empty binding lists are stored.
     bindings: BTreeMap<Scoped, Vec<Binding>>,
+    /// Stored bindings per tenant (expired ones included until swept), no zero
+    /// entries: an upper bound on live ones that makes the quota check O(1) in the
+    /// common case. Derived from `bindings`, so not in snapshots.
+    #[serde(skip)]
+    stored_bindings: BTreeMap<Id, usize>,
 }
 
 impl State {
@@ -179,9 +184,7 @@ impl State {
 
     /// Bindings stored for a tenant, including expired ones not yet swept.
     pub fn stored_binding_count(&self, tenant: &Id) -> usize {
-        self.scoped(&self.bindings, tenant)
-            .map(|(_, v)| v.len())
-            .sum()
+        self.stored_bindings.get(tenant).copied().unwrap_or(0)
     }
 
     /// Encodes the whole state (postcard); identical bytes on every replica that
@@ -191,7 +194,9 @@ impl State {
     }
 
     pub fn restore(bytes: &[u8]) -> Result<State, SnapshotError> {
-        postcard::from_bytes(bytes).map_err(SnapshotError::Decode)
+        let mut state: State = postcard::from_bytes(bytes).map_err(SnapshotError::Decode)?;
+        state.stored_bindings = state.count_stored_bindings();
+        Ok(state)
     }
 
     /// Applies one log entry. On error nothing changed.
@@ -345,9 +350,10 @@ impl State {
                 if let Some(current) = self.bindings.get(&key) {
                     registration::check_remove_all(current, call_id, *cseq, now)?;
                 }
-                if self.bindings.remove(&key).is_none() {
+                if !self.bindings.contains_key(&key) {
                     return Ok(Outcome::Bindings(Vec::new()));
                 }
+                self.set_bindings(key, Vec::new());
                 Outcome::Bindings(Vec::new())
             }
             Command::SweepExpired { now_ms } => {
@@ -406,8 +412,13 @@ impl State {
         let current = self.bindings.get(&key).map(Vec::as_slice).unwrap_or(&[]);
         let live_here = current.iter().filter(|b| b.is_live(now)).count();
         let next = registration::updated(current, req, now)?;
+        let stored_elsewhere = self
+            .stored_binding_count(&req.tenant)
+            .saturating_sub(current.len());
         // Only growth is refused: a tenant over a lowered quota can still refresh.
-        if next.len() > live_here {
+        // Stored bindings bound live ones from above, so the scan for live ones is
+        // needed only near the quota.
+        if next.len() > live_here && stored_elsewhere + next.len() > limit as usize {
             let live_tenant: usize = self
                 .scoped(&self.bindings, &req.tenant)
                 .map(|(_, v)| v.iter().filter(|b| b.is_live(now)).count())
@@ -421,22 +432,61 @@ impl State {
             }
         }
         let changed = next.as_slice() != current;
-        if next.is_empty() {
-            self.bindings.remove(&key);
-        } else if changed {
-            self.bindings.insert(key, next.clone());
+        if changed {
+            self.set_bindings(key, next.clone());
         }
         Ok((Outcome::Bindings(next), changed))
     }
 
+    /// Replaces an extension's bindings, keeping `stored_bindings` in step; the only
+    /// way bindings change besides [`State::sweep`].
+    fn set_bindings(&mut self, key: Scoped, next: Vec<Binding>) {
+        let tenant = key.0.clone();
+        let old = if next.is_empty() {
+            self.bindings.remove(&key)
+        } else {
+            let new = next.len();
+            let old = self.bindings.insert(key, next);
+            *self.stored_bindings.entry(tenant.clone()).or_default() += new;
+            old
+        };
+        if let Some(old) = old {
+            self.uncount_bindings(&tenant, old.len());
+        }
+    }
+
+    fn uncount_bindings(&mut self, tenant: &Id, n: usize) {
+        if let Some(count) = self.stored_bindings.get_mut(tenant) {
+            *count = count.saturating_sub(n);
+            if *count == 0 {
+                self.stored_bindings.remove(tenant);
+            }
+        }
+    }
+
+    fn count_stored_bindings(&self) -> BTreeMap<Id, usize> {
+        let mut counts = BTreeMap::new();
+        for ((tenant, _), list) in &self.bindings {
+            *counts.entry(tenant.clone()).or_default() += list.len();
+        }
+        counts
+    }
+
     fn sweep(&mut self, now_ms: u64) -> usize {
-        let mut removed = 0;
-        self.bindings.retain(|_, list| {
+        let mut removed_by_tenant: BTreeMap<Id, usize> = BTreeMap::new();
+        self.bindings.retain(|(tenant, _), list| {
             let before = list.len();
             list.retain(|b| b.is_live(now_ms));
-            removed += before - list.len();
+            if list.len() < before {
+                *removed_by_tenant.entry(tenant.clone()).or_default() += before - list.len();
+            }
             !list.is_empty()
         });
+        let mut removed = 0;
+        for (tenant, n) in removed_by_tenant {
+            self.uncount_bindings(&tenant, n);
+            removed += n;
+        }
         removed
     }
 

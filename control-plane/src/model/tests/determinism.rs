@@ -102,6 +102,7 @@ proptest! {
             if r.is_err() {
                 prop_assert_eq!(&a, &before);
             }
+            prop_assert_eq!(&a.stored_bindings, &a.count_stored_bindings());
             // The revision moves exactly when something else changed.
             let mut unrevised = a.clone();
             unrevised.revision = before.revision;
