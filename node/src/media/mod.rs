@@ -7,3 +7,4 @@
 
 pub mod rtcp;
 pub mod rtp;
+pub mod stats;
