@@ -5,6 +5,7 @@
 //! figures, and [`ports`] hands out RTP/RTCP port numbers. Sockets and relay workers live
 //! at the edge and are built on top of these.
 
+pub mod ports;
 pub mod rtcp;
 pub mod rtp;
 pub mod stats;
