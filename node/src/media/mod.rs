@@ -2,9 +2,10 @@
 //!
 //! This layer is sans-IO: [`rtp`] and [`rtcp`] parse and write packets in caller-owned
 //! buffers, [`stats`] folds packet arrivals (with time passed in) into per-stream quality
-//! figures, and [`ports`] hands out RTP/RTCP port numbers. Sockets and relay workers live
-//! at the edge and are built on top of these.
+//! figures that [`mos`] turns into an estimated MOS, and [`ports`] hands out RTP/RTCP
+//! port numbers. Sockets and relay workers live at the edge, built on top of these.
 
+pub mod mos;
 pub mod ports;
 pub mod rtcp;
 pub mod rtp;
