@@ -10,3 +10,6 @@ pub mod ports;
 pub mod rtcp;
 pub mod rtp;
 pub mod stats;
+
+#[cfg(test)]
+mod tests;
