@@ -45,8 +45,10 @@ pub enum Verdict {
     OutOfOrder,
     /// A copy of a packet already counted.
     Duplicate,
-    /// Source not yet validated (probation) or a single large jump not yet confirmed.
-    Unvalidated,
+    /// Source not yet validated (RFC 3550 probation); its timing still feeds jitter.
+    Probation,
+    /// A single large jump not yet confirmed by the next packet; ignored entirely.
+    Stray,
     /// Two consecutive packets after a large jump: the sender restarted; stats restart.
     Restarted,
 }
@@ -74,6 +76,8 @@ pub struct ReceiverStats {
     last_transit: Option<u32>,
     /// RFC 3550 A.8 jitter estimate, in timestamp units.
     jitter: f64,
+    /// Middle 32 bits of the NTP time of the sender's last SR, and when it arrived.
+    last_sr: Option<(u32, Instant)>,
 }
 
 impl Default for ReceiverStats {
@@ -104,6 +108,7 @@ impl ReceiverStats {
             clock_rate: 0,
             last_transit: None,
             jitter: 0.0,
+            last_sr: None,
         }
     }
 
@@ -130,8 +135,17 @@ impl ReceiverStats {
             self.probation = MIN_SEQUENTIAL;
         }
         let verdict = self.update_seq(seq);
-        if !matches!(verdict, Verdict::Duplicate) {
-            self.update_jitter(&arrival);
+        match verdict {
+            // A copy or a stray packet says nothing about the stream's timing.
+            Verdict::Duplicate | Verdict::Stray => {}
+            Verdict::Restarted => {
+                // The sender's new timestamp base would show as one huge transit jump.
+                self.last_transit = None;
+                self.update_jitter(&arrival);
+            }
+            Verdict::InOrder | Verdict::OutOfOrder | Verdict::Probation => {
+                self.update_jitter(&arrival)
+            }
         }
         verdict
     }
@@ -152,7 +166,7 @@ impl ReceiverStats {
                 self.probation = MIN_SEQUENTIAL - 1;
                 self.max_seq = seq;
             }
-            return Verdict::Unvalidated;
+            return Verdict::Probation;
         }
         if udelta == 0 {
             self.duplicates += 1;
@@ -175,7 +189,7 @@ impl ReceiverStats {
                 return Verdict::Restarted;
             }
             self.bad_seq = (u32::from(seq) + 1) & (SEQ_MOD - 1);
-            return Verdict::Unvalidated;
+            return Verdict::Stray;
         }
         // Behind the highest sequence by `back` (1..=MAX_MISORDER).
         let back = SEQ_MOD - u32::from(udelta);
@@ -270,9 +284,20 @@ impl ReceiverStats {
         }
     }
 
-    /// The report block about this stream for our next RR/SR (RFC 3550 A.3); advances
-    /// the interval used for the fraction lost. `lsr`/`dlsr` come from the SR tracking.
-    pub fn report_block(&mut self, ssrc: u32, lsr: u32, dlsr: u32) -> ReportBlock {
+    /// Notes the sender's SR (its 64-bit NTP timestamp) arriving `at`, for LSR/DLSR.
+    pub fn on_sender_report(&mut self, ntp_timestamp: u64, at: Instant) {
+        self.last_sr = Some(((ntp_timestamp >> 16) as u32, at));
+    }
+
+    /// The report block about this stream (`ssrc`) for our RR/SR sent `now` (RFC 3550
+    /// A.3, §6.4.1); advances the interval used for the fraction lost.
+    pub fn report_block(&mut self, ssrc: u32, now: Instant) -> ReportBlock {
+        let (lsr, dlsr) = self.last_sr.map_or((0, 0), |(lsr, at)| {
+            let held = now.saturating_duration_since(at).as_nanos();
+            // DLSR is in 1/65536 s; a delay past 18 h saturates.
+            let dlsr = u32::try_from((held << 16) / 1_000_000_000).unwrap_or(u32::MAX);
+            (lsr, dlsr)
+        });
         let expected = self.expected();
         let expected_interval = expected.saturating_sub(self.expected_prior);
         let received_interval = self.received.saturating_sub(self.received_prior);
@@ -372,7 +397,7 @@ mod tests {
     fn in_order_stream() {
         let seqs: Vec<u16> = (100..200).collect();
         let (s, v) = stream(&seqs);
-        assert_eq!(v[0], Verdict::Unvalidated);
+        assert_eq!(v[0], Verdict::Probation);
         assert!(v[1..].iter().all(|v| *v == Verdict::InOrder));
         assert_eq!((s.packets(), s.bytes()), (100, 16_000));
         // The first packet is spent on probation; loss is counted from the second.
@@ -387,7 +412,7 @@ mod tests {
         let seqs: Vec<u16> = (0..50).chain(60..100).collect();
         let (mut s, _) = stream(&seqs);
         assert_eq!((s.expected(), s.received(), s.lost()), (99, 89, 10));
-        let block = s.report_block(7, 0, 0);
+        let block = s.report_block(7, Instant::now());
         assert_eq!(block.cumulative_lost, 10);
         assert_eq!(block.fraction_lost, (10 * 256 / 99) as u8);
         assert_eq!(block.highest_seq, 99);
@@ -396,7 +421,7 @@ mod tests {
         for q in 100..110u16 {
             feed(&mut s, t0, u32::from(q), q, Duration::ZERO);
         }
-        let block = s.report_block(7, 0, 0);
+        let block = s.report_block(7, Instant::now());
         assert_eq!((block.fraction_lost, block.cumulative_lost), (0, 10));
     }
 
@@ -439,9 +464,9 @@ mod tests {
     #[test]
     fn large_jump_needs_two_packets_to_restart() {
         let (s, v) = stream(&[10, 11, 12, 30_000, 13, 40_000, 40_001, 40_002]);
-        assert_eq!(v[3], Verdict::Unvalidated); // one stray packet is ignored
+        assert_eq!(v[3], Verdict::Stray); // one stray packet is ignored
         assert_eq!(v[4], Verdict::InOrder);
-        assert_eq!(v[5], Verdict::Unvalidated);
+        assert_eq!(v[5], Verdict::Stray);
         assert_eq!(v[6], Verdict::Restarted);
         assert_eq!(v[7], Verdict::InOrder);
         assert_eq!(
@@ -455,7 +480,7 @@ mod tests {
         let (s, v) = stream(&[5, 9, 10, 11]);
         assert_eq!(
             &v[..3],
-            &[Verdict::Unvalidated, Verdict::Unvalidated, Verdict::InOrder]
+            &[Verdict::Probation, Verdict::Probation, Verdict::InOrder]
         );
         assert_eq!((s.expected(), s.received()), (2, 2));
     }
@@ -493,6 +518,44 @@ mod tests {
             s.jitter()
         );
         assert!((s.jitter_ms() - expected / 8.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn stray_packets_and_restarts_leave_jitter_alone() {
+        let mut s = ReceiverStats::new();
+        let t0 = Instant::now();
+        for n in 0..50u32 {
+            feed(&mut s, t0, n, n as u16, Duration::ZERO);
+        }
+        // A stray packet with a wild timestamp, then a restart with a new timestamp base.
+        s.on_packet(Arrival {
+            sequence: 30_000,
+            rtp_timestamp: 0x8000_0000,
+            at: t0 + PTIME * 50,
+            clock_rate: 8000,
+            payload_len: 160,
+        });
+        for n in 51..60u32 {
+            s.on_packet(Arrival {
+                sequence: (n + 20_000) as u16,
+                rtp_timestamp: 0x4000_0000 + n * 160,
+                at: t0 + PTIME * n,
+                clock_rate: 8000,
+                payload_len: 160,
+            });
+        }
+        assert_eq!(s.jitter(), 0.0);
+        assert_eq!(s.extended_highest(), 20_059);
+    }
+
+    #[test]
+    fn report_block_carries_lsr_and_dlsr() {
+        let mut s = ReceiverStats::new();
+        let t0 = Instant::now();
+        assert_eq!(s.report_block(1, t0).lsr, 0);
+        s.on_sender_report(0x1122_3344_5566_7788, t0);
+        let block = s.report_block(1, t0 + Duration::from_millis(1500));
+        assert_eq!((block.lsr, block.dlsr), (0x3344_5566, 0x0001_8000));
     }
 
     #[test]

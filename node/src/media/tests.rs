@@ -162,7 +162,7 @@ fn receive_pipeline_reports_loss_to_the_sender() {
     assert_eq!(stats.lost(), 100);
     // One wrap: 2^16 cycles plus sequence 65_999 - 2^16.
     assert_eq!(stats.extended_highest(), 65_999);
-    let block = stats.report_block(0xcafe, 0, 0);
+    let block = stats.report_block(0xcafe, t0 + Duration::from_secs(20));
     let mut rr = [0u8; 64];
     let len = rtcp::write_receiver_report(0xbeef, &[block], &mut rr).expect("fits");
     let compound = RtcpCompound::parse(&rr[..len]).expect("own reports parse");
