@@ -493,6 +493,16 @@ mod tests {
             RtcpCompound::parse(&bye),
             Err(RtcpError::CountPastEnd { .. })
         ));
+        // An SDES claiming a chunk with no body (rtcp-types accepts it; RFC 3550 §6.5
+        // says every chunk holds at least an SSRC).
+        assert_eq!(
+            RtcpCompound::parse(&[0x81, PT_SDES, 0, 0]),
+            Err(RtcpError::CountPastEnd {
+                offset: 0,
+                packet_type: PT_SDES,
+                count: 1
+            })
+        );
         let mut pad = COMPOUND;
         pad[0] = 0xa1; // padding on the first packet
         assert_eq!(
