@@ -405,33 +405,14 @@ pub async fn run(
         .map(Arc::new);
     let out = Outbound::new(send_socket);
     let core = Arc::new(build_core(&config, out.clone()));
-    for (i, socket) in udp_sockets.into_iter().enumerate() {
-        // One thread with its own single-threaded runtime per SO_REUSEPORT socket: a
-        // datagram is received, parsed and answered on the thread the kernel gave it
-        // to, with no cross-thread wake-ups (they were a seventh of the CPU under load).
-        let (core, stop, max_size) = (core.clone(), stop_rx.clone(), sip.max_message_size);
-        let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
-        std::thread::Builder::new()
-            .name(format!("sip-udp-{i}"))
-            .spawn(move || {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                match runtime {
-                    Ok(rt) => rt.block_on(async move {
-                        match tokio::net::UdpSocket::from_std(socket) {
-                            Ok(s) => udp::serve(Arc::new(s), core, max_size, stop).await,
-                            Err(e) => tracing::error!("cannot register UDP socket: {e}"),
-                        }
-                    }),
-                    Err(e) => tracing::error!("cannot start UDP worker runtime: {e}"),
-                }
-                let _ = done_tx.send(());
-            })
-            .context("cannot start a UDP worker thread")?;
-        tasks.spawn(async move {
-            let _ = done_rx.await;
-        });
+    for socket in udp_sockets {
+        let socket = Arc::new(tokio::net::UdpSocket::from_std(socket)?);
+        tasks.spawn(udp::serve(
+            socket,
+            core.clone(),
+            sip.max_message_size,
+            stop_rx.clone(),
+        ));
     }
     if let Some(mut addr) = sip.listen_tcp {
         // Port 0 for both means "any free port, the same for UDP and TCP".
