@@ -208,9 +208,11 @@ impl SipCore {
         resp
     }
 
-    /// A response sent outside any transaction, for requests too broken to have one.
-    fn reply_stateless(&self, resp: Response, to: SocketAddr, kind: TransportKind) {
-        telemetry::record_response("other", resp.status);
+    /// A response sent outside any transaction: for requests too broken to have one, and
+    /// for challenges (RFC 3261 8.2.7).
+    /// `method` labels the response metric ("other" when the request did not parse).
+    fn reply_stateless(&self, method: &str, resp: Response, to: SocketAddr, kind: TransportKind) {
+        telemetry::record_response(method, resp.status);
         self.out.send(to, kind, resp.to_bytes().into());
     }
 }
@@ -231,7 +233,7 @@ impl MessageHandler for SipCore {
                     if method != Method::Ack {
                         let mut r = Response::to_request(&req, 400, Some(&new_tag()));
                         r.reason = sanitize_reason(&e.to_string());
-                        self.reply_stateless(r, source, kind);
+                        self.reply_stateless("other", r, source, kind);
                     }
                     return;
                 }
@@ -239,7 +241,12 @@ impl MessageHandler for SipCore {
                     if method != Method::Ack {
                         let mut r = Response::to_request(&req, 400, Some(&new_tag()));
                         r.reason = sanitize_reason(&e.to_string());
-                        self.reply_stateless(r, stateless_target(&req, source, kind), kind);
+                        self.reply_stateless(
+                            "other",
+                            r,
+                            stateless_target(&req, source, kind),
+                            kind,
+                        );
                     }
                     return;
                 }
@@ -251,9 +258,8 @@ impl MessageHandler for SipCore {
                     && req.headers.get_by(&HeaderName::Authorization).is_none()
                 {
                     let resp = self.answer(&req, source, kind).await;
-                    telemetry::record_response(method.as_str(), resp.status);
                     let target = stateless_target(&req, source, kind);
-                    self.out.send(target, kind, resp.to_bytes().into());
+                    self.reply_stateless(method.as_str(), resp, target, kind);
                     return;
                 }
                 let events = self.with_layer(|l| {
@@ -276,7 +282,7 @@ impl MessageHandler for SipCore {
                 // not trusted, and following it would let forged requests aim our 400s
                 // at third parties.
                 if let Some(resp) = error_response_for_raw(&raw, error.status(), &error.reason()) {
-                    self.reply_stateless(resp, source, kind);
+                    self.reply_stateless("other", resp, source, kind);
                 }
             }
         }
@@ -395,18 +401,15 @@ pub async fn run(
         }
         tracing::info!(%bound, "SIP listening on UDP");
     }
+    let udp_sockets = udp_sockets
+        .into_iter()
+        .map(|s| tokio::net::UdpSocket::from_std(s).map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()?;
     let udp_addr = udp_sockets.first().map(|s| s.local_addr()).transpose()?;
-    // Sends go through a duplicate of the first socket registered on this runtime, so
-    // timers and TCP-side tasks can send over UDP too.
-    let send_socket = udp_sockets
-        .first()
-        .map(|s| s.try_clone().and_then(tokio::net::UdpSocket::from_std))
-        .transpose()?
-        .map(Arc::new);
-    let out = Outbound::new(send_socket);
+    // Replies, retransmissions and timer-driven sends all leave from the first socket.
+    let out = Outbound::new(udp_sockets.first().cloned());
     let core = Arc::new(build_core(&config, out.clone()));
     for socket in udp_sockets {
-        let socket = Arc::new(tokio::net::UdpSocket::from_std(socket)?);
         tasks.spawn(udp::serve(
             socket,
             core.clone(),
