@@ -13,4 +13,6 @@
 //! node-facing watch stream. Until then nodes keep registrations in memory
 //! (`tongdai_node::registrar::MemoryLocationService`).
 
+pub mod cluster;
 pub mod model;
+pub mod raft;
