@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Command, CommandError, Outcome};
 
+pub mod store;
+
 /// A replica's id in the Raft group.
 pub type NodeId = u64;
 
