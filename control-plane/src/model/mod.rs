@@ -182,6 +182,12 @@ impl State {
             .unwrap_or_default()
     }
 
+    /// Whether some stored binding has expired at `now_ms` (what the leader's sweeper
+    /// checks before proposing `SweepExpired`).
+    pub fn has_expired_bindings(&self, now_ms: u64) -> bool {
+        self.bindings.values().flatten().any(|b| !b.is_live(now_ms))
+    }
+
     /// Bindings stored for a tenant, including expired ones not yet swept.
     pub fn stored_binding_count(&self, tenant: &Id) -> usize {
         self.stored_bindings.get(tenant).copied().unwrap_or(0)

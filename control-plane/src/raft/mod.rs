@@ -13,7 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Command, CommandError, Outcome};
 
+mod replica;
 pub mod store;
+
+#[cfg(test)]
+mod tests;
+
+pub use replica::{RaftSettings, Replica, StartError};
 
 /// A replica's id in the Raft group.
 pub type NodeId = u64;

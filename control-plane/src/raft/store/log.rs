@@ -185,7 +185,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let db = self.db.clone();
         blocking(move || {
             let tx = db.begin_write()?;
-            tx.open_table(LOG)?.retain_in(log_id.index.., |_, _| false)?;
+            tx.open_table(LOG)?
+                .retain_in(log_id.index.., |_, _| false)?;
             tx.commit()?;
             Ok(())
         })
@@ -198,8 +199,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let purged = encode(&log_id).map_err(write_err)?;
         blocking(move || {
             let tx = db.begin_write()?;
-            tx.open_table(META)?
-                .insert(KEY_PURGED, purged.as_slice())?;
+            tx.open_table(META)?.insert(KEY_PURGED, purged.as_slice())?;
             tx.open_table(LOG)?
                 .retain_in(..=log_id.index, |_, _| false)?;
             tx.commit()?;

@@ -14,7 +14,7 @@ mod log;
 mod state_machine;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -44,13 +44,8 @@ const KEY_SNAPSHOT_DATA: &str = "data";
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
     #[error("cannot create data directory {dir}: {source}")]
-    CreateDir {
-        dir: String,
-        source: std::io::Error,
-    },
-    #[error(
-        "cannot open {file}: {source} (is another tongdai process using this data directory?)"
-    )]
+    CreateDir { dir: String, source: std::io::Error },
+    #[error("cannot open {file}: {source} (is another tongdai process using this data directory?)")]
     Database { file: String, source: redb::Error },
     #[error("{file} holds a snapshot that cannot be read: {reason}")]
     CorruptSnapshot { file: String, reason: String },
@@ -116,9 +111,8 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, redb::Error> {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, redb::Error> {
-    postcard::from_bytes(bytes).map_err(|e| {
-        redb::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-    })
+    postcard::from_bytes(bytes)
+        .map_err(|e| redb::Error::Io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))
 }
 
 fn read_err(e: redb::Error) -> StorageError<NodeId> {

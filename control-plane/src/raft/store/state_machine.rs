@@ -29,12 +29,27 @@ const CHANGE_LOG_CAPACITY: usize = 100_000;
 pub enum Change {
     Tenant(Id),
     Number(String),
-    Extension { tenant: Id, ext: Id },
+    Extension {
+        tenant: Id,
+        ext: Id,
+    },
     /// The registrations of one extension.
-    Bindings { tenant: Id, ext: Id },
-    HuntGroup { tenant: Id, id: Id },
-    Queue { tenant: Id, id: Id },
-    Agent { tenant: Id, ext: Id },
+    Bindings {
+        tenant: Id,
+        ext: Id,
+    },
+    HuntGroup {
+        tenant: Id,
+        id: Id,
+    },
+    Queue {
+        tenant: Id,
+        id: Id,
+    },
+    Agent {
+        tenant: Id,
+        ext: Id,
+    },
     /// Removal of expired bindings only: live bindings did not change.
     Sweep,
 }
