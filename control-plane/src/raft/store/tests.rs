@@ -42,6 +42,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachineStore, TempDirGuard> for Tem
 }
 
 #[test]
-fn openraft_storage_suite() -> Result<(), StorageError<NodeId>> {
-    Suite::test_all(TempStore)
+fn openraft_storage_suite() {
+    if let Err(e) = Suite::test_all(TempStore) {
+        panic!("openraft storage suite failed: {e}");
+    }
 }

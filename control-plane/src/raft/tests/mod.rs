@@ -45,6 +45,10 @@ fn tenant(name: &str) -> Command {
     })
 }
 
+fn is_leader(replica: &Replica) -> bool {
+    replica.raft().metrics().borrow().state == openraft::ServerState::Leader
+}
+
 struct TestCluster {
     router: Router,
     settings: RaftSettings,
@@ -108,15 +112,11 @@ impl TestCluster {
                     *votes.entry(l).or_default() += 1;
                 }
             }
-            if let Some((&l, _)) = votes
+            let majority = votes
                 .iter()
-                .find(|(l, n)| **n * 2 > self.replicas.len() && self.replicas.contains_key(l))
-            {
-                if self.replicas[&l].raft().metrics().borrow().state
-                    == openraft::ServerState::Leader
-                {
-                    return l;
-                }
+                .find(|(l, n)| **n * 2 > self.replicas.len() && self.replicas.contains_key(l));
+            if let Some((&l, _)) = majority.filter(|(l, _)| is_leader(&self.replicas[l])) {
+                return l;
             }
             assert!(start.elapsed() < DEADLINE, "no leader within {DEADLINE:?}");
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -234,11 +234,8 @@ async fn minority_cannot_commit_and_healing_converges() {
             .metrics()
             .borrow()
             .current_leader;
-        if let Some(l) = l.filter(|l| *l != old) {
-            if cluster.replicas[&l].raft().metrics().borrow().state == openraft::ServerState::Leader
-            {
-                break l;
-            }
+        if let Some(l) = l.filter(|l| *l != old && is_leader(&cluster.replicas[l])) {
+            break l;
         }
         assert!(start.elapsed() < DEADLINE, "majority elected no leader");
         tokio::time::sleep(Duration::from_millis(20)).await;
