@@ -16,3 +16,4 @@
 pub mod cluster;
 pub mod model;
 pub mod raft;
+pub mod wire;

@@ -333,10 +333,10 @@ pub fn build_core(config: &Config, out: Outbound) -> SipCore {
     let realm = tenant
         .as_ref()
         .map_or_else(|| config.registrar.realm.clone(), |t| t.realm.clone());
-    let mut users = MemoryDirectory::default();
+    let mut users = MemoryDirectory::new(&realm);
     if let Some(t) = &tenant {
         for u in &t.extensions {
-            users.add_user(&u.extension, &realm, &u.password);
+            users.add_user(&u.extension, &u.password);
         }
     }
     let algorithms = config

@@ -182,6 +182,14 @@ impl State {
             .unwrap_or_default()
     }
 
+    /// Every stored binding of an extension, expired ones included until swept.
+    pub fn stored_bindings(&self, tenant: &Id, ext: &Id) -> &[Binding] {
+        self.bindings
+            .get(&(tenant.clone(), ext.clone()))
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+    }
+
     /// Whether some stored binding has expired at `now_ms` (what the leader's sweeper
     /// checks before proposing `SweepExpired`).
     pub fn has_expired_bindings(&self, now_ms: u64) -> bool {

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::sip::auth::{self, Algorithm, Credentials, HashFunction, NonceManager, VerifyError};
-use crate::sip::{ContactList, HeaderName, Request, Response, SipHeaders};
+use crate::sip::{ContactList, HeaderName, Host, Request, Response, SipHeaders};
 
 use super::bindings::{Binding, BindingError, ContactUpdate, RegisterOp, RegisterRequest};
 use super::location::{LocationError, LocationService};
@@ -15,6 +15,9 @@ use super::location::{LocationError, LocationService};
 /// Registrar policy, from the `[registrar]` config section.
 #[derive(Debug, Clone)]
 pub struct RegistrarPolicy {
+    /// The default tenant: the realm of AORs whose domain is an IP address (phones
+    /// pointed at the node's address). Otherwise the AOR's domain names the tenant,
+    /// and the digest realm is that tenant's id.
     pub realm: String,
     pub min_expires: u32,
     pub max_expires: u32,
@@ -25,19 +28,31 @@ pub struct RegistrarPolicy {
 
 /// Where the registrar finds users' credentials: HA1 per hash function, never passwords.
 pub trait UserDirectory: Send + Sync + 'static {
-    fn ha1(&self, username: &str, hash: HashFunction) -> Option<String>;
+    /// Whether `realm` (a tenant id) is served here.
+    fn has_realm(&self, realm: &str) -> bool;
+    fn ha1(&self, realm: &str, username: &str, hash: HashFunction) -> Option<String>;
 }
 
 /// Users held in memory: the demo tenant of `tongdai up` and benchmarks.
 #[derive(Debug, Default)]
 pub struct MemoryDirectory {
+    realm: String,
     // Read-only after start-up, so a fast non-keyed-against-flooding hash is safe here.
     users: foldhash::HashMap<String, [String; 3]>,
 }
 
 impl MemoryDirectory {
+    /// An empty directory for one realm.
+    pub fn new(realm: &str) -> MemoryDirectory {
+        MemoryDirectory {
+            realm: realm.to_owned(),
+            users: foldhash::HashMap::default(),
+        }
+    }
+
     /// Stores the HA1s of `password` for every hash we support; the password is dropped.
-    pub fn add_user(&mut self, username: &str, realm: &str, password: &str) {
+    pub fn add_user(&mut self, username: &str, password: &str) {
+        let realm = self.realm.as_str();
         let h = |a| auth::ha1(a, username, realm, password);
         self.users.insert(
             username.to_owned(),
@@ -59,7 +74,14 @@ impl MemoryDirectory {
 }
 
 impl UserDirectory for MemoryDirectory {
-    fn ha1(&self, username: &str, hash: HashFunction) -> Option<String> {
+    fn has_realm(&self, realm: &str) -> bool {
+        self.realm == realm
+    }
+
+    fn ha1(&self, realm: &str, username: &str, hash: HashFunction) -> Option<String> {
+        if realm != self.realm {
+            return None;
+        }
         let u = self.users.get(username)?;
         Some(
             match hash {
@@ -136,7 +158,13 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
             r.reason = reason.to_owned();
             r
         };
-        let username = match self.authenticate(req, now_ms) {
+        let Ok(to) = req.hdr_to() else {
+            return (reply(400, "Malformed To header"), AuthOutcome::Malformed);
+        };
+        let Some(realm) = self.realm_for(&to.uri) else {
+            return (reply(404, "Unknown domain"), AuthOutcome::Forbidden);
+        };
+        let username = match self.authenticate(req, &realm, now_ms) {
             Ok(u) => u,
             Err(Denied::Challenge { stale }) => {
                 let outcome = if stale {
@@ -144,7 +172,7 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
                 } else {
                     AuthOutcome::Challenged
                 };
-                return (self.challenge(req, to_tag, stale, now_ms), outcome);
+                return (self.challenge(req, &realm, to_tag, stale, now_ms), outcome);
             }
             Err(Denied::Malformed(why)) => return (reply(400, &why), AuthOutcome::Malformed),
             Err(Denied::Wrong) => {
@@ -153,9 +181,6 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
                     AuthOutcome::WrongCredentials,
                 );
             }
-        };
-        let Ok(to) = req.hdr_to() else {
-            return (reply(400, "Malformed To header"), AuthOutcome::Malformed);
         };
         // A user may register only their own address-of-record.
         if to.uri.user_unescaped().as_deref() != Some(username.as_str()) {
@@ -169,7 +194,7 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
             Err(resp) => return (*resp, AuthOutcome::Ok),
         };
         let request = RegisterRequest {
-            aor: format!("{username}@{}", self.policy.realm),
+            aor: format!("{username}@{realm}"),
             op,
             call_id: req.call_id().unwrap_or_default().to_owned(),
             cseq: req.cseq().map(|c| c.seq).unwrap_or_default(),
@@ -205,7 +230,26 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
         (response, AuthOutcome::Ok)
     }
 
-    fn challenge(&self, req: &Request, to_tag: &str, stale: bool, now_ms: u64) -> Response {
+    /// The realm (tenant id) an AOR belongs to: its domain when that is a tenant here,
+    /// the default tenant when its domain is an IP address.
+    fn realm_for(&self, uri: &crate::sip::Uri) -> Option<String> {
+        match uri.host_parsed()? {
+            Host::Domain(d) if self.users.has_realm(d) => Some(d.clone()),
+            Host::Ip(_) if self.users.has_realm(&self.policy.realm) => {
+                Some(self.policy.realm.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn challenge(
+        &self,
+        req: &Request,
+        realm: &str,
+        to_tag: &str,
+        stale: bool,
+        now_ms: u64,
+    ) -> Response {
         let mut r = Response::to_request(req, 401, Some(to_tag));
         let first = self
             .policy
@@ -213,9 +257,7 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
             .first()
             .copied()
             .unwrap_or(Algorithm::Md5);
-        let base = self
-            .nonces
-            .challenge(&self.policy.realm, first, stale, now_ms);
+        let base = self.nonces.challenge(realm, first, stale, now_ms);
         // One nonce for every offered algorithm, so whichever the phone picks counts
         // against the same nc.
         for alg in &self.policy.algorithms {
@@ -226,7 +268,7 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
         r
     }
 
-    fn authenticate(&self, req: &Request, now_ms: u64) -> Result<String, Denied> {
+    fn authenticate(&self, req: &Request, realm: &str, now_ms: u64) -> Result<String, Denied> {
         // Phones may carry credentials for several realms; use the one for ours.
         let mut ours = None;
         for value in req.headers.get_all_by(HeaderName::Authorization) {
@@ -238,7 +280,7 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
                 continue; // unknown scheme: ignore and challenge (RFC 4475 regaut01)
             }
             let creds = Credentials::parse(value).map_err(|e| Denied::Malformed(e.reason()))?;
-            if creds.realm() == self.policy.realm {
+            if creds.realm() == realm {
                 ours = Some(creds);
                 break;
             }
@@ -258,17 +300,10 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
         // An unknown user gets the same answer as a wrong password: no user enumeration.
         let ha1 = self
             .users
-            .ha1(creds.username(), alg.hash())
+            .ha1(realm, creds.username(), alg.hash())
             .ok_or(Denied::Wrong)?;
         let method = req.method.as_str();
-        match auth::verify(
-            &self.nonces,
-            &creds,
-            method,
-            &self.policy.realm,
-            &ha1,
-            now_ms,
-        ) {
+        match auth::verify(&self.nonces, &creds, method, realm, &ha1, now_ms) {
             Ok(()) => Ok(creds.username().to_owned()),
             Err(VerifyError::WrongResponse) => Err(Denied::Wrong),
             Err(e) => Err(Denied::Challenge {

@@ -10,9 +10,9 @@ use super::*;
 const SRC: &str = "192.0.2.10:5062";
 
 fn registrar() -> Registrar<MemoryLocationService, MemoryDirectory> {
-    let mut users = MemoryDirectory::default();
-    users.add_user("1001", "demo", "secret1");
-    users.add_user("1002", "demo", "secret2");
+    let mut users = MemoryDirectory::new("demo");
+    users.add_user("1001", "secret1");
+    users.add_user("1002", "secret2");
     Registrar::new(
         RegistrarPolicy {
             realm: "demo".into(),

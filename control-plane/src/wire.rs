@@ -1,0 +1,179 @@
+//! Messages between replicas, and between nodes and replicas, carried as postcard
+//! frames over QUIC with mutual TLS.
+//!
+//! Replicas send each other Raft RPCs. Nodes propose commands (REGISTERs become
+//! `Command::Register`) and keep a local cache of what they need fed by a watch
+//! stream: a [`WatchEvent::Reset`] with a full copy, then [`WatchEvent::Delta`]s with
+//! the current value of every key that changed. Revisions are the state machine's, the
+//! same on every replica, so a node that reconnects to another replica resumes from
+//! the revision it has.
+
+use openraft::error::{InstallSnapshotError, RaftError};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::cluster::ClusterError;
+use crate::model::{
+    Agent, Binding, Command, CommandError, Extension, HuntGroup, Id, Number, Outcome, Queue, State,
+    Tenant,
+};
+use crate::raft::store::Change;
+use crate::raft::{NodeId, TypeConfig};
+
+/// A request to a replica.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// Raft: only from peers whose certificate has the `replica` role.
+    AppendEntries(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
+    /// Commit commands as one log entry (the leader batches concurrent ones further).
+    Propose(Vec<Command>),
+    /// Opens a stream of [`WatchEvent`]s, starting after `from_revision` (a full copy
+    /// first when `None`, or when the replica's change log no longer reaches back).
+    Watch {
+        from_revision: Option<u64>,
+    },
+}
+
+/// The answer to a unary [`Request`].
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Response {
+    AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    InstallSnapshot(
+        Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>,
+    ),
+    Proposed(Result<Vec<Result<Outcome, CommandError>>, ClusterError>),
+    /// The request is not allowed for the caller's certificate role.
+    Forbidden(String),
+}
+
+/// One event of a watch stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WatchEvent {
+    /// Everything a node caches, as of `revision`; replaces the node's cache.
+    Reset { revision: u64, items: Vec<Item> },
+    /// Current values of the keys that changed, bringing the cache to `revision`.
+    Delta { revision: u64, items: Vec<Item> },
+}
+
+/// The current value of one key; `None` means it was deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Item {
+    Tenant(Id, Option<Tenant>),
+    Number(String, Option<Number>),
+    Extension {
+        tenant: Id,
+        ext: Id,
+        value: Option<Extension>,
+    },
+    /// Every stored binding of an extension (expired ones included until swept; the
+    /// node filters by expiry). Empty when it has none.
+    Bindings {
+        tenant: Id,
+        ext: Id,
+        bindings: Vec<Binding>,
+    },
+    HuntGroup {
+        tenant: Id,
+        id: Id,
+        value: Option<HuntGroup>,
+    },
+    Queue {
+        tenant: Id,
+        id: Id,
+        value: Option<Queue>,
+    },
+    Agent {
+        tenant: Id,
+        ext: Id,
+        value: Option<Agent>,
+    },
+}
+
+/// The current value of the key a change names; `None` for changes nodes do not
+/// cache (sweeps: bindings carry their expiry, nodes drop expired ones themselves).
+pub fn item_for(state: &State, change: &Change) -> Option<Item> {
+    Some(match change {
+        Change::Tenant(id) => Item::Tenant(id.clone(), state.tenant(id).cloned()),
+        Change::Number(d) => Item::Number(d.clone(), state.number(d).cloned()),
+        Change::Extension { tenant, ext } => Item::Extension {
+            tenant: tenant.clone(),
+            ext: ext.clone(),
+            value: state.extension(tenant, ext).cloned(),
+        },
+        Change::Bindings { tenant, ext } => Item::Bindings {
+            tenant: tenant.clone(),
+            ext: ext.clone(),
+            bindings: state.stored_bindings(tenant, ext).to_vec(),
+        },
+        Change::HuntGroup { tenant, id } => Item::HuntGroup {
+            tenant: tenant.clone(),
+            id: id.clone(),
+            value: state.hunt_group(tenant, id).cloned(),
+        },
+        Change::Queue { tenant, id } => Item::Queue {
+            tenant: tenant.clone(),
+            id: id.clone(),
+            value: state.queue(tenant, id).cloned(),
+        },
+        Change::Agent { tenant, ext } => Item::Agent {
+            tenant: tenant.clone(),
+            ext: ext.clone(),
+            value: state.agent(tenant, ext).cloned(),
+        },
+        Change::Sweep => return None,
+    })
+}
+
+/// Everything nodes cache, as items.
+pub fn full_copy(state: &State) -> Vec<Item> {
+    let mut items = Vec::new();
+    for t in state.tenants() {
+        items.push(Item::Tenant(t.id.clone(), Some(t.clone())));
+        for e in state.extensions(&t.id) {
+            items.push(Item::Extension {
+                tenant: t.id.clone(),
+                ext: e.ext.clone(),
+                value: Some(e.clone()),
+            });
+            let bindings = state.stored_bindings(&t.id, &e.ext);
+            if !bindings.is_empty() {
+                items.push(Item::Bindings {
+                    tenant: t.id.clone(),
+                    ext: e.ext.clone(),
+                    bindings: bindings.to_vec(),
+                });
+            }
+        }
+        for h in state.hunt_groups(&t.id) {
+            items.push(Item::HuntGroup {
+                tenant: t.id.clone(),
+                id: h.id.clone(),
+                value: Some(h.clone()),
+            });
+        }
+        for q in state.queues(&t.id) {
+            items.push(Item::Queue {
+                tenant: t.id.clone(),
+                id: q.id.clone(),
+                value: Some(q.clone()),
+            });
+        }
+        for a in state.agents(&t.id) {
+            items.push(Item::Agent {
+                tenant: t.id.clone(),
+                ext: a.extension.clone(),
+                value: Some(a.clone()),
+            });
+        }
+    }
+    for n in state.numbers() {
+        items.push(Item::Number(n.digits.clone(), Some(n.clone())));
+    }
+    items
+}

@@ -1,0 +1,179 @@
+//! The node's local copy of what it needs from the control plane, fed by a watch
+//! stream ([`WatchEvent`]s): tenants, extensions with their HA1 credentials,
+//! registration bindings, numbers, hunt groups, queues and agents. Lookups on the SIP
+//! hot path read it without a network round trip.
+
+use std::collections::HashMap;
+
+use parking_lot::RwLock;
+use tongdai_control_plane::model::{
+    Agent, Binding, Extension, HuntGroup, Id, Number, Queue, Tenant,
+};
+use tongdai_control_plane::wire::{Item, WatchEvent};
+
+type Key = (Id, Id);
+
+#[derive(Debug, Default)]
+struct Inner {
+    revision: Option<u64>,
+    tenants: HashMap<Id, Tenant>,
+    numbers: HashMap<String, Number>,
+    extensions: HashMap<Key, Extension>,
+    bindings: HashMap<Key, Vec<Binding>>,
+    hunt_groups: HashMap<Key, HuntGroup>,
+    queues: HashMap<Key, Queue>,
+    agents: HashMap<Key, Agent>,
+}
+
+impl Inner {
+    fn put(&mut self, item: Item) {
+        fn set<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, k: K, v: Option<V>) {
+            match v {
+                Some(v) => {
+                    map.insert(k, v);
+                }
+                None => {
+                    map.remove(&k);
+                }
+            }
+        }
+        match item {
+            Item::Tenant(id, v) => set(&mut self.tenants, id, v),
+            Item::Number(d, v) => set(&mut self.numbers, d, v),
+            Item::Extension { tenant, ext, value } => {
+                set(&mut self.extensions, (tenant, ext), value)
+            }
+            Item::Bindings {
+                tenant,
+                ext,
+                bindings,
+            } => set(
+                &mut self.bindings,
+                (tenant, ext),
+                (!bindings.is_empty()).then_some(bindings),
+            ),
+            Item::HuntGroup { tenant, id, value } => {
+                set(&mut self.hunt_groups, (tenant, id), value)
+            }
+            Item::Queue { tenant, id, value } => set(&mut self.queues, (tenant, id), value),
+            Item::Agent { tenant, ext, value } => set(&mut self.agents, (tenant, ext), value),
+        }
+    }
+}
+
+/// The cache. Shared by the registrar and the watch task.
+#[derive(Debug, Default)]
+pub struct Cache {
+    inner: RwLock<Inner>,
+}
+
+impl Cache {
+    pub fn new() -> Cache {
+        Cache::default()
+    }
+
+    /// The revision the cache is at; `None` before the first full copy arrived.
+    pub fn revision(&self) -> Option<u64> {
+        self.inner.read().revision
+    }
+
+    /// Applies one watch event. A delta older than what the cache holds only
+    /// re-sends current values, so applying it is harmless.
+    pub fn apply(&self, event: WatchEvent) {
+        let mut inner = self.inner.write();
+        match event {
+            WatchEvent::Reset { revision, items } => {
+                *inner = Inner::default();
+                for item in items {
+                    inner.put(item);
+                }
+                inner.revision = Some(revision);
+            }
+            WatchEvent::Delta { revision, items } => {
+                for item in items {
+                    inner.put(item);
+                }
+                inner.revision = Some(inner.revision.map_or(revision, |r| r.max(revision)));
+            }
+        }
+    }
+
+    /// Records bindings the node just had committed (the REGISTER's own result), so a
+    /// lookup right after sees them even before the watch stream delivers them.
+    pub fn put_bindings(&self, tenant: &Id, ext: &Id, bindings: Vec<Binding>) {
+        self.inner.write().put(Item::Bindings {
+            tenant: tenant.clone(),
+            ext: ext.clone(),
+            bindings,
+        });
+    }
+
+    pub fn has_tenant(&self, id: &str) -> bool {
+        Id::new(id).is_ok_and(|id| self.inner.read().tenants.contains_key(&id))
+    }
+
+    pub fn tenant(&self, id: &Id) -> Option<Tenant> {
+        self.inner.read().tenants.get(id).cloned()
+    }
+
+    /// Runs `f` on an extension, if it exists.
+    pub fn with_extension<R>(
+        &self,
+        tenant: &Id,
+        ext: &Id,
+        f: impl FnOnce(&Extension) -> R,
+    ) -> Option<R> {
+        let inner = self.inner.read();
+        inner.extensions.get(&(tenant.clone(), ext.clone())).map(f)
+    }
+
+    /// Live bindings of an extension at `now_ms`, highest q first.
+    pub fn bindings(&self, tenant: &Id, ext: &Id, now_ms: u64) -> Vec<Binding> {
+        let inner = self.inner.read();
+        let mut live: Vec<Binding> = inner
+            .bindings
+            .get(&(tenant.clone(), ext.clone()))
+            .map(|list| list.iter().filter(|b| b.is_live(now_ms)).cloned().collect())
+            .unwrap_or_default();
+        live.sort_by(|a, b| b.q.cmp(&a.q));
+        live
+    }
+
+    /// Live bindings across all tenants at `now_ms`.
+    pub fn binding_count(&self, now_ms: u64) -> usize {
+        self.inner
+            .read()
+            .bindings
+            .values()
+            .map(|list| list.iter().filter(|b| b.is_live(now_ms)).count())
+            .sum()
+    }
+
+    pub fn number(&self, digits: &str) -> Option<Number> {
+        self.inner.read().numbers.get(digits).cloned()
+    }
+
+    pub fn hunt_group(&self, tenant: &Id, id: &Id) -> Option<HuntGroup> {
+        self.inner
+            .read()
+            .hunt_groups
+            .get(&(tenant.clone(), id.clone()))
+            .cloned()
+    }
+
+    pub fn queue(&self, tenant: &Id, id: &Id) -> Option<Queue> {
+        self.inner
+            .read()
+            .queues
+            .get(&(tenant.clone(), id.clone()))
+            .cloned()
+    }
+
+    pub fn agent(&self, tenant: &Id, ext: &Id) -> Option<Agent> {
+        self.inner
+            .read()
+            .agents
+            .get(&(tenant.clone(), ext.clone()))
+            .cloned()
+    }
+}

@@ -1,0 +1,7 @@
+//! The node's side of the control plane: a local cache of tenants, credentials and
+//! registrations fed by a watch stream, and the client that proposes changes (REGISTERs)
+//! to the Raft leader.
+
+pub mod cache;
+
+pub use cache::Cache;
