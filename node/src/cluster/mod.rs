@@ -3,5 +3,16 @@
 //! to the Raft leader.
 
 pub mod cache;
+//TMP pub mod client;
+//TMP pub mod store;
 
 pub use cache::Cache;
+//TMP pub use client::{ControlPlaneClient, ProposeError};
+//TMP pub use store::ClusterStore;
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

@@ -75,7 +75,16 @@ const fn uint(min: u64, max: u64) -> Kind {
 }
 
 /// Sections in the order they are documented and printed.
-pub(super) const SECTIONS: &[&str] = &["node", "sip", "registrar", "http", "log", "demo"];
+pub(super) const SECTIONS: &[&str] = &[
+    "node",
+    "sip",
+    "registrar",
+    "http",
+    "log",
+    "control_plane",
+    "replica",
+    "demo",
+];
 
 pub(super) const KEYS: &[KeySpec] = &[
     key("node.name", Kind::NodeName),
@@ -99,6 +108,15 @@ pub(super) const KEYS: &[KeySpec] = &[
     key("http.listen", Kind::SocketAddr),
     key("log.level", Kind::LogLevel),
     key("log.format", Kind::LogFormat),
+    key("control_plane.replicas", Kind::Text),
+    key("control_plane.certs_dir", Kind::Text),
+    key("control_plane.cert_name", Kind::Text),
+    key("replica.id", uint(1, 1 << 48)),
+    key("replica.listen", Kind::SocketAddr),
+    key("replica.api_listen", Kind::SocketAddr),
+    key("replica.data_dir", Kind::Text),
+    key("replica.initial_members", Kind::Text),
+    key("replica.operator_token", Kind::Text),
     key("demo.realm", Kind::Realm),
     key("demo.first_extension", uint(1, MAX_DEMO_EXTENSION)),
     key("demo.count", uint(1, 1_000_000)),

@@ -81,6 +81,8 @@ pub struct Config {
     pub registrar: RegistrarConfig,
     pub http: HttpConfig,
     pub log: LogConfig,
+    pub control_plane: ControlPlaneConfig,
+    pub replica: ReplicaConfig,
     /// Present when the demo tenant should be provisioned (always under `tongdai up`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub demo: Option<DemoConfig>,
@@ -228,6 +230,77 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9060)),
+        }
+    }
+}
+
+/// `[control_plane]`: how a node (and a replica) reaches the control plane.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ControlPlaneConfig {
+    /// QUIC addresses (`host:port`) of the replicas, comma-separated; any subset will
+    /// do, the node finds the leader by itself. Required by `tongdai node`.
+    pub replicas: String,
+    /// Directory with `ca.pem` and this process's `<cert_name>.pem`/`.key`
+    /// (`tongdai certs init | issue`).
+    pub certs_dir: String,
+    /// Which certificate in `certs_dir` this process presents; defaults to the node
+    /// name (or `replica-<id>` for a replica).
+    pub cert_name: String,
+}
+
+impl Default for ControlPlaneConfig {
+    fn default() -> Self {
+        ControlPlaneConfig {
+            replicas: String::new(),
+            certs_dir: "tongdai-certs".to_owned(),
+            cert_name: String::new(),
+        }
+    }
+}
+
+impl ControlPlaneConfig {
+    /// The replica addresses, trimmed, empty ones dropped.
+    pub fn replica_addrs(&self) -> Vec<String> {
+        self.replicas
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// `[replica]`: a control-plane replica (`tongdai control-plane`, `tongdai up`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReplicaConfig {
+    /// This replica's Raft id, unique in the cluster.
+    pub id: u64,
+    /// QUIC listener for Raft and nodes.
+    pub listen: SocketAddr,
+    /// HTTP listener for the admin API (`/v1`, `/openapi.json`), `/metrics`, `/healthz`.
+    pub api_listen: SocketAddr,
+    /// Where the log, snapshots and the operator token live.
+    pub data_dir: String,
+    /// The members a brand-new cluster starts with, `id@quic_addr@api_addr`
+    /// comma-separated; empty means this replica alone. Ignored once the data
+    /// directory holds a cluster. The lowest id initializes the cluster.
+    pub initial_members: String,
+    /// The operator's API token; empty means generate one into
+    /// `<data_dir>/operator.token` on first start.
+    pub operator_token: String,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        ReplicaConfig {
+            id: 1,
+            listen: SocketAddr::from(([127, 0, 0, 1], 7100)),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: "tongdai-data".to_owned(),
+            initial_members: String::new(),
+            operator_token: String::new(),
         }
     }
 }

@@ -260,7 +260,7 @@ fn unknown_key_lists_the_known_keys() {
 fn unknown_section_and_key_outside_a_section() {
     assert_eq!(
         error("[sipp]\nlisten_udp = \"0.0.0.0:5060\"", &[]),
-        "unknown section \"[sipp]\" (known sections: node, sip, registrar, http, log, demo)"
+        "unknown section \"[sipp]\" (known sections: node, sip, registrar, http, log, control_plane, replica, demo)"
     );
     assert_eq!(
         error("name = \"x\"", &[]),

@@ -221,6 +221,7 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
             Err(LocationError::Binding(e @ BindingError::TooManyContacts(_))) => {
                 reply(403, &e.to_string())
             }
+            Err(LocationError::Refused(why)) => reply(403, &why),
             Err(LocationError::Unavailable(_)) => {
                 let mut r = reply(503, "Location service unavailable");
                 r.headers.push(HeaderName::RetryAfter, "5");

@@ -20,6 +20,10 @@ use super::bindings::{self, Binding, BindingError, RegisterRequest};
 pub enum LocationError {
     #[error(transparent)]
     Binding(#[from] BindingError),
+    /// The store refused the change for a reason the phone cannot fix by retrying
+    /// (e.g. the tenant's registration quota); the registrar answers 403 with it.
+    #[error("{0}")]
+    Refused(String),
     /// The store cannot commit right now (e.g. no Raft leader); the registrar answers 503.
     #[error("location service unavailable: {0}")]
     Unavailable(String),

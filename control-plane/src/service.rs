@@ -1,0 +1,131 @@
+//! What a replica serves over QUIC: Raft RPCs from other replicas, and proposals and
+//! watch streams from nodes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::cluster::Cluster;
+use crate::quic::{Peer, Reply, Role, Service};
+use crate::raft::Replica;
+use crate::wire::{Request, Response, WatchEvent, full_copy, item_for};
+
+/// How long a watch for a revision this replica has not reached yet waits for it
+/// before sending a full copy instead.
+const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
+/// Changes per delta event at most, so one event stays a reasonable frame.
+const MAX_DELTA_ITEMS: usize = 10_000;
+
+/// The replica's QUIC service.
+#[derive(Debug)]
+pub struct ReplicaService {
+    replica: Replica,
+}
+
+impl ReplicaService {
+    pub fn new(replica: Replica) -> Arc<ReplicaService> {
+        Arc::new(ReplicaService { replica })
+    }
+
+    async fn watch(&self, from: Option<u64>, reply: Reply) {
+        let view = self.replica.view().clone();
+        let mut revisions = view.revisions();
+        let mut stream = reply.stream::<WatchEvent>();
+        // A node that saw a revision this replica has not applied yet waits a moment
+        // for it; failing that it gets a full copy (never an older state's delta).
+        if let Some(from) = from {
+            let _ = tokio::time::timeout(CATCH_UP_WAIT, revisions.wait_for(|r| *r >= from)).await;
+        }
+        let mut at = match from.and_then(|r| view.changes_since(r).map(|c| (r, c))) {
+            Some((r, _)) => r,
+            None => {
+                let (revision, items) = view.read_at(full_copy);
+                if stream
+                    .send(&WatchEvent::Reset { revision, items })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                revision
+            }
+        };
+        loop {
+            match view.changes_since(at) {
+                Some(changes) if !changes.is_empty() => {
+                    for chunk in changes.chunks(MAX_DELTA_ITEMS) {
+                        let revision = chunk.last().map_or(at, |(r, _)| *r);
+                        let items = view.read(|state| {
+                            chunk
+                                .iter()
+                                .filter_map(|(_, change)| item_for(state, change))
+                                .collect()
+                        });
+                        if stream
+                            .send(&WatchEvent::Delta { revision, items })
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                        at = revision;
+                    }
+                }
+                Some(_) => {}
+                None => {
+                    // Fell behind the change log (or a snapshot replaced the state).
+                    let (revision, items) = view.read_at(full_copy);
+                    if stream
+                        .send(&WatchEvent::Reset { revision, items })
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                    at = revision;
+                }
+            }
+            tokio::select! {
+                changed = revisions.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                }
+                () = stream.closed() => return,
+            }
+        }
+    }
+}
+
+impl Service for ReplicaService {
+    type Request = Request;
+
+    async fn handle(&self, peer: &Peer, request: Request, reply: Reply) {
+        let raft = self.replica.raft();
+        let response = match request {
+            Request::AppendEntries(_) | Request::Vote(_) | Request::InstallSnapshot(_)
+                if peer.role != Role::Replica =>
+            {
+                Response::Forbidden(format!(
+                    "Raft RPCs need a replica certificate; {} has the {} role",
+                    peer.name,
+                    peer.role.as_str()
+                ))
+            }
+            Request::AppendEntries(rpc) => Response::AppendEntries(raft.append_entries(rpc).await),
+            Request::Vote(rpc) => Response::Vote(raft.vote(rpc).await),
+            Request::InstallSnapshot(rpc) => {
+                Response::InstallSnapshot(raft.install_snapshot(rpc).await)
+            }
+            Request::Propose(commands) => {
+                Response::Proposed(self.replica.propose(commands).await)
+            }
+            Request::Watch { from_revision } => {
+                self.watch(from_revision, reply).await;
+                return;
+            }
+        };
+        if let Err(e) = reply.send_one(&response).await {
+            tracing::debug!(peer = %peer.name, "reply not delivered: {e}");
+        }
+    }
+}

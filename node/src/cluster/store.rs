@@ -1,0 +1,185 @@
+//! The registrar's location service and user directory, backed by the control plane:
+//! credentials and bindings are read from the watch-fed [`Cache`], and a REGISTER is
+//! answered only after its binding change is committed by the Raft group.
+
+use std::time::Duration;
+
+use tongdai_control_plane::model::{self, Command, CommandError, ContactUpdate, Id, Outcome};
+
+use super::ControlPlaneClient;
+use crate::registrar::{
+    Binding, BindingError, LocationError, LocationService, RegisterOp, RegisterRequest,
+    UserDirectory,
+};
+use crate::sip::auth::HashFunction;
+
+/// How long a REGISTER waits for its commit, elections included. SIP retransmissions
+/// of the REGISTER are absorbed by the transaction meanwhile.
+const COMMIT_DEADLINE: Duration = Duration::from_secs(8);
+
+/// The control-plane-backed store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct ClusterStore {
+    client: ControlPlaneClient,
+}
+
+impl ClusterStore {
+    pub fn new(client: ControlPlaneClient) -> ClusterStore {
+        ClusterStore { client }
+    }
+
+    pub fn client(&self) -> &ControlPlaneClient {
+        &self.client
+    }
+}
+
+/// `user@tenant` → (tenant, extension).
+fn split_aor(aor: &str) -> Option<(Id, Id)> {
+    let (user, domain) = aor.rsplit_once('@')?;
+    Some((Id::new(domain).ok()?, Id::new(user).ok()?))
+}
+
+fn transport(name: &str) -> model::Transport {
+    match name.to_ascii_uppercase().as_str() {
+        "TCP" => model::Transport::Tcp,
+        "TLS" => model::Transport::Tls,
+        _ => model::Transport::Udp,
+    }
+}
+
+fn from_model(b: model::Binding) -> Binding {
+    Binding {
+        contact: b.contact,
+        expires_at_ms: b.expires_at_ms,
+        q: b.q,
+        call_id: b.call_id,
+        cseq: b.cseq,
+        source: b.source,
+        transport: match b.transport {
+            model::Transport::Udp => "UDP",
+            model::Transport::Tcp => "TCP",
+            model::Transport::Tls => "TLS",
+        }
+        .to_owned(),
+        params: b.params,
+    }
+}
+
+fn refused(e: CommandError) -> LocationError {
+    match e {
+        CommandError::StaleCseq { .. } => LocationError::Binding(BindingError::StaleCseq),
+        CommandError::TooManyContacts { limit, .. } => {
+            LocationError::Binding(BindingError::TooManyContacts(limit))
+        }
+        CommandError::RegistrationQuotaExceeded { .. } => {
+            LocationError::Refused("Registration quota of the tenant exceeded".into())
+        }
+        CommandError::UnknownExtension { .. } | CommandError::UnknownTenant(_) => {
+            LocationError::Refused("Unknown extension".into())
+        }
+        other => LocationError::Refused(crate::sip::parse::sanitize_reason(&other.to_string())),
+    }
+}
+
+impl LocationService for ClusterStore {
+    async fn register(
+        &self,
+        req: RegisterRequest,
+        now_ms: u64,
+    ) -> Result<Vec<Binding>, LocationError> {
+        let (tenant, ext) = split_aor(&req.aor)
+            .ok_or_else(|| LocationError::Refused("Address-of-record is not a valid extension".into()))?;
+        let command = match req.op {
+            RegisterOp::Fetch => return Ok(self.lookup(&req.aor, now_ms)),
+            RegisterOp::RemoveAll => Command::Unregister {
+                tenant: tenant.clone(),
+                extension: ext.clone(),
+                call_id: req.call_id,
+                cseq: req.cseq,
+            },
+            RegisterOp::Update(contacts) => Command::Register(model::RegisterRequest {
+                tenant: tenant.clone(),
+                extension: ext.clone(),
+                call_id: req.call_id,
+                cseq: req.cseq,
+                source: req.source,
+                transport: transport(&req.transport),
+                contacts: contacts
+                    .into_iter()
+                    .map(|c| ContactUpdate {
+                        contact: c.contact,
+                        expires_secs: c.expires_secs,
+                        q: c.q,
+                        params: c.params,
+                    })
+                    .collect(),
+            }),
+        };
+        let mut results = self
+            .client
+            .propose(vec![command], COMMIT_DEADLINE)
+            .await
+            .map_err(|e| LocationError::Unavailable(e.to_string()))?;
+        match results.pop() {
+            Some(Ok(Outcome::Bindings(bindings))) => {
+                self.client
+                    .cache()
+                    .put_bindings(&tenant, &ext, bindings.clone());
+                let mut live: Vec<Binding> = bindings
+                    .into_iter()
+                    .filter(|b| b.is_live(now_ms))
+                    .map(from_model)
+                    .collect();
+                live.sort_by(|a, b| b.q.cmp(&a.q));
+                Ok(live)
+            }
+            Some(Ok(other)) => Err(LocationError::Unavailable(format!(
+                "unexpected outcome {other:?}"
+            ))),
+            Some(Err(e)) => Err(refused(e)),
+            None => Err(LocationError::Unavailable("no result".into())),
+        }
+    }
+
+    fn lookup(&self, aor: &str, now_ms: u64) -> Vec<Binding> {
+        let Some((tenant, ext)) = split_aor(aor) else {
+            return Vec::new();
+        };
+        self.client
+            .cache()
+            .bindings(&tenant, &ext, now_ms)
+            .into_iter()
+            .map(from_model)
+            .collect()
+    }
+
+    /// The leader sweeps expired bindings; nodes only ignore them.
+    fn sweep(&self, _now_ms: u64) -> usize {
+        0
+    }
+
+    fn binding_count(&self) -> usize {
+        self.client
+            .cache()
+            .binding_count(super::now_ms())
+    }
+}
+
+impl UserDirectory for ClusterStore {
+    fn has_realm(&self, realm: &str) -> bool {
+        self.client.cache().has_tenant(realm)
+    }
+
+    fn ha1(&self, realm: &str, username: &str, hash: HashFunction) -> Option<String> {
+        let tenant = Id::new(realm).ok()?;
+        let ext = Id::new(username).ok()?;
+        self.client
+            .cache()
+            .with_extension(&tenant, &ext, |e| match hash {
+                HashFunction::Md5 => Some(e.ha1_md5.clone()),
+                HashFunction::Sha256 => Some(e.ha1_sha256.clone()),
+                HashFunction::Sha512_256 => None,
+            })
+            .flatten()
+    }
+}
