@@ -265,7 +265,7 @@ fn unknown_section_and_key_outside_a_section() {
     assert_eq!(
         error("name = \"x\"", &[]),
         "unknown key \"name\" (known keys: every key belongs to a section, \
-         one of node, sip, registrar, http, log, demo)"
+         one of node, sip, registrar, http, log, control_plane, replica, demo)"
     );
     assert_eq!(
         error("sip = 5", &[]),
