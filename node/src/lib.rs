@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod config;
 pub mod media;
 pub mod registrar;
+pub mod replica;
 pub mod server;
 pub mod sip;
 pub mod telemetry;

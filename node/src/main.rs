@@ -16,7 +16,14 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::sync::oneshot;
-use tongdai_node::config::{Config, ConfigWarning, DemoTenant, LoadedConfig, LogFormat};
+use std::sync::Arc;
+
+use tongdai_control_plane::quic::{Identity, Role as Role_, RpcEndpoint, RpcOptions};
+use tongdai_control_plane::raft::RaftSettings;
+use tongdai_node::cluster::{Cache, ClusterStore, ControlPlaneClient};
+use tongdai_node::config::{
+    Config, ConfigWarning, DemoTenant, LoadedConfig, LogFormat, ReplicaConfig,
+};
 use tongdai_node::server;
 use tongdai_node::telemetry::{self, Health, HealthState, HttpServer, TelemetryError};
 
@@ -45,6 +52,15 @@ enum Command {
         /// Optional config file to start from.
         #[arg(short, long, value_name = "FILE", env = "TONGDAI_CONFIG")]
         config: Option<PathBuf>,
+        /// Control-plane replicas to run (1, 3 or 5; 3 lets you try failover).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=7))]
+        replicas: u64,
+    },
+    /// Run a control-plane replica from a config file (`[replica]`, `[control_plane]`).
+    ControlPlane {
+        /// The replica's TOML config file.
+        #[arg(short, long, value_name = "FILE", env = "TONGDAI_CONFIG")]
+        config: PathBuf,
     },
     /// Run a SIP node from a config file (real deployments).
     Node {
@@ -115,14 +131,26 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), Failure> {
     let env = process_env()?;
     match cli.command {
-        Command::Up { config } => {
+        Command::Up { config, replicas } => {
             let loaded = load(config.as_deref(), &env)?;
             let config = loaded.config.with_demo();
-            start(config, loaded.warnings)
+            start(config, loaded.warnings, Role::Up { replicas })
         }
         Command::Node { config } => {
             let loaded = load(Some(&config), &env)?;
-            start(loaded.config, loaded.warnings)
+            if loaded.config.control_plane.replica_addrs().is_empty() {
+                return Err(Failure::Config(
+                    "control_plane.replicas is empty: set the QUIC addresses of the control-plane \
+                     replicas, e.g. replicas = \"10.0.0.1:7100,10.0.0.2:7100\" in [control_plane] \
+                     or TONGDAI_CONTROL_PLANE_REPLICAS"
+                        .into(),
+                ));
+            }
+            start(loaded.config, loaded.warnings, Role::Node)
+        }
+        Command::ControlPlane { config } => {
+            let loaded = load(Some(&config), &env)?;
+            start(loaded.config, loaded.warnings, Role::ControlPlane)
         }
         Command::Config {
             command: ConfigCommand::Check { config },
@@ -169,8 +197,17 @@ fn process_env() -> Result<Vec<(String, String)>, Failure> {
     Ok(env)
 }
 
-/// Sets up logging and the runtime, then runs the node until it is shut down.
-fn start(config: Config, warnings: Vec<ConfigWarning>) -> Result<(), Failure> {
+/// What this process runs.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    /// Replicas and a node in one process, with the demo tenant.
+    Up { replicas: u64 },
+    Node,
+    ControlPlane,
+}
+
+/// Sets up logging and the runtime, then runs until shut down.
+fn start(config: Config, warnings: Vec<ConfigWarning>, role: Role) -> Result<(), Failure> {
     let rust_log = std::env::var("RUST_LOG").ok();
     telemetry::init_tracing(&config.log, rust_log.as_deref()).map_err(|e| match e {
         TelemetryError::LogFilter { .. } => Failure::Config(e.to_string()),
@@ -185,7 +222,7 @@ fn start(config: Config, warnings: Vec<ConfigWarning>) -> Result<(), Failure> {
         .build()
         .context("cannot start the async runtime")?;
     let json_logs = config.log.format == LogFormat::Json;
-    runtime.block_on(run_node(config)).inspect_err(|error| {
+    runtime.block_on(run_process(config, role)).inspect_err(|error| {
         // Log shippers read only JSON lines; people read the plain line main prints.
         if json_logs {
             tracing::error!("{error:#}");
@@ -197,13 +234,130 @@ fn start(config: Config, warnings: Vec<ConfigWarning>) -> Result<(), Failure> {
 /// How long to wait for in-flight `/metrics` or `/healthz` requests once the node has stopped.
 const HTTP_STOP_GRACE: Duration = Duration::from_secs(5);
 
-async fn run_node(config: Config) -> anyhow::Result<()> {
+async fn run_process(mut config: Config, role: Role) -> anyhow::Result<()> {
     // Catch signals before anything else so an early SIGTERM is a graceful stop too.
     let mut signals = ShutdownSignals::install().context("cannot install signal handlers")?;
 
     let health = Health::new();
     let metrics = telemetry::install_metrics_recorder()?;
     let upkeep = telemetry::metrics::spawn_upkeep(metrics.clone(), Duration::from_secs(5));
+    let certs_dir = PathBuf::from(&config.control_plane.certs_dir);
+
+    // The control-plane replicas this process runs.
+    let replica_count = match role {
+        Role::Up { replicas } => replicas,
+        Role::ControlPlane => 1,
+        Role::Node => 0,
+    };
+    if let Role::Up { .. } = role {
+        let mut certs: Vec<(String, Role_)> = (1..=replica_count)
+            .map(|i| (format!("replica-{i}"), Role_::Replica))
+            .collect();
+        certs.push((config.node.name.clone(), Role_::Node));
+        certs.push(("admin".to_owned(), Role_::Admin));
+        let certs: Vec<(&str, Role_)> = certs.iter().map(|(n, r)| (n.as_str(), *r)).collect();
+        tongdai_control_plane::quic::ensure_dev_pki(&certs_dir, &certs)
+            .with_context(|| format!("cannot set up dev certificates in {}", certs_dir.display()))?;
+    }
+    let mut replicas = Vec::new();
+    let replica_configs = replica_configs(&config, role)?;
+    for rc in &replica_configs {
+        let cert_name = if config.control_plane.cert_name.is_empty() || replica_count > 1 {
+            format!("replica-{}", rc.id)
+        } else {
+            config.control_plane.cert_name.clone()
+        };
+        let identity = Identity::from_dir(&certs_dir, &cert_name)?;
+        let http = HttpServer::bind(rc.api_listen, metrics.clone(), health.clone()).await?;
+        let running =
+            tongdai_node::replica::start(rc, &identity, &RaftSettings::default(), http).await?;
+        replicas.push(running);
+    }
+    if let Some(first) = replicas.first() {
+        let leader =
+            tongdai_node::replica::wait_for_leader(&first.replica, Duration::from_secs(30)).await?;
+        if let Some(tenant) = config.demo_tenant() {
+            let leader = replicas
+                .iter()
+                .find(|r| r.replica.id() == leader)
+                .unwrap_or(first);
+            tongdai_node::replica::provision_demo(&leader.replica, &tenant).await?;
+        }
+    }
+
+    let result = if let Role::ControlPlane = role {
+        health.set_ok();
+        let signal = signals.next().await;
+        tracing::info!(signal, "stopping the replica");
+        Ok(())
+    } else {
+        if let Role::Up { .. } = role {
+            config.control_plane.replicas = replicas
+                .iter()
+                .map(|r| r.quic_addr.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+        }
+        let banner_extra = up_banner_control_plane(&replicas);
+        run_node(config, health, metrics, signals, banner_extra).await
+    };
+    for replica in replicas {
+        replica.stop().await;
+    }
+    upkeep.abort();
+    result
+}
+
+/// The `[replica]` configs of the replicas this process runs: the configured one for
+/// `tongdai control-plane`, `n` on consecutive ports under `tongdai up`.
+fn replica_configs(config: &Config, role: Role) -> anyhow::Result<Vec<ReplicaConfig>> {
+    let base = &config.replica;
+    match role {
+        Role::Node => Ok(Vec::new()),
+        Role::ControlPlane => Ok(vec![base.clone()]),
+        Role::Up { replicas: 1 } => {
+            let mut rc = base.clone();
+            rc.data_dir = format!("{}/replica-1", base.data_dir);
+            Ok(vec![rc])
+        }
+        Role::Up { replicas } => {
+            if base.listen.port() == 0 || base.api_listen.port() == 0 {
+                anyhow::bail!(
+                    "--replicas {replicas} needs fixed ports: replica.listen and replica.api_listen \
+                     are the first replica's, the others use the following ports"
+                );
+            }
+            let at = |addr: SocketAddr, i: u64| {
+                let mut a = addr;
+                a.set_port(addr.port().saturating_add(u16::try_from(i - 1).unwrap_or(0)));
+                a
+            };
+            let members = (1..=replicas)
+                .map(|i| format!("{i}@{}@{}", at(base.listen, i), at(base.api_listen, i)))
+                .collect::<Vec<_>>()
+                .join(",");
+            Ok((1..=replicas)
+                .map(|i| ReplicaConfig {
+                    id: i,
+                    listen: at(base.listen, i),
+                    api_listen: at(base.api_listen, i),
+                    data_dir: format!("{}/replica-{i}", base.data_dir),
+                    initial_members: members.clone(),
+                    operator_token: base.operator_token.clone(),
+                })
+                .collect())
+        }
+    }
+}
+
+/// Runs the SIP node (with its control-plane client) until a shutdown signal.
+async fn run_node(
+    config: Config,
+    health: Health,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+    mut signals: ShutdownSignals,
+    banner_extra: String,
+) -> anyhow::Result<()> {
     let http = HttpServer::bind(config.http.listen, metrics, health.clone()).await?;
     let http_addr = http.local_addr();
     let (stop_http, http_stopped) = oneshot::channel::<()>();
@@ -216,13 +370,54 @@ async fn run_node(config: Config) -> anyhow::Result<()> {
         "HTTP endpoint listening: /metrics, /healthz, /livez"
     );
 
+    // The control plane: credentials and registrations come from its watch stream.
+    let certs_dir = PathBuf::from(&config.control_plane.certs_dir);
+    let cert_name = if config.control_plane.cert_name.is_empty() {
+        config.node.name.clone()
+    } else {
+        config.control_plane.cert_name.clone()
+    };
+    let identity = Identity::from_dir(&certs_dir, &cert_name)?;
+    let endpoint = RpcEndpoint::bind_client(
+        SocketAddr::from(([0, 0, 0, 0], 0)),
+        &identity,
+        RpcOptions::default(),
+    )?;
+    let addrs = config.control_plane.replica_addrs();
+    let client = ControlPlaneClient::new(endpoint, &addrs, Arc::new(Cache::new()));
+    let watch = tokio::spawn(client.clone().run_watch());
+    let synced = async {
+        loop {
+            tokio::select! {
+                () = client.wait_synced() => return true,
+                () = tokio::time::sleep(Duration::from_secs(5)) => {
+                    tracing::warn!(replicas = %addrs.join(","), "waiting for the control plane");
+                }
+            }
+        }
+    };
+    let synced = tokio::select! {
+        s = synced => s,
+        signal = signals.next() => {
+            tracing::info!(signal, "stopped before the control plane answered");
+            false
+        }
+    };
+    if !synced {
+        watch.abort();
+        let _ = stop_http.send(());
+        return Ok(());
+    }
+    tracing::info!("control-plane state received");
+    let store = ClusterStore::new(client);
+
     // Once the SIP server reports ready, tell the operator (and the person at the terminal
     // under `tongdai up`) where everything is.
     let announce = {
         let mut ready = health.subscribe();
         let banner = config
             .demo_tenant()
-            .map(|tenant| up_banner(&config, &tenant, http_addr));
+            .map(|tenant| up_banner(&config, &tenant, http_addr) + &banner_extra);
         let sip = sip_addresses(&config);
         tokio::spawn(async move {
             if ready.wait_for(|s| *s == HealthState::Ok).await.is_ok() {
@@ -251,10 +446,10 @@ async fn run_node(config: Config) -> anyhow::Result<()> {
         }
     };
 
-    let result = server::run(config, health, shutdown).await;
+    let result = server::run(config, store, health, shutdown).await;
 
     announce.abort();
-    upkeep.abort();
+    watch.abort();
     let _ = stop_http.send(());
     match tokio::time::timeout(HTTP_STOP_GRACE, http_task).await {
         Ok(Ok(Ok(()))) => {}
@@ -266,6 +461,34 @@ async fn run_node(config: Config) -> anyhow::Result<()> {
         tracing::info!("stopped");
     }
     result
+}
+
+/// The control-plane part of the `tongdai up` banner.
+fn up_banner_control_plane(replicas: &[tongdai_node::replica::RunningReplica]) -> String {
+    let mut out = String::new();
+    let Some(first) = replicas.first() else {
+        return out;
+    };
+    let _ = writeln!(out, "\nControl plane ({} replica{}):", replicas.len(), if replicas.len() == 1 { "" } else { "s" });
+    for r in replicas {
+        let _ = writeln!(
+            out,
+            "  replica {}  API http://{}  QUIC {}",
+            r.replica.id(),
+            r.api_addr,
+            r.quic_addr
+        );
+    }
+    let token = match &first.token_file {
+        Some(file) => format!("TONGDAI_TOKEN_FILE={}", file.display()),
+        None => "TONGDAI_TOKEN=<replica.operator_token>".to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "  Admin      {token} tongdai ctl --api http://{} cluster status",
+        first.api_addr
+    );
+    out
 }
 
 /// SIGINT and SIGTERM (Ctrl-C only, off Unix).

@@ -11,10 +11,8 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
 
 use crate::config::{Config, DigestAlgorithm};
-use crate::registrar::{
-    AuthOutcome, LocationService, MemoryDirectory, MemoryLocationService, Registrar,
-    RegistrarPolicy,
-};
+use crate::cluster::ClusterStore;
+use crate::registrar::{AuthOutcome, LocationService, Registrar, RegistrarPolicy};
 use crate::sip::auth::{Algorithm, NonceConfig, NonceManager, unix_millis};
 use crate::sip::parse::{error_response_for_raw, sanitize_reason};
 use crate::sip::transaction::{Config as TxConfig, Event, Peer, TransactionKey, TransactionLayer};
@@ -27,14 +25,14 @@ use crate::telemetry::{self, AuthFailureReason, Health};
 /// Methods this node answers itself; others get 405 (known) or 501 (unknown).
 pub const ALLOWED_METHODS: &str = "REGISTER, OPTIONS";
 
-type MemRegistrar = Registrar<MemoryLocationService, MemoryDirectory>;
+type ClusterRegistrar = Registrar<ClusterStore, ClusterStore>;
 
 /// The SIP core: the transaction layer (RFC 3261 section 17) and the transaction user
 /// behind it (validation, registrar, OPTIONS). Retransmissions are absorbed and answered
 /// by the layer; the TU sees each request once.
 #[derive(Debug)]
 pub struct SipCore {
-    registrar: MemRegistrar,
+    registrar: ClusterRegistrar,
     server_header: String,
     layer: Mutex<Layer>,
     out: Outbound,
@@ -43,7 +41,7 @@ pub struct SipCore {
 }
 
 impl SipCore {
-    pub fn new(registrar: MemRegistrar, out: Outbound, max_transactions: usize) -> SipCore {
+    pub fn new(registrar: ClusterRegistrar, out: Outbound, max_transactions: usize) -> SipCore {
         SipCore {
             registrar,
             server_header: format!("tongdai/{}", env!("CARGO_PKG_VERSION")),
@@ -59,7 +57,7 @@ impl SipCore {
         }
     }
 
-    pub fn registrar(&self) -> &MemRegistrar {
+    pub fn registrar(&self) -> &ClusterRegistrar {
         &self.registrar
     }
 
@@ -327,18 +325,8 @@ fn new_tag() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
 
-/// Builds the SIP core from configuration: the registrar with its users and store.
-pub fn build_core(config: &Config, out: Outbound) -> SipCore {
-    let tenant = config.demo_tenant();
-    let realm = tenant
-        .as_ref()
-        .map_or_else(|| config.registrar.realm.clone(), |t| t.realm.clone());
-    let mut users = MemoryDirectory::new(&realm);
-    if let Some(t) = &tenant {
-        for u in &t.extensions {
-            users.add_user(&u.extension, &u.password);
-        }
-    }
+/// Builds the SIP core from configuration: the registrar over the control-plane store.
+pub fn build_core(config: &Config, store: ClusterStore, out: Outbound) -> SipCore {
     let algorithms = config
         .registrar
         .algorithms
@@ -350,7 +338,7 @@ pub fn build_core(config: &Config, out: Outbound) -> SipCore {
         })
         .collect();
     let policy = RegistrarPolicy {
-        realm,
+        realm: config.registrar.realm.clone(),
         min_expires: config.registrar.min_expires,
         max_expires: config.registrar.max_expires,
         default_expires: config.registrar.default_expires,
@@ -360,11 +348,8 @@ pub fn build_core(config: &Config, out: Outbound) -> SipCore {
         lifetime: config.registrar.nonce_lifetime(),
         ..NonceConfig::default()
     });
-    let location = Arc::new(MemoryLocationService::new(
-        config.registrar.max_contacts_per_aor,
-    ));
     SipCore::new(
-        Registrar::new(policy, location, users, nonces),
+        Registrar::new(policy, Arc::new(store.clone()), store, nonces),
         out,
         config.sip.max_transactions,
     )
@@ -375,6 +360,7 @@ pub fn build_core(config: &Config, out: Outbound) -> SipCore {
 /// Sets `health` to ok once every listener is bound.
 pub async fn run(
     config: Config,
+    store: ClusterStore,
     health: Health,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -408,7 +394,7 @@ pub async fn run(
     let udp_addr = udp_sockets.first().map(|s| s.local_addr()).transpose()?;
     // Replies, retransmissions and timer-driven sends all leave from the first socket.
     let out = Outbound::new(udp_sockets.first().cloned());
-    let core = Arc::new(build_core(&config, out.clone()));
+    let core = Arc::new(build_core(&config, store, out.clone()));
     for socket in udp_sockets {
         tasks.spawn(udp::serve(
             socket,

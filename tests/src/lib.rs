@@ -104,32 +104,41 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A running `tongdai node` with its own config, ports and log files.
+/// A running `tongdai up`: a one-replica control plane and a SIP node in one process,
+/// with its own config, ports, data and log files.
 #[derive(Debug)]
 pub struct Node {
     pub sip: SocketAddr,
     pub http: SocketAddr,
+    /// The replica's admin API.
+    pub api: SocketAddr,
     pub dir: TempDir,
     child: ChildGuard,
 }
 
 impl Node {
-    /// Starts `tongdai node` with a config of the given extra TOML sections (appended to
+    /// Starts `tongdai up` with a config of the given extra TOML sections (appended to
     /// the listen addresses this harness picks) and waits until `/healthz` says ok.
     pub fn start(extra_toml: &str) -> Node {
         let dir = TempDir::new("node");
         let port = free_udp_tcp_port();
         let http_port = free_tcp_port();
+        let quic_port = free_udp_tcp_port();
+        let api_port = free_tcp_port();
         let config = format!(
             "[sip]\nlisten_udp = \"127.0.0.1:{port}\"\nlisten_tcp = \"127.0.0.1:{port}\"\n\
-             [http]\nlisten = \"127.0.0.1:{http_port}\"\n[log]\nlevel = \"info\"\n{extra_toml}"
+             [http]\nlisten = \"127.0.0.1:{http_port}\"\n[log]\nlevel = \"info\"\n\
+             [replica]\nlisten = \"127.0.0.1:{quic_port}\"\napi_listen = \"127.0.0.1:{api_port}\"\n\
+             data_dir = \"{data}\"\n[control_plane]\ncerts_dir = \"{certs}\"\n{extra_toml}",
+            data = dir.path().join("data").display(),
+            certs = dir.path().join("certs").display(),
         );
         let config_path = dir.path().join("tongdai.toml");
         std::fs::write(&config_path, config).expect("write config");
         let stdout = std::fs::File::create(dir.path().join("stdout.log")).expect("log file");
         let stderr = std::fs::File::create(dir.path().join("stderr.log")).expect("log file");
         let child = Command::new(tongdai_bin())
-            .arg("node")
+            .arg("up")
             .arg("--config")
             .arg(&config_path)
             .env_remove("RUST_LOG")
@@ -141,6 +150,7 @@ impl Node {
         let mut node = Node {
             sip: SocketAddr::from(([127, 0, 0, 1], port)),
             http: SocketAddr::from(([127, 0, 0, 1], http_port)),
+            api: SocketAddr::from(([127, 0, 0, 1], api_port)),
             dir,
             child: ChildGuard(child),
         };
@@ -185,6 +195,55 @@ impl Node {
     }
 }
 
+/// A minimal HTTP/1.1 request with a bearer token and a JSON body; `None` if the
+/// server is not answering.
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: &str,
+    body: Option<&str>,
+) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let code = out.split(' ').nth(1)?.parse().ok()?;
+    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+    Some((code, dechunk(&body)))
+}
+
+/// Decodes a `Transfer-Encoding: chunked` body; other bodies pass through.
+fn dechunk(body: &str) -> String {
+    let mut out = String::new();
+    let mut rest = body;
+    loop {
+        let Some((size, after)) = rest.split_once("\r\n") else {
+            return body.to_owned();
+        };
+        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
+            return body.to_owned();
+        };
+        if n == 0 {
+            return out;
+        }
+        let Some(chunk) = after.get(..n) else {
+            return body.to_owned();
+        };
+        out.push_str(chunk);
+        rest = after.get(n + 2..).unwrap_or("");
+    }
+}
+
 /// A minimal HTTP/1.1 GET over loopback; `None` if the server is not answering.
 pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
@@ -209,6 +268,8 @@ pub struct SippRun {
     pub failed: u64,
     pub output: String,
     pub errors: String,
+    /// What the scenario's `<log>` actions wrote, one line each.
+    pub logs: String,
 }
 
 /// Runs a SIPp client scenario from `tests/scenarios` against `target`, bounded by
@@ -251,6 +312,7 @@ pub fn run_sipp(
         .args([
             "-timeout_error",
             "-trace_err",
+            "-trace_logs",
             "-nostdin",
             "-max_recv_loops",
             "1000",
@@ -289,20 +351,23 @@ pub fn run_sipp(
             .and_then(|v| v.trim().parse().ok())
             .unwrap_or(0)
     };
-    let errors = std::fs::read_dir(dir.path())
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().ends_with("_errors.log"))
-        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
-        .collect::<Vec<_>>()
-        .join("\n");
+    let read_logs = |suffix: &str| {
+        std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+            .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     SippRun {
         status,
         successful: count("Successful call"),
         failed: count("Failed call"),
         output,
-        errors,
+        errors: read_logs("_errors.log"),
+        logs: read_logs("_logs.log"),
     }
 }
 

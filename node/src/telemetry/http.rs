@@ -119,6 +119,12 @@ impl HttpServer {
         self.local_addr
     }
 
+    /// Serves `routes` (e.g. the admin API) next to the operations endpoints.
+    pub fn with_routes(mut self, routes: Router) -> Self {
+        self.router = self.router.merge(routes);
+        self
+    }
+
     /// Serves requests until `shutdown` completes, then finishes the requests in flight.
     pub async fn serve(
         self,

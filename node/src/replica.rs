@@ -1,0 +1,248 @@
+//! Running a control-plane replica in this process: its QUIC endpoint (Raft RPCs and
+//! nodes), the Raft replica over the redb store, and the HTTP admin API. Used by
+//! `tongdai control-plane` and `tongdai up`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tongdai_control_plane::api::{self, AuthConfig};
+use tongdai_control_plane::quic::{Identity, RpcEndpoint, RpcOptions, serve};
+use tongdai_control_plane::raft::network::QuicNetwork;
+use tongdai_control_plane::raft::{Member, NodeId, RaftSettings, Replica};
+use tongdai_control_plane::service::ReplicaService;
+
+use crate::config::ReplicaConfig;
+
+/// A replica running in this process.
+#[derive(Debug)]
+pub struct RunningReplica {
+    pub replica: Replica,
+    pub endpoint: RpcEndpoint,
+    /// Where nodes and peers reach it (QUIC).
+    pub quic_addr: SocketAddr,
+    /// Where the admin API listens.
+    pub api_addr: SocketAddr,
+    /// The file holding the operator token, when it was generated.
+    pub token_file: Option<PathBuf>,
+    pub operator_token: String,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningReplica {
+    /// Stops serving and stops Raft; the data stays on disk.
+    pub async fn stop(self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.endpoint.close();
+        self.replica.shutdown().await;
+    }
+}
+
+/// Parses `id@quic_addr@api_addr,...`.
+pub fn parse_members(text: &str) -> anyhow::Result<BTreeMap<NodeId, Member>> {
+    let mut members = BTreeMap::new();
+    for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let fields: Vec<&str> = part.split('@').collect();
+        let [id, raft_addr, api_addr] = fields[..] else {
+            bail!(
+                "replica.initial_members: {part:?} is not id@quic_addr@api_addr \
+                 (e.g. 1@127.0.0.1:7100@127.0.0.1:8080)"
+            );
+        };
+        let id: NodeId = id
+            .parse()
+            .with_context(|| format!("replica.initial_members: {id:?} is not a replica id"))?;
+        members.insert(
+            id,
+            Member {
+                raft_addr: raft_addr.to_owned(),
+                api_addr: api_addr.to_owned(),
+            },
+        );
+    }
+    Ok(members)
+}
+
+/// The operator token: from the config, else from `<data_dir>/operator.token`,
+/// generated there on first start (mode 0600).
+fn operator_token(config: &ReplicaConfig, data_dir: &Path) -> anyhow::Result<(String, Option<PathBuf>)> {
+    if !config.operator_token.is_empty() {
+        return Ok((config.operator_token.clone(), None));
+    }
+    let file = data_dir.join("operator.token");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        return Ok((text.trim().to_owned(), Some(file)));
+    }
+    let token = hex::encode(rand::random::<[u8; 24]>());
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
+    write_private(&file, &token)?;
+    Ok((token, Some(file)))
+}
+
+fn write_private(file: &Path, text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut f = options
+        .open(file)
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", file.display()))
+}
+
+/// Starts a replica: binds its QUIC and HTTP listeners, opens its store and starts
+/// Raft, and initializes a new cluster when it is the lowest-id initial member.
+pub async fn start(
+    config: &ReplicaConfig,
+    identity: &Identity,
+    settings: &RaftSettings,
+    http: crate::telemetry::HttpServer,
+) -> anyhow::Result<RunningReplica> {
+    let data_dir = PathBuf::from(&config.data_dir);
+    let endpoint = RpcEndpoint::bind(config.listen, identity, RpcOptions::default())
+        .with_context(|| format!("cannot listen on {} (replica.listen)", config.listen))?;
+    let quic_addr = endpoint.local_addr();
+    let api_addr = http.local_addr();
+    let network = QuicNetwork::new(config.id, endpoint.clone());
+    let replica = Replica::start(config.id, &data_dir.join("raft"), settings, network)
+        .await
+        .with_context(|| format!("cannot start replica {}", config.id))?;
+    let (token, token_file) = operator_token(config, &data_dir)?;
+    let auth = AuthConfig::with_operator_token(&token)
+        .map_err(|e| anyhow::anyhow!("replica.operator_token: {e}"))?;
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(serve(
+        endpoint.clone(),
+        ReplicaService::new(replica.clone()),
+    )));
+    let http = http.with_routes(api::router(replica.clone(), auth));
+    tasks.push(tokio::spawn(async move {
+        if let Err(e) = http.serve(std::future::pending()).await {
+            tracing::error!("admin API stopped: {e}");
+        }
+    }));
+
+    let mut members = parse_members(&config.initial_members)?;
+    if members.is_empty() {
+        members.insert(
+            config.id,
+            Member {
+                raft_addr: quic_addr.to_string(),
+                api_addr: api_addr.to_string(),
+            },
+        );
+    }
+    if !members.contains_key(&config.id) {
+        bail!(
+            "replica.initial_members does not list this replica's id {}",
+            config.id
+        );
+    }
+    if members.keys().next() == Some(&config.id) {
+        if let Err(e) = replica.raft().initialize(members).await {
+            // Already initialized (a restart) is the normal case.
+            tracing::debug!("initialize: {e}");
+        }
+    }
+    tracing::info!(id = config.id, %quic_addr, %api_addr, "control-plane replica running");
+    Ok(RunningReplica {
+        replica,
+        endpoint,
+        quic_addr,
+        api_addr,
+        token_file,
+        operator_token: token,
+        tasks,
+    })
+}
+
+/// Waits until the replica knows a leader.
+pub async fn wait_for_leader(replica: &Replica, timeout: Duration) -> anyhow::Result<NodeId> {
+    replica
+        .wait_for_leader(timeout)
+        .await
+        .with_context(|| format!("no Raft leader elected within {timeout:?}"))
+}
+
+
+/// Creates the demo tenant and its extensions in the control plane, or updates their
+/// passwords when they exist (so the banner's passwords are the ones that work).
+pub async fn provision_demo(
+    replica: &Replica,
+    tenant: &crate::config::DemoTenant,
+) -> anyhow::Result<()> {
+    use tongdai_control_plane::cluster::Cluster;
+    use tongdai_control_plane::model::{
+        Command, CommandError, Extension, Id, Quotas, Tenant,
+    };
+    use crate::sip::auth::{Algorithm, ha1};
+
+    let id = Id::new(&tenant.realm).map_err(|e| {
+        anyhow::anyhow!("demo.realm {:?} cannot be a tenant id: {e}", tenant.realm)
+    })?;
+    let count = u32::try_from(tenant.extensions.len()).unwrap_or(u32::MAX);
+    let create = Command::CreateTenant(Tenant {
+        id: id.clone(),
+        name: "Demo".into(),
+        quotas: Quotas {
+            max_concurrent_calls: 1_000,
+            max_call_attempts_per_sec: 1_000,
+            max_registrations: count.saturating_mul(2).clamp(100, 1_000_000),
+        },
+    });
+    let results = replica
+        .propose(vec![create])
+        .await
+        .context("cannot create the demo tenant")?;
+    match results.first() {
+        Some(Ok(_) | Err(CommandError::TenantExists(_))) => {}
+        Some(Err(e)) => bail!("cannot create the demo tenant: {e}"),
+        None => bail!("cannot create the demo tenant: no result"),
+    }
+    for chunk in tenant.extensions.chunks(500) {
+        let mut extensions = Vec::with_capacity(chunk.len());
+        for user in chunk {
+            extensions.push(Extension {
+                tenant: id.clone(),
+                ext: Id::new(&user.extension)
+                    .map_err(|e| anyhow::anyhow!("demo extension {:?}: {e}", user.extension))?,
+                display_name: format!("Demo {}", user.extension),
+                ha1_md5: ha1(Algorithm::Md5, &user.extension, &tenant.realm, &user.password),
+                ha1_sha256: ha1(Algorithm::Sha256, &user.extension, &tenant.realm, &user.password),
+                forward_to_mobile: None,
+            });
+        }
+        let creates = extensions.iter().cloned().map(Command::CreateExtension).collect();
+        let results = replica.propose(creates).await.context("cannot create demo extensions")?;
+        let mut updates = Vec::new();
+        for (ext, result) in extensions.into_iter().zip(results) {
+            match result {
+                Ok(_) => {}
+                Err(CommandError::ExtensionExists { .. }) => {
+                    updates.push(Command::UpdateExtension(ext));
+                }
+                Err(e) => bail!("cannot create demo extension {}: {e}", ext.ext),
+            }
+        }
+        if !updates.is_empty() {
+            for result in replica.propose(updates).await.context("cannot update demo extensions")? {
+                if let Err(e) = result {
+                    bail!("cannot update a demo extension: {e}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
