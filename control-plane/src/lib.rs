@@ -13,6 +13,7 @@
 //! node-facing watch stream. Until then nodes keep registrations in memory
 //! (`tongdai_node::registrar::MemoryLocationService`).
 
+pub mod api;
 pub mod cluster;
 pub mod model;
 pub mod raft;

@@ -10,6 +10,7 @@ use super::number::Number;
 use super::queue::{Agent, Queue};
 use super::registration::{Binding, RegisterRequest};
 use super::tenant::Tenant;
+use super::token::ApiToken;
 
 /// One log entry for the state machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +27,8 @@ pub struct Entry {
 pub enum Command {
     CreateTenant(Tenant),
     UpdateTenant(Tenant),
-    /// Refused while the tenant still owns anything.
+    /// Refused while the tenant still owns anything but API tokens, which go with it
+    /// (a tenant re-created under the same id must not inherit them).
     DeleteTenant {
         tenant: Id,
     },
@@ -67,6 +69,13 @@ pub enum Command {
     DeleteAgent {
         tenant: Id,
         extension: Id,
+    },
+
+    /// Refused when the id exists in the tenant or the hash is any token's already.
+    CreateApiToken(ApiToken),
+    DeleteApiToken {
+        tenant: Id,
+        id: Id,
     },
 
     /// A REGISTER with contacts (refresh, add, or remove with expires 0).

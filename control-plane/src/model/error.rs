@@ -162,6 +162,15 @@ pub enum CommandError {
     #[error("an agent on extension {extension} already exists in tenant {tenant}")]
     AgentExists { tenant: Id, extension: Id },
 
+    #[error("unknown API token {id} in tenant {tenant}")]
+    UnknownApiToken { tenant: Id, id: Id },
+    #[error("API token {id} already exists in tenant {tenant}")]
+    ApiTokenExists { tenant: Id, id: Id },
+    #[error("API token hash must be 64 lowercase hex digits (SHA-256)")]
+    InvalidApiTokenHash,
+    #[error("another API token has the same hash")]
+    ApiTokenHashInUse,
+
     #[error("{field:?} = {value} is outside {min}..={max}")]
     OutOfBounds {
         field: BoundedField,

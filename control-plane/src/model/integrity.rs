@@ -51,6 +51,13 @@ impl State {
             });
         }
         self.tenants.remove(tenant);
+        let tokens: Vec<_> = self
+            .scoped(&self.api_tokens, tenant)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in tokens {
+            self.api_tokens.remove(&key);
+        }
         Ok(())
     }
 

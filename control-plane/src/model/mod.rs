@@ -1,5 +1,5 @@
 //! The deterministic state machine of the control plane: tenants, numbers, extensions,
-//! registrations, hunt groups, queues and agents, changed only by applying log entries.
+//! registrations, hunt groups, queues, agents and tenants' API tokens, changed only by applying log entries.
 //!
 //! Determinism is the contract: the same entries applied in the same order give the
 //! same state and the same snapshot bytes on every replica. So: no clock (time comes
@@ -43,6 +43,7 @@ mod number;
 mod queue;
 mod registration;
 mod tenant;
+mod token;
 
 #[cfg(test)]
 mod tests;
@@ -64,6 +65,7 @@ pub use registration::{
     Binding, ContactUpdate, MAX_CONTACTS_PER_AOR, MAX_EXPIRES_SECS, RegisterRequest, Transport,
 };
 pub use tenant::{Quotas, Tenant};
+pub use token::ApiToken;
 
 /// Key of anything that lives inside a tenant: (tenant, id).
 type Scoped = (Id, Id);
@@ -89,6 +91,7 @@ pub struct State {
     agents: BTreeMap<Scoped, Agent>,
     /// Only non-empty binding lists are stored.
     bindings: BTreeMap<Scoped, Vec<Binding>>,
+    api_tokens: BTreeMap<Scoped, ApiToken>,
     /// Stored bindings per tenant (expired ones included until swept), no zero
     /// entries: an upper bound on live ones that makes the quota check O(1) in the
     /// common case. Derived from `bindings`, so not in snapshots.
@@ -172,6 +175,20 @@ impl State {
 
     pub fn agent(&self, tenant: &Id, extension: &Id) -> Option<&Agent> {
         self.agents.get(&(tenant.clone(), extension.clone()))
+    }
+
+    pub fn api_token(&self, tenant: &Id, id: &Id) -> Option<&ApiToken> {
+        self.api_tokens.get(&(tenant.clone(), id.clone()))
+    }
+
+    /// The API tokens of one tenant, in id order.
+    pub fn api_tokens<'a>(&'a self, tenant: &'a Id) -> impl Iterator<Item = &'a ApiToken> {
+        self.scoped(&self.api_tokens, tenant).map(|(_, v)| v)
+    }
+
+    /// Every tenant's API tokens (what an API replica authenticates against).
+    pub fn all_api_tokens(&self) -> impl Iterator<Item = &ApiToken> {
+        self.api_tokens.values()
     }
 
     /// Live bindings of an extension at `now_ms`.
@@ -343,6 +360,20 @@ impl State {
                     .ok_or_else(|| CommandError::UnknownAgent {
                         tenant: tenant.clone(),
                         extension: extension.clone(),
+                    })?;
+                Outcome::Done
+            }
+            Command::CreateApiToken(t) => {
+                self.create_api_token(t)?;
+                Outcome::Done
+            }
+            Command::DeleteApiToken { tenant, id } => {
+                self.require_tenant(tenant)?;
+                self.api_tokens
+                    .remove(&(tenant.clone(), id.clone()))
+                    .ok_or_else(|| CommandError::UnknownApiToken {
+                        tenant: tenant.clone(),
+                        id: id.clone(),
                     })?;
                 Outcome::Done
             }
@@ -520,6 +551,25 @@ impl State {
         }
         self.check_destination(&n.tenant, &n.destination)?;
         self.numbers.insert(n.digits.clone(), n.clone());
+        Ok(())
+    }
+
+    fn create_api_token(&mut self, t: &ApiToken) -> Result<(), CommandError> {
+        t.validate()?;
+        self.require_tenant(&t.tenant)?;
+        let key = (t.tenant.clone(), t.id.clone());
+        if self.api_tokens.contains_key(&key) {
+            return Err(CommandError::ApiTokenExists {
+                tenant: t.tenant.clone(),
+                id: t.id.clone(),
+            });
+        }
+        // Two tokens with one hash would make authentication ambiguous (only a broken
+        // generator or a hand-made command could get here).
+        if self.api_tokens.values().any(|o| o.sha256 == t.sha256) {
+            return Err(CommandError::ApiTokenHashInUse);
+        }
+        self.api_tokens.insert(key, t.clone());
         Ok(())
     }
 

@@ -21,7 +21,7 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
     };
     let digits = ["18001234", "19006868"][usize::from(b % 2)];
     let kind = [NumberKind::TollFree1800, NumberKind::Premium1900][usize::from(b % 2)];
-    match op % 16 {
+    match op % 18 {
         0 => Command::CreateTenant(tenant(t, u32::from(c % 4))),
         1 => Command::DeleteTenant { tenant: id(t) },
         2 => Command::CreateExtension(extension(t, e)),
@@ -68,8 +68,17 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
                 params: String::new(),
             }],
         }),
-        _ => Command::SweepExpired {
+        15 => Command::SweepExpired {
             now_ms: T0 + u64::from(c) * 1000,
+        },
+        16 => Command::CreateApiToken(api_token(
+            t,
+            ["ci", "crm"][usize::from(b % 2)],
+            ['a', 'b', 'c'][usize::from(c % 3)],
+        )),
+        _ => Command::DeleteApiToken {
+            tenant: id(t),
+            id: id(["ci", "crm"][usize::from(b % 2)]),
         },
     }
 }
@@ -151,6 +160,8 @@ fn busy_log() -> Vec<Entry> {
         (11, 0, 1, 0),
         (13, 0, 0, 1),
         (14, 1, 0, 3),
+        (16, 0, 0, 0),
+        (16, 1, 1, 1),
     ]
     .into_iter()
     .enumerate()
@@ -171,6 +182,7 @@ fn snapshot_round_trip() {
     }
     assert_eq!(s.extensions(&id("acme")).count(), 2);
     assert_eq!(s.numbers().count(), 2);
+    assert_eq!(s.all_api_tokens().count(), 2);
     let bytes = s.snapshot().expect("encode");
     let restored = State::restore(&bytes).expect("restore");
     assert_eq!(restored, s);

@@ -5,6 +5,7 @@ mod determinism;
 mod entities;
 mod numbers;
 mod registration;
+mod tokens;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -77,6 +78,15 @@ pub(super) fn agent(t: &str, ext: &str) -> Agent {
         extension: id(ext),
         state: AgentState::Available,
         skills: BTreeMap::from([(id("vietnamese"), 80), (id("english"), 40)]),
+    }
+}
+
+/// A token whose hash is `fill` repeated (64 hex digits).
+pub(super) fn api_token(t: &str, token: &str, fill: char) -> ApiToken {
+    ApiToken {
+        tenant: id(t),
+        id: id(token),
+        sha256: fill.to_string().repeat(64),
     }
 }
 

@@ -1,0 +1,165 @@
+//! `/v1/cluster`: the Raft group's status as this replica sees it, and membership
+//! changes (operator only). Status is answered by any replica; membership changes are
+//! redirected to the leader.
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::cluster::{Cluster, ClusterStatus};
+use crate::raft::{Member, NodeId};
+
+use super::Api;
+use super::auth::Principal;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{ApiJson, Params};
+
+/// The group as the answering replica sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterView {
+    /// The replica that answered.
+    pub id: NodeId,
+    /// Its Raft role: `Leader`, `Follower`, `Candidate`, `Learner`, ...
+    pub state: String,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    /// Last log index applied to this replica's state machine.
+    pub last_applied: Option<u64>,
+    /// Last log index this replica holds.
+    pub last_log_index: Option<u64>,
+    /// State-machine revision.
+    pub revision: u64,
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemberView {
+    pub id: NodeId,
+    /// `voter` or `learner`.
+    pub role: String,
+    pub raft_addr: String,
+    pub api_addr: String,
+    /// Log entries behind the leader; known on the leader only, once acknowledged.
+    pub lag: Option<u64>,
+}
+
+impl From<ClusterStatus> for ClusterView {
+    fn from(s: ClusterStatus) -> ClusterView {
+        let lag = |id: NodeId| s.lag.iter().find(|(n, _)| *n == id).and_then(|(_, l)| *l);
+        let member = |role: &str, (id, m): &(NodeId, Member)| MemberView {
+            id: *id,
+            role: role.into(),
+            raft_addr: m.raft_addr.clone(),
+            api_addr: m.api_addr.clone(),
+            lag: lag(*id),
+        };
+        let members = s
+            .voters
+            .iter()
+            .map(|v| member("voter", v))
+            .chain(s.learners.iter().map(|l| member("learner", l)))
+            .collect();
+        ClusterView {
+            id: s.id,
+            state: s.state,
+            term: s.term,
+            leader: s.leader,
+            last_applied: s.last_applied,
+            last_log_index: s.last_log_index,
+            revision: s.revision,
+            members,
+        }
+    }
+}
+
+/// A replica to add as a learner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LearnerBody {
+    pub id: NodeId,
+    /// `host:port` of its Raft (QUIC) endpoint.
+    #[schema(example = "10.0.0.4:7000")]
+    pub raft_addr: String,
+    /// `host:port` of its admin API (where followers redirect clients).
+    #[schema(example = "10.0.0.4:8080")]
+    pub api_addr: String,
+}
+
+/// Whether `addr` is `host:port` usable in a URL: no scheme, path, user or spaces.
+fn check_addr(field: &str, addr: &str) -> Result<(), ApiError> {
+    let ok = addr.len() <= 255
+        && !addr
+            .bytes()
+            .any(|b| b <= b' ' || b"/@?#\\\"".contains(&b) || b >= 0x7f)
+        && addr
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            field,
+            format!("{field} must be host:port, e.g. 10.0.0.4:8080"),
+        ))
+    }
+}
+
+#[utoipa::path(get, path = "/v1/cluster", tag = "cluster",
+    responses((status = 200, body = ClusterView), (status = "default", body = ErrorBody)))]
+pub(super) async fn status<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+) -> Result<Json<ClusterView>, ApiError> {
+    who.require_operator("the cluster's status")?;
+    Ok(Json(api.cluster.status().await.into()))
+}
+
+/// Adds a learner and waits until it caught up with the log.
+#[utoipa::path(post, path = "/v1/cluster/learners", tag = "cluster", request_body = LearnerBody,
+    responses((status = 200, body = ClusterView), (status = "default", body = ErrorBody)))]
+pub(super) async fn add_learner<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+    ApiJson(body): ApiJson<LearnerBody>,
+) -> Result<Json<ClusterView>, ApiError> {
+    who.require_operator("changing cluster membership")?;
+    check_addr("raft_addr", &body.raft_addr)?;
+    check_addr("api_addr", &body.api_addr)?;
+    let member = Member {
+        raft_addr: body.raft_addr,
+        api_addr: body.api_addr,
+    };
+    api.cluster.add_learner(body.id, member).await?;
+    Ok(Json(api.cluster.status().await.into()))
+}
+
+/// Makes a learner a voter.
+#[utoipa::path(post, path = "/v1/cluster/voters/{id}", tag = "cluster",
+    params(("id" = u64, Path)),
+    responses((status = 200, body = ClusterView), (status = "default", body = ErrorBody)))]
+pub(super) async fn promote<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+    p: Params,
+) -> Result<Json<ClusterView>, ApiError> {
+    who.require_operator("changing cluster membership")?;
+    api.cluster.promote(p.node_id()?).await?;
+    Ok(Json(api.cluster.status().await.into()))
+}
+
+/// Removes a voter or learner.
+#[utoipa::path(delete, path = "/v1/cluster/members/{id}", tag = "cluster",
+    params(("id" = u64, Path)),
+    responses((status = 200, body = ClusterView), (status = "default", body = ErrorBody)))]
+pub(super) async fn remove<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+    p: Params,
+) -> Result<Json<ClusterView>, ApiError> {
+    who.require_operator("changing cluster membership")?;
+    api.cluster.remove(p.node_id()?).await?;
+    Ok(Json(api.cluster.status().await.into()))
+}

@@ -1,0 +1,173 @@
+//! `/v1/tenants`: the operator creates and deletes tenants and sets their quotas; a
+//! tenant token sees only its own tenant and may rename it.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::cluster::Cluster;
+use crate::model::{Command, Id, Quotas, Tenant};
+
+use super::Api;
+use super::auth::{Principal, unknown_tenant};
+use super::error::{ApiError, Ctx, ErrorBody};
+use super::extract::{ApiJson, Params, matching};
+
+/// A tenant. `id` may be left out of a PUT body (the URL names it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantBody {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "acme")]
+    pub id: Option<Id>,
+    /// 1-128 bytes, no control characters.
+    #[schema(example = "ACME Vietnam")]
+    pub name: String,
+    pub quotas: QuotasBody,
+}
+
+/// Per-tenant limits; 0 means none allowed (a suspended tenant).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuotasBody {
+    /// At most 1 000 000.
+    pub max_concurrent_calls: u32,
+    /// At most 100 000.
+    pub max_call_attempts_per_sec: u32,
+    /// Live registration bindings across the tenant; at most 1 000 000.
+    pub max_registrations: u32,
+}
+
+impl From<&Tenant> for TenantBody {
+    fn from(t: &Tenant) -> TenantBody {
+        TenantBody {
+            id: Some(t.id.clone()),
+            name: t.name.clone(),
+            quotas: QuotasBody {
+                max_concurrent_calls: t.quotas.max_concurrent_calls,
+                max_call_attempts_per_sec: t.quotas.max_call_attempts_per_sec,
+                max_registrations: t.quotas.max_registrations,
+            },
+        }
+    }
+}
+
+impl TenantBody {
+    fn into_model(self, id: Id) -> Tenant {
+        let q = self.quotas;
+        Tenant {
+            id,
+            name: self.name,
+            quotas: Quotas {
+                max_concurrent_calls: q.max_concurrent_calls,
+                max_call_attempts_per_sec: q.max_call_attempts_per_sec,
+                max_registrations: q.max_registrations,
+            },
+        }
+    }
+}
+
+/// 422 for an identifying field a POST body must have.
+pub(super) fn missing(field: &str) -> ApiError {
+    ApiError::invalid(field, format!("missing field `{field}`")).with_code("missing_field")
+}
+
+/// Lists tenants (a tenant token: its own only).
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants",
+    responses((status = 200, body = [TenantBody]), (status = "default", body = ErrorBody)))]
+pub(super) async fn list<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+) -> Result<Json<Vec<TenantBody>>, ApiError> {
+    let tenants = api
+        .read(|s| {
+            s.tenants()
+                .filter(|t| who.sees(&t.id))
+                .map(TenantBody::from)
+                .collect()
+        })
+        .await?;
+    Ok(Json(tenants))
+}
+
+/// Creates a tenant (operator only).
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = TenantBody,
+    responses((status = 201, body = TenantBody), (status = "default", body = ErrorBody)))]
+pub(super) async fn create<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+    ApiJson(body): ApiJson<TenantBody>,
+) -> Result<(StatusCode, Json<TenantBody>), ApiError> {
+    who.require_operator("creating a tenant")?;
+    let id = body.id.clone().ok_or_else(|| missing("id"))?;
+    let tenant = body.into_model(id);
+    api.apply(&who, &Ctx::Tenant, Command::CreateTenant(tenant.clone()))
+        .await?;
+    Ok((StatusCode::CREATED, Json(TenantBody::from(&tenant))))
+}
+
+#[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants",
+    params(("tenant" = String, Path)),
+    responses((status = 200, body = TenantBody), (status = "default", body = ErrorBody)))]
+pub(super) async fn get_one<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+    p: Params,
+) -> Result<Json<TenantBody>, ApiError> {
+    let tenant = p.tenant(&who)?;
+    api.read(|s| s.tenant(&tenant).map(TenantBody::from))
+        .await?
+        .map(Json)
+        .ok_or_else(|| unknown_tenant(&tenant))
+}
+
+/// Replaces a tenant. A tenant token may change the name only (403 on `quotas`).
+#[utoipa::path(put, path = "/v1/tenants/{tenant}", tag = "tenants",
+    params(("tenant" = String, Path)), request_body = TenantBody,
+    responses((status = 200, body = TenantBody), (status = "default", body = ErrorBody)))]
+pub(super) async fn update<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+    p: Params,
+    ApiJson(body): ApiJson<TenantBody>,
+) -> Result<Json<TenantBody>, ApiError> {
+    let tenant = p.tenant(&who)?;
+    let id = matching("id", tenant.clone(), body.id.clone())?;
+    let tenant = body.into_model(id);
+    if let Principal::Tenant(_) = who {
+        let quotas = api
+            .read(|s| s.tenant(&tenant.id).map(|t| t.quotas.clone()))
+            .await?;
+        match quotas {
+            None => return Err(unknown_tenant(&tenant.id)),
+            Some(q) if q != tenant.quotas => {
+                return Err(
+                    ApiError::forbidden("a tenant's quotas are set by the operator")
+                        .with_field("quotas"),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    api.apply(&who, &Ctx::Tenant, Command::UpdateTenant(tenant.clone()))
+        .await?;
+    Ok(Json(TenantBody::from(&tenant)))
+}
+
+/// Deletes a tenant that owns nothing any more (operator only); its tokens go with it.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}", tag = "tenants",
+    params(("tenant" = String, Path)),
+    responses((status = 204), (status = "default", body = ErrorBody)))]
+pub(super) async fn remove<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+    p: Params,
+) -> Result<StatusCode, ApiError> {
+    let tenant = p.tenant(&who)?;
+    who.require_operator("deleting a tenant")?;
+    api.apply(&who, &Ctx::Tenant, Command::DeleteTenant { tenant })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

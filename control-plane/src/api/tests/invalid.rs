@@ -1,0 +1,292 @@
+//! Invalid input on every endpoint: each answer has the right status, code and field,
+//! and nothing changes.
+
+use serde_json::json;
+
+use super::*;
+
+/// (method, path, raw JSON body, status, code, field).
+const Q: &str = r#""quotas": {"max_concurrent_calls": 1, "max_call_attempts_per_sec": 1, "max_registrations": 1}"#;
+
+/// One request with invalid input and the answer expected.
+struct Case {
+    method: &'static str,
+    path: String,
+    body: String,
+    status: u16,
+    code: &'static str,
+    field: Option<&'static str>,
+}
+
+fn c(
+    method: &'static str,
+    path: impl Into<String>,
+    body: impl Into<String>,
+    status: u16,
+    code: &'static str,
+    field: Option<&'static str>,
+) -> Case {
+    Case {
+        method,
+        path: path.into(),
+        body: body.into(),
+        status,
+        code,
+        field,
+    }
+}
+
+#[rustfmt::skip]
+fn cases() -> Vec<Case> {
+    let mut cases = vec![
+        c("POST", "/v1/tenants", "{", 400, "malformed_json", None),
+        c("POST", "/v1/tenants", String::new(), 400, "malformed_json", None),
+        c("POST", "/v1/tenants", format!(r#"{{"id": "x", "name": "X", {Q}}} trailing"#), 400, "malformed_json", None),
+        c("POST", "/v1/tenants", "[1, 2]", 422, "wrong_type", None),
+        c("POST", "/v1/tenants", format!(r#"{{"id": "x", "name": "X", {Q}, "extra": 1}}"#), 422, "unknown_field", Some("extra")),
+        c("POST", "/v1/tenants", r#"{"id": "x", "name": "X", "quotas": {"max_concurrent_calls": 1, "max_call_attempts_per_sec": 1, "max_registrations": 1, "max_cps": 2}}"#, 422, "unknown_field", Some("quotas.max_cps")),
+        c("POST", "/v1/tenants", format!(r#"{{"id": "x", "name": 5, {Q}}}"#), 422, "wrong_type", Some("name")),
+        c("POST", "/v1/tenants", format!(r#"{{"id": "x", {Q}}}"#), 422, "missing_field", Some("name")),
+        c("POST", "/v1/tenants", r#"{"id": "x", "name": "X", "quotas": {"max_concurrent_calls": 1, "max_call_attempts_per_sec": 1}}"#, 422, "missing_field", Some("quotas.max_registrations")),
+        c("POST", "/v1/tenants", format!(r#"{{"name": "X", {Q}}}"#), 422, "missing_field", Some("id")),
+        c("POST", "/v1/tenants", format!(r#"{{"id": "Bad Id", "name": "X", {Q}}}"#), 422, "invalid_value", Some("id")),
+        c("POST", "/v1/tenants", format!(r#"{{"id": "x", "name": "", {Q}}}"#), 422, "invalid_text", Some("name")),
+        c("POST", "/v1/tenants", r#"{"id": "x", "name": "X", "quotas": {"max_concurrent_calls": 1, "max_call_attempts_per_sec": 1, "max_registrations": 2000000}}"#, 422, "quota_out_of_bounds", Some("quotas.max_registrations")),
+        c("POST", "/v1/tenants", r#"{"id": "x", "name": "X", "quotas": {"max_concurrent_calls": -1, "max_call_attempts_per_sec": 1, "max_registrations": 1}}"#, 422, "invalid_value", Some("quotas.max_concurrent_calls")),
+        c("POST", "/v1/tenants", r#"{"id": "x", "name": "X", "quotas": {"max_concurrent_calls": 1, "max_call_attempts_per_sec": 100001, "max_registrations": 1}}"#, 422, "quota_out_of_bounds", Some("quotas.max_call_attempts_per_sec")),
+        c("POST", "/v1/tenants", format!(r#"{{"id": "acme", "name": "X", {Q}}}"#), 409, "tenant_exists", Some("id")),
+        c("PUT", "/v1/tenants/acme", format!(r#"{{"id": "beta", "name": "X", {Q}}}"#), 422, "path_mismatch", Some("id")),
+        c("PUT", "/v1/tenants/Bad", format!(r#"{{"name": "X", {Q}}}"#), 400, "invalid_id", Some("tenant")),
+        c("GET", "/v1/tenants/-x", String::new(), 400, "invalid_id", Some("tenant")),
+        c("DELETE", "/v1/tenants/a%20b", String::new(), 400, "invalid_id", Some("tenant")),
+    ];
+    let a = "/v1/tenants/acme";
+    let n = "/v1/tenants/acme/numbers";
+    let e = "/v1/tenants/acme/extensions";
+    let hg = "/v1/tenants/acme/hunt-groups";
+    let qu = "/v1/tenants/acme/queues";
+    let ag = "/v1/tenants/acme/agents";
+    let dest = r#""destination": {"type": "extension", "id": "1001"}"#;
+    cases.extend([
+        // Numbers.
+        c("POST", n, format!(r#"{{"digits": "12345", {dest}}}"#), 422, "invalid_number", Some("digits")),
+        c("POST", n, format!(r#"{{"digits": "19006868", "kind": "toll_free_1800", {dest}}}"#), 422, "invalid_number", Some("digits")),
+        c("POST", n, format!(r#"{{"digits": "18001111", "kind": "mobile", {dest}}}"#), 422, "invalid_value", Some("kind")),
+        c("POST", n, format!(r#"{{"digits": 18001111, {dest}}}"#), 422, "wrong_type", Some("digits")),
+        c("POST", n, format!(r#"{{{dest}}}"#), 422, "missing_field", Some("digits")),
+        c("POST", n, r#"{"digits": "18001111"}"#, 422, "missing_field", Some("destination")),
+        c("POST", n, format!(r#"{{"digits": "18001111", "tariff_band": "b", {dest}}}"#), 422, "unexpected_tariff_band", Some("tariff_band")),
+        c("POST", n, r#"{"digits": "18001111", "destination": {"type": "fax", "id": "x"}}"#, 422, "invalid_value", Some("destination.type")),
+        c("POST", n, r#"{"digits": "18001111", "destination": {"type": "extension", "id": "1001", "ring": 1}}"#, 422, "unknown_field", Some("destination.ring")),
+        c("POST", n, r#"{"digits": "18001111", "destination": {"type": "extension"}}"#, 422, "missing_field", Some("destination.id")),
+        c("POST", n, r#"{"digits": "18001111", "destination": {"type": "external", "number": "call me"}}"#, 422, "invalid_external_number", Some("destination.number")),
+        c("POST", n, r#"{"digits": "18001111", "destination": {"type": "extension", "id": "9999"}}"#, 422, "unknown_extension", Some("destination.id")),
+        c("POST", n, r#"{"digits": "18001111", "destination": {"type": "queue", "id": "nope"}}"#, 422, "unknown_queue", Some("destination.id")),
+        c("POST", n, format!(r#"{{"digits": "18001111", "tenant": "beta", {dest}}}"#), 422, "path_mismatch", Some("tenant")),
+        c("PUT", format!("{n}/18001234"), format!(r#"{{"digits": "18001235", {dest}}}"#), 422, "path_mismatch", Some("digits")),
+        c("GET", format!("{n}/18x"), String::new(), 400, "invalid_number", Some("digits")),
+        c("POST", "/v1/tenants/nope/numbers", format!(r#"{{"digits": "18001111", {dest}}}"#), 404, "unknown_tenant", Some("tenant")),
+        // Extensions.
+        c("POST", e, r#"{"ext": "3001", "display_name": "A", "password": "short"}"#, 422, "invalid_value", Some("password")),
+        c("POST", e, r#"{"ext": "3001", "display_name": "A", "password": "long enough", "ha1_md5": "00000000000000000000000000000000"}"#, 422, "invalid_value", Some("password")),
+        c("POST", e, r#"{"ext": "3001", "display_name": "A", "ha1_md5": "00000000000000000000000000000000"}"#, 422, "missing_field", Some("ha1_sha256")),
+        c("POST", e, r#"{"ext": "3001", "display_name": "A", "ha1_md5": "xyz", "ha1_sha256": "xyz"}"#, 422, "invalid_ha1", Some("ha1_md5")),
+        c("POST", e, r#"{"ext": "3001", "display_name": "A"}"#, 422, "missing_field", Some("password")),
+        c("POST", e, r#"{"display_name": "A", "password": "long enough"}"#, 422, "missing_field", Some("ext")),
+        c("POST", e, r#"{"ext": "Bad", "display_name": "A", "password": "long enough"}"#, 422, "invalid_value", Some("ext")),
+        c("POST", e, r#"{"ext": "3001", "display_name": "A\u0007", "password": "long enough"}"#, 422, "invalid_text", Some("display_name")),
+        c("POST", e, r#"{"ext": "3001", "display_name": "A", "password": "long enough", "forward_to_mobile": {"number": "+84901234567", "when": []}}"#, 422, "no_forward_condition", Some("forward_to_mobile.when")),
+        c("POST", e, r#"{"ext": "3001", "display_name": "A", "password": "long enough", "forward_to_mobile": {"number": "+84901234567", "when": ["sometimes"]}}"#, 422, "invalid_value", Some("forward_to_mobile.when[0]")),
+        c("POST", e, r#"{"ext": "3001", "display_name": "A", "password": "long enough", "forward_to_mobile": {"number": "x", "when": ["busy"]}}"#, 422, "invalid_external_number", Some("forward_to_mobile.number")),
+        c("POST", e, r#"{"ext": "3001", "display_name": "A", "password": "long enough", "voicemail": true}"#, 422, "unknown_field", Some("voicemail")),
+        c("PUT", format!("{e}/1001"), r#"{"ext": "1002", "display_name": "A"}"#, 422, "path_mismatch", Some("ext")),
+        c("PUT", format!("{e}/1001"), r#"{"tenant": "beta", "display_name": "A"}"#, 422, "path_mismatch", Some("tenant")),
+        c("GET", format!("{e}/Bad"), String::new(), 400, "invalid_id", Some("ext")),
+        // Hunt groups.
+        c("POST", hg, r#"{"id": "g", "members": [], "strategy": "ring_all", "ring_secs": 20, "no_answer": {"type": "ivr", "id": "main"}}"#, 422, "empty_hunt_group", Some("members")),
+        c("POST", hg, r#"{"id": "g", "members": ["1001", "1001"], "strategy": "ring_all", "ring_secs": 20, "no_answer": {"type": "ivr", "id": "main"}}"#, 422, "duplicate_member", Some("members[1]")),
+        c("POST", hg, r#"{"id": "g", "members": ["1001", "9999"], "strategy": "ring_all", "ring_secs": 20, "no_answer": {"type": "ivr", "id": "main"}}"#, 422, "unknown_extension", Some("members[1]")),
+        c("POST", hg, r#"{"id": "g", "members": ["1001", "Bad"], "strategy": "ring_all", "ring_secs": 20, "no_answer": {"type": "ivr", "id": "main"}}"#, 422, "invalid_value", Some("members[1]")),
+        c("POST", hg, r#"{"id": "g", "members": ["1001"], "strategy": "ring_all", "ring_secs": 1, "no_answer": {"type": "ivr", "id": "main"}}"#, 422, "out_of_bounds", Some("ring_secs")),
+        c("POST", hg, r#"{"id": "g", "members": ["1001"], "strategy": "ring_all", "ring_secs": "20", "no_answer": {"type": "ivr", "id": "main"}}"#, 422, "wrong_type", Some("ring_secs")),
+        c("POST", hg, r#"{"id": "g", "members": ["1001"], "strategy": "random", "ring_secs": 20, "no_answer": {"type": "ivr", "id": "main"}}"#, 422, "invalid_value", Some("strategy")),
+        c("POST", hg, r#"{"id": "g", "members": ["1001"], "strategy": "ring_all", "ring_secs": 20, "no_answer": {"type": "hunt_group", "id": "nope"}}"#, 422, "unknown_hunt_group", Some("no_answer.id")),
+        c("POST", hg, r#"{"id": "g", "members": ["1001"], "strategy": "ring_all", "ring_secs": 20, "no_answer": {"type": "extension", "id": "9999"}}"#, 422, "unknown_extension", Some("no_answer.id")),
+        c("POST", hg, r#"{"id": "g", "members": ["1001"], "strategy": "ring_all", "ring_secs": 20, "no_answer": {"type": "external", "number": "1"}}"#, 422, "invalid_external_number", Some("no_answer.number")),
+        c("POST", hg, r#"{"id": "g", "members": ["1001"], "strategy": "ring_all", "ring_secs": 20, "no_answer": {"type": "hunt_group", "id": "g"}}"#, 422, "hunt_group_loop", Some("no_answer")),
+        c("POST", hg, r#"{"id": "g", "members": ["1001"], "strategy": "ring_all", "ring_secs": 20}"#, 422, "missing_field", Some("no_answer")),
+        c("PUT", format!("{hg}/sales"), r#"{"id": "other", "members": ["1001"], "strategy": "ring_all", "ring_secs": 20, "no_answer": {"type": "ivr", "id": "main"}}"#, 422, "path_mismatch", Some("id")),
+        // Queues.
+        c("POST", qu, r#"{"id": "q", "name": "Q", "strategy": "round_robin", "max_wait_secs": 60, "max_len": 0}"#, 422, "out_of_bounds", Some("max_len")),
+        c("POST", qu, r#"{"id": "q", "name": "Q", "strategy": "round_robin", "max_wait_secs": 100000, "max_len": 5}"#, 422, "out_of_bounds", Some("max_wait_secs")),
+        c("POST", qu, r#"{"id": "q", "name": "", "strategy": "round_robin", "max_wait_secs": 60, "max_len": 5}"#, 422, "invalid_text", Some("name")),
+        c("POST", qu, r#"{"id": "q", "name": "Q", "strategy": "fifo", "max_wait_secs": 60, "max_len": 5}"#, 422, "invalid_value", Some("strategy")),
+        c("POST", qu, r#"{"id": "q", "name": "Q", "strategy": "round_robin", "max_wait_secs": 60}"#, 422, "missing_field", Some("max_len")),
+        c("POST", qu, r#"{"id": "q", "name": "Q", "strategy": "round_robin", "max_wait_secs": 1.5, "max_len": 5}"#, 422, "wrong_type", Some("max_wait_secs")),
+        c("PUT", format!("{qu}/support"), r#"{"id": "other", "name": "Q", "strategy": "round_robin", "max_wait_secs": 60, "max_len": 5}"#, 422, "path_mismatch", Some("id")),
+        c("GET", format!("{qu}/UPPER"), String::new(), 400, "invalid_id", Some("id")),
+        // Agents.
+        c("POST", ag, r#"{"extension": "1002", "state": "paused"}"#, 422, "missing_field", Some("pause_reason")),
+        c("POST", ag, r#"{"extension": "1002", "state": "available", "pause_reason": "x"}"#, 422, "invalid_value", Some("pause_reason")),
+        c("POST", ag, r#"{"extension": "1002", "state": "away"}"#, 422, "invalid_value", Some("state")),
+        c("POST", ag, r#"{"extension": "1002", "state": "available", "skills": {"english": 101}}"#, 422, "out_of_bounds", Some("skills")),
+        c("POST", ag, r#"{"extension": "1002", "state": "available", "skills": {"english": 300}}"#, 422, "invalid_value", Some("skills.english")),
+        c("POST", ag, r#"{"extension": "1002", "state": "available", "skills": ["english"]}"#, 422, "wrong_type", Some("skills")),
+        c("POST", ag, r#"{"extension": "1002", "state": "paused", "pause_reason": ""}"#, 422, "invalid_text", Some("pause_reason")),
+        c("PUT", format!("{ag}/1001"), r#"{"extension": "1002", "state": "available"}"#, 422, "path_mismatch", Some("extension")),
+        // Tokens, registrations.
+        c("POST", format!("{a}/tokens"), r#"{"id": "Bad!"}"#, 422, "invalid_value", Some("id")),
+        c("POST", format!("{a}/tokens"), r#"{"id": "ci", "scope": "all"}"#, 422, "unknown_field", Some("scope")),
+        c("POST", format!("{a}/tokens"), "{}", 422, "missing_field", Some("id")),
+        c("DELETE", format!("{a}/tokens/Bad!"), String::new(), 400, "invalid_id", Some("id")),
+        c("GET", "/v1/tenants/Nope/registrations", String::new(), 400, "invalid_id", Some("tenant")),
+        // Cluster.
+        c("POST", "/v1/cluster/learners", r#"{"id": 2, "raft_addr": "10.0.0.2:7000", "api_addr": "http://10.0.0.2:8080"}"#, 422, "invalid_value", Some("api_addr")),
+        c("POST", "/v1/cluster/learners", r#"{"id": 2, "raft_addr": "nohost", "api_addr": "10.0.0.2:8080"}"#, 422, "invalid_value", Some("raft_addr")),
+        c("POST", "/v1/cluster/learners", r#"{"id": "two", "raft_addr": "h:1", "api_addr": "h:2"}"#, 422, "wrong_type", Some("id")),
+        c("POST", "/v1/cluster/learners", r#"{"id": 2, "raft_addr": "h:1"}"#, 422, "missing_field", Some("api_addr")),
+        c("POST", "/v1/cluster/voters/two", String::new(), 400, "invalid_id", Some("id")),
+        c("DELETE", "/v1/cluster/members/-1", String::new(), 400, "invalid_id", Some("id")),
+    ]);
+    cases
+}
+
+#[tokio::test]
+async fn invalid_input_names_the_field_and_changes_nothing() {
+    let h = Harness::seeded().await;
+    let before = h.cluster.state();
+    let mut wrong = Vec::new();
+    for Case {
+        method,
+        path,
+        body,
+        status,
+        code,
+        field,
+    } in cases()
+    {
+        let ct = (!body.is_empty() || method != "GET" && method != "DELETE")
+            .then_some("application/json");
+        let r = h
+            .raw(method, &path, Some(OPERATOR), ct, body.as_bytes())
+            .await;
+        let got = (
+            r.status.as_u16(),
+            r.body["error"].as_str(),
+            r.body["field"].as_str(),
+        );
+        let message = r.body["message"].as_str().unwrap_or_default();
+        if got != (status, Some(code), field) || message.is_empty() {
+            wrong.push(format!("{method} {path} {body}\n  -> {}", r.body));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} wrong answers:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert_eq!(h.cluster.state(), before);
+}
+
+#[tokio::test]
+async fn bodies_must_be_json() {
+    let h = Harness::seeded().await;
+    let body = serde_json::to_vec(&tenant("gamma")).expect("encode");
+    for ct in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
+        h.raw("POST", "/v1/tenants", Some(OPERATOR), ct, &body)
+            .await
+            .error(415, "unsupported_media_type", None);
+    }
+    h.raw(
+        "POST",
+        "/v1/tenants",
+        Some(OPERATOR),
+        Some("application/json; charset=utf-8"),
+        &body,
+    )
+    .await
+    .ok(201);
+    let huge = vec![b' '; 3 << 20];
+    let r = h
+        .raw(
+            "POST",
+            "/v1/tenants",
+            Some(OPERATOR),
+            Some("application/json"),
+            &huge,
+        )
+        .await;
+    r.error(413, "unreadable_body", None);
+    // Invalid UTF-8 inside a string.
+    h.raw(
+        "POST",
+        "/v1/tenants",
+        Some(OPERATOR),
+        Some("application/json"),
+        b"{\"id\": \"\xff\"}",
+    )
+    .await
+    .error(400, "malformed_json", None);
+}
+
+#[tokio::test]
+async fn every_route_needs_a_token() {
+    let h = Harness::seeded().await;
+    for (method, path) in ROUTES {
+        for token in [None, Some("not-a-token")] {
+            let r = h
+                .raw(method, path, token, Some("application/json"), b"{}")
+                .await;
+            r.error(401, "unauthorized", None);
+            let challenge = r
+                .headers
+                .get("www-authenticate")
+                .and_then(|v| v.to_str().ok());
+            assert!(
+                challenge.is_some_and(|c| c.starts_with("Bearer")),
+                "{method} {path}"
+            );
+        }
+    }
+    let basic = h
+        .app
+        .clone()
+        .oneshot(
+            Request::get("/v1/tenants")
+                .header("authorization", format!("Basic {OPERATOR}"))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+    // The operator token works whatever the scheme's case.
+    let lower = h
+        .app
+        .clone()
+        .oneshot(
+            Request::get("/v1/tenants")
+                .header("authorization", format!("bearer {OPERATOR}"))
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await
+        .expect("infallible");
+    assert_eq!(lower.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let h = Harness::seeded().await;
+    h.op("GET", "/v1/nothing", Value::Null)
+        .await
+        .error(404, "no_such_route", None);
+    h.op("PATCH", "/v1/tenants/acme", json!({}))
+        .await
+        .error(405, "method_not_allowed", None);
+}
