@@ -126,7 +126,7 @@ pub fn item_for(state: &State, change: &Change) -> Option<Item> {
             ext: ext.clone(),
             value: state.agent(tenant, ext).cloned(),
         },
-        Change::Sweep => return None,
+        Change::Sweep | Change::Token => return None,
     })
 }
 

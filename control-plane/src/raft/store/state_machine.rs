@@ -52,6 +52,8 @@ pub enum Change {
     },
     /// Removal of expired bindings only: live bindings did not change.
     Sweep,
+    /// API tokens (nodes do not cache them).
+    Token,
 }
 
 /// Which keys changed after a revision; see [`SmView::changes_since`].
@@ -112,6 +114,7 @@ fn changes_of(command: &Command) -> Vec<Change> {
             ext: extension.clone(),
         }],
         Command::SweepExpired { .. } => vec![Change::Sweep],
+        Command::CreateApiToken(_) | Command::DeleteApiToken { .. } => vec![Change::Token],
     }
 }
 
