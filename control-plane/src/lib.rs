@@ -15,4 +15,5 @@
 
 pub mod cluster;
 pub mod model;
+pub mod quic;
 pub mod raft;
