@@ -15,7 +15,7 @@ use rustls::server::{VerifierBuilderError, WebPkiClientVerifier};
 use rustls::{RootCertStore, ServerConfig};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
-use super::certs::{CLUSTER_NAME, Identity, Role};
+use super::certs::{self, CLUSTER_NAME, Identity, Role};
 
 /// The application protocol both sides must agree on; bump it when the RPC framing
 /// changes incompatibly.
@@ -135,4 +135,19 @@ pub(crate) fn verify_leaf(
             .map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// The verified peer of an established connection.
+pub(crate) fn peer_of(connection: &quinn::Connection) -> Result<Peer, String> {
+    let chain = connection
+        .peer_identity()
+        .and_then(|identity| identity.downcast::<Vec<CertificateDer<'static>>>().ok())
+        .ok_or("the peer presented no certificate")?;
+    let leaf = chain.first().ok_or("the peer presented no certificate")?;
+    let (name, role) = certs::name_and_role(leaf)?;
+    Ok(Peer {
+        name,
+        role,
+        addr: connection.remote_address(),
+    })
 }
