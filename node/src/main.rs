@@ -3,6 +3,8 @@
 //! - `tongdai up`: everything on this machine with a demo tenant; no config needed.
 //! - `tongdai node --config FILE`: a SIP node for real deployments.
 //! - `tongdai config check [--config FILE]`: validate and print the effective config.
+//! - `tongdai certs init | issue`: the dev PKI for mutual TLS between replicas, nodes and
+//!   admins.
 //!
 //! Exit codes: 0 success, 2 bad usage or configuration (only the message is printed),
 //! 1 runtime failure, 130 on a second SIGINT/SIGTERM during a graceful shutdown.
@@ -16,6 +18,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use tokio::sync::oneshot;
+use tongdai_control_plane::quic::certs as pki;
 use tongdai_node::config::{Config, ConfigWarning, DemoTenant, LoadedConfig, LogFormat};
 use tongdai_node::server;
 use tongdai_node::telemetry::{self, Health, HealthState, HttpServer, TelemetryError};
@@ -56,6 +59,41 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Manage the certificates of the cluster's mutual TLS (dev PKI).
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertsCommand {
+    /// Create a cluster CA: DIR/ca.pem and DIR/ca.key. Refuses to replace an existing CA
+    /// (every certificate it issued would stop working) unless --force.
+    Init {
+        /// Where the CA and the certificates are kept.
+        #[arg(long, value_name = "DIR", env = "TONGDAI_CERTS_DIR", default_value = pki::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Replace an existing CA.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a certificate signed by the CA in DIR: DIR/NAME.pem and DIR/NAME.key.
+    Issue {
+        /// Who holds it (the certificate's CN), e.g. replica-1.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// What it may do: replicas serve and dial, nodes and admins only dial.
+        #[arg(long, value_parser = ["replica", "node", "admin"])]
+        role: String,
+        /// An extra DNS name or IP address it is valid for (repeatable); localhost,
+        /// 127.0.0.1, ::1 and the cluster name are always included.
+        #[arg(long = "san", value_name = "DNS|IP")]
+        sans: Vec<String>,
+        /// Where the CA and the certificates are kept.
+        #[arg(long, value_name = "DIR", env = "TONGDAI_CERTS_DIR", default_value = pki::DEFAULT_DIR)]
+        dir: PathBuf,
     },
 }
 
@@ -141,6 +179,29 @@ fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Command::Certs { command } => certs(command),
+    }
+}
+
+fn certs(command: CertsCommand) -> Result<(), Failure> {
+    let written = match command {
+        CertsCommand::Init { dir, force } => pki::init_ca(&dir, force),
+        CertsCommand::Issue {
+            name,
+            role,
+            sans,
+            dir,
+        } => role
+            .parse()
+            .and_then(|role| pki::issue(&dir, &name, role, &sans, &dir)),
+    };
+    match written {
+        Ok(written) => {
+            print!("{written}");
+            Ok(())
+        }
+        Err(e) if e.is_usage() => Err(Failure::Config(e.to_string())),
+        Err(e) => Err(Failure::Runtime(e.into())),
     }
 }
 
