@@ -16,5 +16,7 @@
 pub mod api;
 pub mod cluster;
 pub mod model;
+pub mod quic;
 pub mod raft;
+pub mod service;
 pub mod wire;

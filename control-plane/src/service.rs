@@ -116,9 +116,7 @@ impl Service for ReplicaService {
             Request::InstallSnapshot(rpc) => {
                 Response::InstallSnapshot(raft.install_snapshot(rpc).await)
             }
-            Request::Propose(commands) => {
-                Response::Proposed(self.replica.propose(commands).await)
-            }
+            Request::Propose(commands) => Response::Proposed(self.replica.propose(commands).await),
             Request::Watch { from_revision } => {
                 self.watch(from_revision, reply).await;
                 return;

@@ -3,6 +3,8 @@
 //! - `tongdai up`: everything on this machine with a demo tenant; no config needed.
 //! - `tongdai node --config FILE`: a SIP node for real deployments.
 //! - `tongdai config check [--config FILE]`: validate and print the effective config.
+//! - `tongdai certs init | issue`: the dev PKI for mutual TLS between replicas, nodes and
+//!   admins.
 //!
 //! Exit codes: 0 success, 2 bad usage or configuration (only the message is printed),
 //! 1 runtime failure, 130 on a second SIGINT/SIGTERM during a graceful shutdown.
@@ -15,9 +17,10 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use tokio::sync::oneshot;
 use std::sync::Arc;
+use tokio::sync::oneshot;
 
+use tongdai_control_plane::quic::certs as pki;
 use tongdai_control_plane::quic::{Identity, Role as Role_, RpcEndpoint, RpcOptions};
 use tongdai_control_plane::raft::RaftSettings;
 use tongdai_node::cluster::{Cache, ClusterStore, ControlPlaneClient};
@@ -72,6 +75,41 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Manage the certificates of the cluster's mutual TLS (dev PKI).
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CertsCommand {
+    /// Create a cluster CA: DIR/ca.pem and DIR/ca.key. Refuses to replace an existing CA
+    /// (every certificate it issued would stop working) unless --force.
+    Init {
+        /// Where the CA and the certificates are kept.
+        #[arg(long, value_name = "DIR", env = "TONGDAI_CERTS_DIR", default_value = pki::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Replace an existing CA.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a certificate signed by the CA in DIR: DIR/NAME.pem and DIR/NAME.key.
+    Issue {
+        /// Who holds it (the certificate's CN), e.g. replica-1.
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// What it may do: replicas serve and dial, nodes and admins only dial.
+        #[arg(long, value_parser = ["replica", "node", "admin"])]
+        role: String,
+        /// An extra DNS name or IP address it is valid for (repeatable); localhost,
+        /// 127.0.0.1, ::1 and the cluster name are always included.
+        #[arg(long = "san", value_name = "DNS|IP")]
+        sans: Vec<String>,
+        /// Where the CA and the certificates are kept.
+        #[arg(long, value_name = "DIR", env = "TONGDAI_CERTS_DIR", default_value = pki::DEFAULT_DIR)]
+        dir: PathBuf,
     },
 }
 
@@ -169,6 +207,29 @@ fn run(cli: Cli) -> Result<(), Failure> {
             );
             Ok(())
         }
+        Command::Certs { command } => certs(command),
+    }
+}
+
+fn certs(command: CertsCommand) -> Result<(), Failure> {
+    let written = match command {
+        CertsCommand::Init { dir, force } => pki::init_ca(&dir, force),
+        CertsCommand::Issue {
+            name,
+            role,
+            sans,
+            dir,
+        } => role
+            .parse()
+            .and_then(|role| pki::issue(&dir, &name, role, &sans, &dir)),
+    };
+    match written {
+        Ok(written) => {
+            print!("{written}");
+            Ok(())
+        }
+        Err(e) if e.is_usage() => Err(Failure::Config(e.to_string())),
+        Err(e) => Err(Failure::Runtime(e.into())),
     }
 }
 
@@ -201,7 +262,9 @@ fn process_env() -> Result<Vec<(String, String)>, Failure> {
 #[derive(Debug, Clone, Copy)]
 enum Role {
     /// Replicas and a node in one process, with the demo tenant.
-    Up { replicas: u64 },
+    Up {
+        replicas: u64,
+    },
     Node,
     ControlPlane,
 }
@@ -222,12 +285,14 @@ fn start(config: Config, warnings: Vec<ConfigWarning>, role: Role) -> Result<(),
         .build()
         .context("cannot start the async runtime")?;
     let json_logs = config.log.format == LogFormat::Json;
-    runtime.block_on(run_process(config, role)).inspect_err(|error| {
-        // Log shippers read only JSON lines; people read the plain line main prints.
-        if json_logs {
-            tracing::error!("{error:#}");
-        }
-    })?;
+    runtime
+        .block_on(run_process(config, role))
+        .inspect_err(|error| {
+            // Log shippers read only JSON lines; people read the plain line main prints.
+            if json_logs {
+                tracing::error!("{error:#}");
+            }
+        })?;
     Ok(())
 }
 
@@ -256,8 +321,9 @@ async fn run_process(mut config: Config, role: Role) -> anyhow::Result<()> {
         certs.push((config.node.name.clone(), Role_::Node));
         certs.push(("admin".to_owned(), Role_::Admin));
         let certs: Vec<(&str, Role_)> = certs.iter().map(|(n, r)| (n.as_str(), *r)).collect();
-        tongdai_control_plane::quic::ensure_dev_pki(&certs_dir, &certs)
-            .with_context(|| format!("cannot set up dev certificates in {}", certs_dir.display()))?;
+        tongdai_control_plane::quic::ensure_dev_pki(&certs_dir, &certs).with_context(|| {
+            format!("cannot set up dev certificates in {}", certs_dir.display())
+        })?;
     }
     let mut replicas = Vec::new();
     let replica_configs = replica_configs(&config, role)?;
@@ -329,7 +395,10 @@ fn replica_configs(config: &Config, role: Role) -> anyhow::Result<Vec<ReplicaCon
             }
             let at = |addr: SocketAddr, i: u64| {
                 let mut a = addr;
-                a.set_port(addr.port().saturating_add(u16::try_from(i - 1).unwrap_or(0)));
+                a.set_port(
+                    addr.port()
+                        .saturating_add(u16::try_from(i - 1).unwrap_or(0)),
+                );
                 a
             };
             let members = (1..=replicas)
@@ -469,7 +538,12 @@ fn up_banner_control_plane(replicas: &[tongdai_node::replica::RunningReplica]) -
     let Some(first) = replicas.first() else {
         return out;
     };
-    let _ = writeln!(out, "\nControl plane ({} replica{}):", replicas.len(), if replicas.len() == 1 { "" } else { "s" });
+    let _ = writeln!(
+        out,
+        "\nControl plane ({} replica{}):",
+        replicas.len(),
+        if replicas.len() == 1 { "" } else { "s" }
+    );
     for r in replicas {
         let _ = writeln!(
             out,

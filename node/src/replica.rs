@@ -70,7 +70,10 @@ pub fn parse_members(text: &str) -> anyhow::Result<BTreeMap<NodeId, Member>> {
 
 /// The operator token: from the config, else from `<data_dir>/operator.token`,
 /// generated there on first start (mode 0600).
-fn operator_token(config: &ReplicaConfig, data_dir: &Path) -> anyhow::Result<(String, Option<PathBuf>)> {
+fn operator_token(
+    config: &ReplicaConfig,
+    data_dir: &Path,
+) -> anyhow::Result<(String, Option<PathBuf>)> {
     if !config.operator_token.is_empty() {
         return Ok((config.operator_token.clone(), None));
     }
@@ -150,11 +153,10 @@ pub async fn start(
             config.id
         );
     }
-    if members.keys().next() == Some(&config.id) {
-        if let Err(e) = replica.raft().initialize(members).await {
-            // Already initialized (a restart) is the normal case.
-            tracing::debug!("initialize: {e}");
-        }
+    let lowest = members.keys().next() == Some(&config.id);
+    if lowest && let Err(e) = replica.raft().initialize(members).await {
+        // Already initialized (a restart) is the normal case.
+        tracing::debug!("initialize: {e}");
     }
     tracing::info!(id = config.id, %quic_addr, %api_addr, "control-plane replica running");
     Ok(RunningReplica {
@@ -176,22 +178,18 @@ pub async fn wait_for_leader(replica: &Replica, timeout: Duration) -> anyhow::Re
         .with_context(|| format!("no Raft leader elected within {timeout:?}"))
 }
 
-
 /// Creates the demo tenant and its extensions in the control plane, or updates their
 /// passwords when they exist (so the banner's passwords are the ones that work).
 pub async fn provision_demo(
     replica: &Replica,
     tenant: &crate::config::DemoTenant,
 ) -> anyhow::Result<()> {
-    use tongdai_control_plane::cluster::Cluster;
-    use tongdai_control_plane::model::{
-        Command, CommandError, Extension, Id, Quotas, Tenant,
-    };
     use crate::sip::auth::{Algorithm, ha1};
+    use tongdai_control_plane::cluster::Cluster;
+    use tongdai_control_plane::model::{Command, CommandError, Extension, Id, Quotas, Tenant};
 
-    let id = Id::new(&tenant.realm).map_err(|e| {
-        anyhow::anyhow!("demo.realm {:?} cannot be a tenant id: {e}", tenant.realm)
-    })?;
+    let id = Id::new(&tenant.realm)
+        .map_err(|e| anyhow::anyhow!("demo.realm {:?} cannot be a tenant id: {e}", tenant.realm))?;
     let count = u32::try_from(tenant.extensions.len()).unwrap_or(u32::MAX);
     let create = Command::CreateTenant(Tenant {
         id: id.clone(),
@@ -219,13 +217,30 @@ pub async fn provision_demo(
                 ext: Id::new(&user.extension)
                     .map_err(|e| anyhow::anyhow!("demo extension {:?}: {e}", user.extension))?,
                 display_name: format!("Demo {}", user.extension),
-                ha1_md5: ha1(Algorithm::Md5, &user.extension, &tenant.realm, &user.password),
-                ha1_sha256: ha1(Algorithm::Sha256, &user.extension, &tenant.realm, &user.password),
+                ha1_md5: ha1(
+                    Algorithm::Md5,
+                    &user.extension,
+                    &tenant.realm,
+                    &user.password,
+                ),
+                ha1_sha256: ha1(
+                    Algorithm::Sha256,
+                    &user.extension,
+                    &tenant.realm,
+                    &user.password,
+                ),
                 forward_to_mobile: None,
             });
         }
-        let creates = extensions.iter().cloned().map(Command::CreateExtension).collect();
-        let results = replica.propose(creates).await.context("cannot create demo extensions")?;
+        let creates = extensions
+            .iter()
+            .cloned()
+            .map(Command::CreateExtension)
+            .collect();
+        let results = replica
+            .propose(creates)
+            .await
+            .context("cannot create demo extensions")?;
         let mut updates = Vec::new();
         for (ext, result) in extensions.into_iter().zip(results) {
             match result {
@@ -237,7 +252,11 @@ pub async fn provision_demo(
             }
         }
         if !updates.is_empty() {
-            for result in replica.propose(updates).await.context("cannot update demo extensions")? {
+            for result in replica
+                .propose(updates)
+                .await
+                .context("cannot update demo extensions")?
+            {
                 if let Err(e) = result {
                     bail!("cannot update a demo extension: {e}");
                 }

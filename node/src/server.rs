@@ -10,8 +10,8 @@ use anyhow::Context as _;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
 
-use crate::config::{Config, DigestAlgorithm};
 use crate::cluster::ClusterStore;
+use crate::config::{Config, DigestAlgorithm};
 use crate::registrar::{AuthOutcome, LocationService, Registrar, RegistrarPolicy};
 use crate::sip::auth::{Algorithm, NonceConfig, NonceManager, unix_millis};
 use crate::sip::parse::{error_response_for_raw, sanitize_reason};

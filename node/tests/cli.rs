@@ -144,3 +144,153 @@ fn bad_rust_log_is_a_config_error() {
         text(&out.stderr)
     );
 }
+
+/// A directory unique to this test, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("tongdai-cli-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        TempDir(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 temp path")
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn certs_init_refuses_to_replace_a_ca_and_issue_signs_with_it() {
+    let dir = TempDir::new("certs");
+    let init = tongdai(&["certs", "init", "--dir", dir.path()], &[]);
+    let stdout = text(&init.stdout);
+    assert_eq!(init.status.code(), Some(0), "{}", text(&init.stderr));
+    assert!(
+        stdout.contains(&format!("wrote {}/ca.pem", dir.path())),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("wrote {}/ca.key", dir.path())),
+        "{stdout}"
+    );
+    let ca = std::fs::read(dir.0.join("ca.pem")).expect("ca.pem written");
+
+    let again = tongdai(&["certs", "init", "--dir", dir.path()], &[]);
+    let stderr = text(&again.stderr);
+    assert_eq!(again.status.code(), Some(2), "{stderr}");
+    assert!(stderr.starts_with("a CA already exists at"), "{stderr}");
+    assert!(stderr.contains("--force"), "{stderr}");
+    assert!(again.stdout.is_empty());
+    assert_eq!(std::fs::read(dir.0.join("ca.pem")).expect("ca.pem"), ca);
+
+    let issue = tongdai(
+        &[
+            "certs",
+            "issue",
+            "--name",
+            "replica-1",
+            "--role",
+            "replica",
+            "--san",
+            "10.0.0.5",
+            "--dir",
+            dir.path(),
+        ],
+        &[],
+    );
+    let stdout = text(&issue.stdout);
+    assert_eq!(issue.status.code(), Some(0), "{}", text(&issue.stderr));
+    assert!(stdout.contains("replica-1.pem"), "{stdout}");
+    assert!(stdout.contains("replica-1.key"), "{stdout}");
+    let identity = tongdai_control_plane::quic::Identity::from_dir(&dir.0, "replica-1")
+        .expect("the issued certificate loads");
+    assert_eq!(identity.name(), "replica-1");
+    assert_eq!(identity.role(), tongdai_control_plane::quic::Role::Replica);
+
+    // TONGDAI_CERTS_DIR stands in for --dir.
+    let by_env = tongdai(
+        &["certs", "issue", "--name", "node-1", "--role", "node"],
+        &[("TONGDAI_CERTS_DIR", dir.path())],
+    );
+    assert_eq!(by_env.status.code(), Some(0), "{}", text(&by_env.stderr));
+    assert!(dir.0.join("node-1.pem").exists() && dir.0.join("node-1.key").exists());
+
+    let forced = tongdai(&["certs", "init", "--dir", dir.path(), "--force"], &[]);
+    assert_eq!(forced.status.code(), Some(0), "{}", text(&forced.stderr));
+    assert_ne!(std::fs::read(dir.0.join("ca.pem")).expect("ca.pem"), ca);
+}
+
+#[test]
+fn certs_issue_errors_exit_two_and_say_what_to_do() {
+    let dir = TempDir::new("certs-errors");
+    let no_ca = tongdai(
+        &[
+            "certs",
+            "issue",
+            "--name",
+            "node-1",
+            "--role",
+            "node",
+            "--dir",
+            dir.path(),
+        ],
+        &[],
+    );
+    let stderr = text(&no_ca.stderr);
+    assert_eq!(no_ca.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ca.pem"), "{stderr}");
+    assert!(stderr.contains("tongdai certs init"), "{stderr}");
+
+    let bad_role = tongdai(
+        &[
+            "certs",
+            "issue",
+            "--name",
+            "x",
+            "--role",
+            "boss",
+            "--dir",
+            dir.path(),
+        ],
+        &[],
+    );
+    assert_eq!(bad_role.status.code(), Some(2));
+    assert!(
+        text(&bad_role.stderr).contains("replica, node, admin"),
+        "{}",
+        text(&bad_role.stderr)
+    );
+
+    assert_eq!(
+        tongdai(&["certs", "init", "--dir", dir.path()], &[])
+            .status
+            .code(),
+        Some(0)
+    );
+    let bad_name = tongdai(
+        &[
+            "certs",
+            "issue",
+            "--name",
+            "../x",
+            "--role",
+            "node",
+            "--dir",
+            dir.path(),
+        ],
+        &[],
+    );
+    assert_eq!(bad_name.status.code(), Some(2));
+    assert!(
+        text(&bad_name.stderr).starts_with("invalid certificate name"),
+        "{}",
+        text(&bad_name.stderr)
+    );
+}

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Command, CommandError, Outcome};
 
+pub mod network;
 mod replica;
 pub mod store;
 

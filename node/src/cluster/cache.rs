@@ -135,7 +135,7 @@ impl Cache {
             .get(&(tenant.clone(), ext.clone()))
             .map(|list| list.iter().filter(|b| b.is_live(now_ms)).cloned().collect())
             .unwrap_or_default();
-        live.sort_by(|a, b| b.q.cmp(&a.q));
+        live.sort_by_key(|b| std::cmp::Reverse(b.q));
         live
     }
 

@@ -3,12 +3,12 @@
 //! to the Raft leader.
 
 pub mod cache;
-//TMP pub mod client;
-//TMP pub mod store;
+pub mod client;
+pub mod store;
 
 pub use cache::Cache;
-//TMP pub use client::{ControlPlaneClient, ProposeError};
-//TMP pub use store::ClusterStore;
+pub use client::{ControlPlaneClient, ProposeError};
+pub use store::ClusterStore;
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> u64 {

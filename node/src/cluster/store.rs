@@ -87,8 +87,9 @@ impl LocationService for ClusterStore {
         req: RegisterRequest,
         now_ms: u64,
     ) -> Result<Vec<Binding>, LocationError> {
-        let (tenant, ext) = split_aor(&req.aor)
-            .ok_or_else(|| LocationError::Refused("Address-of-record is not a valid extension".into()))?;
+        let (tenant, ext) = split_aor(&req.aor).ok_or_else(|| {
+            LocationError::Refused("Address-of-record is not a valid extension".into())
+        })?;
         let command = match req.op {
             RegisterOp::Fetch => return Ok(self.lookup(&req.aor, now_ms)),
             RegisterOp::RemoveAll => Command::Unregister {
@@ -130,7 +131,7 @@ impl LocationService for ClusterStore {
                     .filter(|b| b.is_live(now_ms))
                     .map(from_model)
                     .collect();
-                live.sort_by(|a, b| b.q.cmp(&a.q));
+                live.sort_by_key(|b| std::cmp::Reverse(b.q));
                 Ok(live)
             }
             Some(Ok(other)) => Err(LocationError::Unavailable(format!(
@@ -159,9 +160,7 @@ impl LocationService for ClusterStore {
     }
 
     fn binding_count(&self) -> usize {
-        self.client
-            .cache()
-            .binding_count(super::now_ms())
+        self.client.cache().binding_count(super::now_ms())
     }
 }
 

@@ -61,8 +61,14 @@ pub fn init_tracing(log: &LogConfig, rust_log: Option<&str>) -> Result<(), Telem
         Some(value) => ("RUST_LOG", value),
         None => ("log.level", log.level.as_str()),
     };
+    // openraft narrates every vote and election at info; keep that for those who ask.
+    let with_raft = if directives.contains("openraft") {
+        directives.to_owned()
+    } else {
+        format!("{directives},openraft=warn")
+    };
     let filter = EnvFilter::builder()
-        .parse(directives)
+        .parse(&with_raft)
         .map_err(|e| TelemetryError::LogFilter {
             source_name,
             value: directives.to_owned(),
