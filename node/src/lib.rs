@@ -5,6 +5,7 @@
 //! ([`sip::transport`], [`server`]).
 
 pub mod config;
+pub mod ctl;
 pub mod media;
 pub mod registrar;
 pub mod server;

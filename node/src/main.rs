@@ -3,6 +3,7 @@
 //! - `tongdai up`: everything on this machine with a demo tenant; no config needed.
 //! - `tongdai node --config FILE`: a SIP node for real deployments.
 //! - `tongdai config check [--config FILE]`: validate and print the effective config.
+//! - `tongdai ctl ...`: administer a cluster through its REST API.
 //!
 //! Exit codes: 0 success, 2 bad usage or configuration (only the message is printed),
 //! 1 runtime failure, 130 on a second SIGINT/SIGTERM during a graceful shutdown.
@@ -57,6 +58,7 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    Ctl(Box<tongdai_node::ctl::CtlArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -123,6 +125,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Node { config } => {
             let loaded = load(Some(&config), &env)?;
             start(loaded.config, loaded.warnings)
+        }
+        Command::Ctl(args) => {
+            tongdai_node::ctl::run(*args, &mut std::io::stdout().lock()).map_err(|e| {
+                match e.exit_code() {
+                    2 => Failure::Config(format!("error: {e}")),
+                    _ => Failure::Runtime(e.into()),
+                }
+            })
         }
         Command::Config {
             command: ConfigCommand::Check { config },
