@@ -8,8 +8,11 @@
 //! [`model::CommandError`]s, keeps registration bindings by the RFC 3261 10.3 rules,
 //! and snapshots/restores itself with postcard, byte-identical on every replica.
 //!
+//! [`api`] is the REST admin API over any [`cluster::Cluster`] (axum, OpenAPI, bearer
+//! tokens, JSON errors naming the field, 307 from followers to the leader).
+//!
 //! What comes next: the Raft layer (openraft with a redb log and snapshot store, QUIC
-//! mTLS transport) that feeds this state machine, then the REST admin API and the
+//! mTLS transport) that feeds this state machine and implements `Cluster`, then the
 //! node-facing watch stream. Until then nodes keep registrations in memory
 //! (`tongdai_node::registrar::MemoryLocationService`).
 

@@ -6,6 +6,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod ctl;
 pub mod media;
 pub mod registrar;
 pub mod replica;

@@ -3,8 +3,10 @@
 //! - `tongdai up`: everything on this machine with a demo tenant; no config needed.
 //! - `tongdai node --config FILE`: a SIP node for real deployments.
 //! - `tongdai config check [--config FILE]`: validate and print the effective config.
+//! - `tongdai control-plane --config FILE`: a control-plane replica.
 //! - `tongdai certs init | issue`: the dev PKI for mutual TLS between replicas, nodes and
 //!   admins.
+//! - `tongdai ctl ...`: administer a cluster through its REST API.
 //!
 //! Exit codes: 0 success, 2 bad usage or configuration (only the message is printed),
 //! 1 runtime failure, 130 on a second SIGINT/SIGTERM during a graceful shutdown.
@@ -76,6 +78,8 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Administer a cluster through its REST API (tenants, numbers, extensions, ...).
+    Ctl(Box<tongdai_node::ctl::CtlArgs>),
     /// Manage the certificates of the cluster's mutual TLS (dev PKI).
     Certs {
         #[command(subcommand)]
@@ -189,6 +193,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::ControlPlane { config } => {
             let loaded = load(Some(&config), &env)?;
             start(loaded.config, loaded.warnings, Role::ControlPlane)
+        }
+        Command::Ctl(args) => {
+            tongdai_node::ctl::run(*args, &mut std::io::stdout().lock()).map_err(|e| {
+                match e.exit_code() {
+                    2 => Failure::Config(format!("error: {e}")),
+                    _ => Failure::Runtime(e.into()),
+                }
+            })
         }
         Command::Config {
             command: ConfigCommand::Check { config },

@@ -1,11 +1,18 @@
 //! An in-memory [`Cluster`] for tests of the API and its clients: one `State` behind a
 //! lock, commands applied at once with the system clock. It can pretend to be a
-//! follower (answering `NotLeader`) or to have lost quorum.
+//! follower (answering `NotLeader`) or to have lost quorum. [`TestServer`] serves the
+//! API over it on a loopback port.
 
+use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use super::{AuthConfig, router};
 
 use crate::cluster::{Cluster, ClusterError, ClusterStatus};
 use crate::model::{Command, CommandError, Entry, Outcome, State};
@@ -202,6 +209,58 @@ impl Cluster for MemoryCluster {
             None => Err(ClusterError::Membership(format!(
                 "node {id} is not a member"
             ))),
+        }
+    }
+}
+
+/// The API over a [`MemoryCluster`] on `127.0.0.1:<ephemeral port>`, in a thread of
+/// its own (so blocking clients can be tested from the test's thread); stopped when
+/// dropped.
+#[derive(Debug)]
+pub struct TestServer {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub fn start(cluster: MemoryCluster, auth: AuthConfig) -> io::Result<TestServer> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            runtime.block_on(async move {
+                // Not a graceful shutdown: the runtime's end drops open connections, so
+                // the join in `drop` never waits for a client.
+                tokio::select! {
+                    _ = axum::serve(listener, router(cluster, auth)).into_future() => {}
+                    _ = stopped => {}
+                }
+            });
+        });
+        Ok(TestServer {
+            addr,
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

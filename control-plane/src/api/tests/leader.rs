@@ -112,5 +112,21 @@ async fn openapi_lists_every_route_without_a_token() {
         "every documented operation is routed"
     );
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
-    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+    for schema in [
+        "ErrorBody",
+        "TenantBody",
+        "NumberBody",
+        "DestinationBody",
+        "ExtensionBody",
+        "ExtensionView",
+        "HuntGroupBody",
+        "QueueBody",
+        "AgentBody",
+        "CreatedToken",
+        "RegistrationView",
+        "ClusterView",
+        "LearnerBody",
+    ] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
 }

@@ -1,0 +1,405 @@
+//! The command line of `tongdai ctl`: one subcommand group per resource.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+/// `tongdai ctl`: administer a tongdai cluster through its REST API.
+#[derive(Debug, Args)]
+#[command(
+    about = "Administer a cluster through its REST admin API",
+    long_about = "Administer a cluster through its REST admin API.\n\n\
+                  Any replica will do: followers redirect to the leader. Tables by default, \
+                  the API's JSON with --json. Exit codes: 0 success, 1 the API refused or could \
+                  not be reached (its message is printed), 2 bad usage."
+)]
+pub struct CtlArgs {
+    /// The admin API of any replica.
+    #[arg(
+        long,
+        global = true,
+        env = "TONGDAI_API",
+        default_value = "http://127.0.0.1:8080",
+        value_name = "URL"
+    )]
+    pub api: String,
+    /// Bearer token: the operator's or a tenant's.
+    #[arg(long, global = true, env = "TONGDAI_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// File holding the token (used when --token is not given).
+    #[arg(long, global = true, env = "TONGDAI_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Print the API's JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// The tenant, for tenant-scoped commands.
+    #[arg(short, long, global = true, env = "TONGDAI_TENANT")]
+    pub tenant: Option<String>,
+    #[command(subcommand)]
+    pub command: Resource,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Resource {
+    /// Tenants and their quotas.
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Numbers (DIDs) of a tenant and where they route.
+    #[command(subcommand)]
+    Number(NumberCmd),
+    /// Extensions (phones) of a tenant.
+    #[command(subcommand)]
+    Extension(ExtensionCmd),
+    /// Hunt groups of a tenant.
+    #[command(subcommand)]
+    HuntGroup(HuntGroupCmd),
+    /// ACD queues of a tenant.
+    #[command(subcommand)]
+    Queue(QueueCmd),
+    /// Agents of a tenant.
+    #[command(subcommand)]
+    Agent(AgentCmd),
+    /// API tokens of a tenant (operator only).
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Live registrations.
+    #[command(subcommand)]
+    Registration(RegistrationCmd),
+    /// The control plane's Raft group.
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCmd {
+    List,
+    Get {
+        id: String,
+    },
+    /// Creates a tenant (operator only).
+    Create {
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        quotas: QuotaArgs,
+    },
+    /// Changes the given fields, keeps the others.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        quotas: QuotaArgs,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct QuotaArgs {
+    /// Concurrent calls at most (create default: 100).
+    #[arg(long)]
+    pub max_calls: Option<u32>,
+    /// Call attempts per second at most (create default: 10).
+    #[arg(long)]
+    pub max_call_rate: Option<u32>,
+    /// Live registrations at most (create default: 100).
+    #[arg(long)]
+    pub max_registrations: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NumberCmd {
+    List,
+    Get {
+        digits: String,
+    },
+    /// Allocates a number (operator only); the kind follows from the digits.
+    Create {
+        digits: String,
+        /// Where calls go: extension:ID, hunt-group:ID, queue:ID, ivr:ID, external:NUMBER.
+        #[arg(long, value_parser = destination)]
+        dest: Value,
+        /// Tariff band, for 1900 numbers.
+        #[arg(long)]
+        tariff_band: Option<String>,
+    },
+    Update {
+        digits: String,
+        #[arg(long, value_parser = destination)]
+        dest: Option<Value>,
+        #[arg(long)]
+        tariff_band: Option<String>,
+    },
+    Delete {
+        digits: String,
+    },
+}
+
+// Credentials of an extension: a password or both HA1s. (Not a doc comment: clap would
+// take it for the about of the commands that flatten it.)
+#[derive(Debug, Args)]
+pub struct CredentialArgs {
+    /// SIP password (8-128 characters); only its HA1s are stored.
+    #[arg(long, conflicts_with_all = ["password_stdin", "ha1_md5", "ha1_sha256"])]
+    pub password: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long, conflicts_with_all = ["ha1_md5", "ha1_sha256"])]
+    pub password_stdin: bool,
+    /// Precomputed MD5(ext:realm:password); the realm is the tenant id.
+    #[arg(long, requires = "ha1_sha256")]
+    pub ha1_md5: Option<String>,
+    /// Precomputed SHA-256(ext:realm:password).
+    #[arg(long, requires = "ha1_md5")]
+    pub ha1_sha256: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ForwardArgs {
+    /// Forward to this mobile number (with --forward-when).
+    #[arg(long, requires = "forward_when")]
+    pub forward: Option<String>,
+    /// When to forward, comma-separated.
+    #[arg(long, value_delimiter = ',', requires = "forward")]
+    pub forward_when: Vec<ForwardWhen>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ForwardWhen {
+    Unregistered,
+    NoAnswer,
+    Busy,
+    Always,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExtensionCmd {
+    List,
+    Get {
+        ext: String,
+    },
+    /// Creates an extension; needs --password, --password-stdin or both HA1s.
+    Create {
+        ext: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        credentials: CredentialArgs,
+        #[command(flatten)]
+        forward: ForwardArgs,
+    },
+    /// Changes the given fields; credentials stay unless new ones are given.
+    Update {
+        ext: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        credentials: CredentialArgs,
+        #[command(flatten)]
+        forward: ForwardArgs,
+        /// Stop forwarding to a mobile.
+        #[arg(long, conflicts_with = "forward")]
+        no_forward: bool,
+    },
+    Delete {
+        ext: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RingStrategy {
+    RingAll,
+    Sequential,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HuntGroupCmd {
+    List,
+    Get {
+        id: String,
+    },
+    Create {
+        id: String,
+        /// Extensions in hunting order, comma-separated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        members: Vec<String>,
+        #[arg(long, value_enum, default_value = "sequential")]
+        strategy: RingStrategy,
+        #[arg(long, default_value_t = 20)]
+        ring_secs: u32,
+        /// Where unanswered calls go: extension:ID, hunt-group:ID, queue:ID, ivr:ID,
+        /// external:NUMBER.
+        #[arg(long, value_parser = destination)]
+        no_answer: Value,
+    },
+    Update {
+        id: String,
+        #[arg(long, value_delimiter = ',')]
+        members: Option<Vec<String>>,
+        #[arg(long, value_enum)]
+        strategy: Option<RingStrategy>,
+        #[arg(long)]
+        ring_secs: Option<u32>,
+        #[arg(long, value_parser = destination)]
+        no_answer: Option<Value>,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum QueueStrategy {
+    LongestIdle,
+    RoundRobin,
+    FewestCalls,
+    SkillsBased,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCmd {
+    List,
+    Get {
+        id: String,
+    },
+    Create {
+        id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum, default_value = "longest-idle")]
+        strategy: QueueStrategy,
+        #[arg(long, default_value_t = 300)]
+        max_wait_secs: u32,
+        #[arg(long, default_value_t = 50)]
+        max_len: u32,
+    },
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_enum)]
+        strategy: Option<QueueStrategy>,
+        #[arg(long)]
+        max_wait_secs: Option<u32>,
+        #[arg(long)]
+        max_len: Option<u32>,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum AgentState {
+    LoggedOut,
+    Available,
+    Paused,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentCmd {
+    List,
+    Get {
+        extension: String,
+    },
+    Create {
+        extension: String,
+        #[arg(long, value_enum, default_value = "logged-out")]
+        state: AgentState,
+        /// Why, with --state paused.
+        #[arg(long)]
+        pause_reason: Option<String>,
+        /// A skill and its level 0-100, e.g. --skill english=80; repeatable.
+        #[arg(long = "skill", value_parser = skill)]
+        skills: Vec<(String, u8)>,
+    },
+    /// Changes the given fields; --skill replaces all skills.
+    Update {
+        extension: String,
+        #[arg(long, value_enum)]
+        state: Option<AgentState>,
+        #[arg(long)]
+        pause_reason: Option<String>,
+        #[arg(long = "skill", value_parser = skill)]
+        skills: Vec<(String, u8)>,
+        /// Remove every skill.
+        #[arg(long, conflicts_with = "skills")]
+        no_skills: bool,
+    },
+    Delete {
+        extension: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Creates a token and prints it, once.
+    Create {
+        id: String,
+    },
+    List,
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RegistrationCmd {
+    /// Every tenant's (operator), or one tenant's with --tenant.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCmd {
+    /// Leader, term, log indexes and members with their lag.
+    Status,
+    /// Adds a replica as a learner; returns once it caught up.
+    AddLearner {
+        id: u64,
+        /// host:port of its Raft endpoint.
+        #[arg(long)]
+        raft_addr: String,
+        /// host:port of its admin API.
+        #[arg(long)]
+        api_addr: String,
+    },
+    /// Makes a learner a voter.
+    Promote { id: u64 },
+    /// Removes a voter or learner.
+    Remove { id: u64 },
+}
+
+/// `kind:value` to the API's destination JSON.
+pub fn destination(spec: &str) -> Result<Value, String> {
+    let (kind, value) = spec
+        .split_once(':')
+        .filter(|(_, v)| !v.is_empty())
+        .ok_or_else(|| format!("{spec:?}: expected KIND:VALUE, e.g. extension:1001"))?;
+    Ok(match kind {
+        "extension" => json!({"type": "extension", "id": value}),
+        "hunt-group" | "hunt_group" => json!({"type": "hunt_group", "id": value}),
+        "queue" => json!({"type": "queue", "id": value}),
+        "ivr" => json!({"type": "ivr", "id": value}),
+        "external" => json!({"type": "external", "number": value}),
+        other => {
+            return Err(format!(
+                "{other:?}: the kind is extension, hunt-group, queue, ivr or external"
+            ));
+        }
+    })
+}
+
+/// `name=level`.
+fn skill(spec: &str) -> Result<(String, u8), String> {
+    let (name, level) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("{spec:?}: expected NAME=LEVEL, e.g. english=80"))?;
+    let level = level
+        .parse()
+        .map_err(|_| format!("{level:?}: the level is a number 0-100"))?;
+    Ok((name.to_owned(), level))
+}
