@@ -40,6 +40,12 @@ pub struct ClusterStatus {
     pub last_applied: Option<u64>,
     /// Index of the last log entry this replica has.
     pub last_log_index: Option<u64>,
+    /// Index of the last committed entry this replica knows of.
+    pub committed: Option<u64>,
+    /// Last index covered by this replica's latest snapshot.
+    pub snapshot: Option<u64>,
+    /// Entries up to this index were purged from the log.
+    pub purged: Option<u64>,
     pub voters: Vec<(NodeId, Member)>,
     pub learners: Vec<(NodeId, Member)>,
     /// On the leader: each member's replication lag in log entries (None when nothing

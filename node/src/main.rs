@@ -347,8 +347,12 @@ async fn run_process(mut config: Config, role: Role) -> anyhow::Result<()> {
         };
         let identity = Identity::from_dir(&certs_dir, &cert_name)?;
         let http = HttpServer::bind(rc.api_listen, metrics.clone(), health.clone()).await?;
-        let running =
-            tongdai_node::replica::start(rc, &identity, &RaftSettings::default(), http).await?;
+        let settings = RaftSettings {
+            snapshot_every: rc.snapshot_every,
+            keep_behind_snapshot: (rc.snapshot_every / 10).max(1),
+            ..RaftSettings::default()
+        };
+        let running = tongdai_node::replica::start(rc, &identity, &settings, http).await?;
         replicas.push(running);
     }
     if let Some(first) = replicas.first() {
@@ -425,6 +429,7 @@ fn replica_configs(config: &Config, role: Role) -> anyhow::Result<Vec<ReplicaCon
                     data_dir: format!("{}/replica-{i}", base.data_dir),
                     initial_members: members.clone(),
                     operator_token: base.operator_token.clone(),
+                    snapshot_every: base.snapshot_every,
                 })
                 .collect())
         }

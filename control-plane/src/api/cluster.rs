@@ -27,6 +27,12 @@ pub struct ClusterView {
     pub leader: Option<NodeId>,
     /// Last log index applied to this replica's state machine.
     pub last_applied: Option<u64>,
+    /// Last log index committed, as this replica knows it.
+    pub committed: Option<u64>,
+    /// Last log index in this replica's latest snapshot.
+    pub snapshot: Option<u64>,
+    /// Log entries up to this index were purged (they live on in the snapshot).
+    pub purged: Option<u64>,
     /// Last log index this replica holds.
     pub last_log_index: Option<u64>,
     /// State-machine revision.
@@ -68,6 +74,9 @@ impl From<ClusterStatus> for ClusterView {
             term: s.term,
             leader: s.leader,
             last_applied: s.last_applied,
+            committed: s.committed,
+            snapshot: s.snapshot,
+            purged: s.purged,
             last_log_index: s.last_log_index,
             revision: s.revision,
             members,

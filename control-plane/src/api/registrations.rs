@@ -2,7 +2,7 @@
 //! `/v1/tenants/{tenant}/registrations`. Read-only: phones change them with REGISTER.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -13,6 +13,28 @@ use super::auth::Principal;
 use super::error::{ApiError, ErrorBody};
 use super::extract::Params;
 use super::{Api, now_ms};
+
+/// `?local=true`: answer from this replica's own state without asking the leader
+/// (possibly stale; for checking what each replica holds).
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub(super) struct Consistency {
+    #[serde(default)]
+    local: bool,
+}
+
+impl Consistency {
+    async fn read<C: Cluster, R>(
+        &self,
+        api: &Api<C>,
+        f: impl FnOnce(&Model) -> R,
+    ) -> Result<R, ApiError> {
+        if self.local {
+            Ok(api.cluster.read(f))
+        } else {
+            api.read(f).await
+        }
+    }
+}
 
 /// One live contact of an extension.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -64,30 +86,40 @@ fn of(s: &Model, tenant: &Id, now: u64) -> Vec<RegistrationView> {
 }
 
 /// Every tenant's live registrations (operator only).
-#[utoipa::path(get, path = "/v1/registrations", tag = "registrations",
+#[utoipa::path(get, path = "/v1/registrations", tag = "registrations", params(Consistency),
     responses((status = 200, body = [RegistrationView]), (status = "default", body = ErrorBody)))]
 pub(super) async fn all<C: Cluster>(
     State(api): State<Api<C>>,
     who: Principal,
+    Query(consistency): Query<Consistency>,
 ) -> Result<Json<Vec<RegistrationView>>, ApiError> {
     who.require_operator("listing every tenant's registrations")?;
     let now = now_ms();
-    let list = api
-        .read(|s| s.tenants().flat_map(|t| of(s, &t.id, now)).collect())
+    let list = consistency
+        .read(&api, |s| {
+            s.tenants().flat_map(|t| of(s, &t.id, now)).collect()
+        })
         .await?;
     Ok(Json(list))
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/registrations", tag = "registrations",
-    params(("tenant" = String, Path)),
+    params(("tenant" = String, Path), Consistency),
     responses((status = 200, body = [RegistrationView]), (status = "default", body = ErrorBody)))]
 pub(super) async fn of_tenant<C: Cluster>(
     State(api): State<Api<C>>,
     who: Principal,
     p: Params,
+    Query(consistency): Query<Consistency>,
 ) -> Result<Json<Vec<RegistrationView>>, ApiError> {
     let tenant = p.tenant(&who)?;
     let now = now_ms();
-    let list = api.read_tenant(&tenant, |s| of(s, &tenant, now)).await?;
+    let list = if consistency.local {
+        api.cluster
+            .read(|s| s.tenant(&tenant).is_some().then(|| of(s, &tenant, now)))
+            .ok_or_else(|| super::auth::unknown_tenant(&tenant))?
+    } else {
+        api.read_tenant(&tenant, |s| of(s, &tenant, now)).await?
+    };
     Ok(Json(list))
 }

@@ -204,6 +204,22 @@ impl Replica {
     }
 }
 
+/// On the leader: the highest index a majority of voters has, i.e. committed.
+fn quorum_index(
+    matched: &BTreeMap<NodeId, Option<openraft::LogId<NodeId>>>,
+    voters: &BTreeSet<NodeId>,
+) -> Option<u64> {
+    let mut indexes: Vec<u64> = voters
+        .iter()
+        .map(|v| matched.get(v).copied().flatten().map_or(0, |l| l.index))
+        .collect();
+    if indexes.is_empty() {
+        return None;
+    }
+    indexes.sort_unstable_by(|a, b| b.cmp(a));
+    indexes.get(indexes.len() / 2).copied()
+}
+
 pub(crate) fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -409,6 +425,13 @@ impl Cluster for Replica {
             leader: m.current_leader,
             last_applied: m.last_applied.map(|l| l.index),
             last_log_index: last_log,
+            committed: m.last_applied.map(|l| l.index).max(
+                m.replication
+                    .as_ref()
+                    .and_then(|r| quorum_index(r, &voter_ids)),
+            ),
+            snapshot: m.snapshot.map(|l| l.index),
+            purged: m.purged.map(|l| l.index),
             voters,
             learners,
             lag,

@@ -117,6 +117,7 @@ pub(super) const KEYS: &[KeySpec] = &[
     key("replica.data_dir", Kind::Text),
     key("replica.initial_members", Kind::Text),
     key("replica.operator_token", Kind::Text),
+    key("replica.snapshot_every", uint(10, 100_000_000)),
     key("demo.realm", Kind::Realm),
     key("demo.first_extension", uint(1, MAX_DEMO_EXTENSION)),
     key("demo.count", uint(1, 1_000_000)),

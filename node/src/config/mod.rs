@@ -290,6 +290,8 @@ pub struct ReplicaConfig {
     /// The operator's API token; empty means generate one into
     /// `<data_dir>/operator.token` on first start.
     pub operator_token: String,
+    /// Take a snapshot and purge the log before it every this many entries.
+    pub snapshot_every: u64,
 }
 
 impl Default for ReplicaConfig {
@@ -301,6 +303,7 @@ impl Default for ReplicaConfig {
             data_dir: "tongdai-data".to_owned(),
             initial_members: String::new(),
             operator_token: String::new(),
+            snapshot_every: 20_000,
         }
     }
 }
