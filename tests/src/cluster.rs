@@ -304,7 +304,7 @@ impl Cluster {
             child: ChildGuard(child),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !http_get(node.http, "/healthz").is_some_and(|(c, _)| c == 200) {
+        while http_get(node.http, "/healthz").is_none_or(|(c, _)| c != 200) {
             if let Some(status) = node.child.0.try_wait().expect("poll node") {
                 panic!("node {name} exited ({status}):\n{}", node.stderr());
             }

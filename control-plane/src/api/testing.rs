@@ -153,6 +153,9 @@ impl Cluster for MemoryCluster {
             leader,
             last_applied: Some(revision),
             last_log_index: Some(revision),
+            committed: Some(revision),
+            snapshot: None,
+            purged: None,
             voters: pick(true),
             learners: pick(false),
             lag: if leader == Some(self.id) {

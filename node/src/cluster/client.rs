@@ -29,6 +29,16 @@ pub enum ProposeError {
     Unavailable(Duration, String),
 }
 
+/// What a committed proposal produced.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// One result per command.
+    pub results: Vec<Result<Outcome, CommandError>>,
+    /// An earlier attempt failed after the request left (timeout, lost connection),
+    /// so it may have been committed too, before the attempt that produced `results`.
+    pub maybe_applied_before: bool,
+}
+
 /// Proposes commands to the leader and watches for changes. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ControlPlaneClient {
@@ -92,13 +102,15 @@ impl ControlPlaneClient {
     /// leader changes and retries through elections until `deadline` passes.
     ///
     /// A retry after a lost answer may apply a command twice; commands the node sends
-    /// (REGISTERs) are refused the second time (same Call-ID and CSeq), never doubled.
+    /// (REGISTERs) are refused the second time (same Call-ID and CSeq), never doubled,
+    /// and [`Committed::maybe_applied_before`] tells the caller that happened.
     pub async fn propose(
         &self,
         commands: Vec<Command>,
         deadline: Duration,
-    ) -> Result<Vec<Result<Outcome, CommandError>>, ProposeError> {
+    ) -> Result<Committed, ProposeError> {
         let start = Instant::now();
+        let mut ambiguous = false;
         let mut target = *self.inner.leader.lock();
         let mut last_error = String::from("no replica configured");
         let request = Request::Propose(commands);
@@ -108,7 +120,10 @@ impl ControlPlaneClient {
             match client.call::<Request, Response>(&request, timeout).await {
                 Ok(Response::Proposed(Ok(results))) => {
                     *self.inner.leader.lock() = i;
-                    return Ok(results);
+                    return Ok(Committed {
+                        results,
+                        maybe_applied_before: ambiguous,
+                    });
                 }
                 Ok(Response::Proposed(Err(ClusterError::NotLeader {
                     leader: Some((_, member)),
@@ -124,7 +139,11 @@ impl ControlPlaneClient {
                 Ok(other) => {
                     last_error = format!("{} answered {other:?}", client.target());
                 }
-                Err(e) => last_error = format!("{}: {e}", client.target()),
+                Err(e) => {
+                    // The request may have reached the leader before the failure.
+                    ambiguous |= matches!(e, RpcError::Timeout(_) | RpcError::Closed(_));
+                    last_error = format!("{}: {e}", client.target());
+                }
             }
             target = i + 1;
             tokio::time::sleep(RETRY_PAUSE.min(deadline.saturating_sub(start.elapsed()))).await;

@@ -7,7 +7,7 @@ pub mod client;
 pub mod store;
 
 pub use cache::Cache;
-pub use client::{ControlPlaneClient, ProposeError};
+pub use client::{Committed, ControlPlaneClient, ProposeError};
 pub use store::ClusterStore;
 
 /// Milliseconds since the Unix epoch.

@@ -81,6 +81,34 @@ fn refused(e: CommandError) -> LocationError {
     }
 }
 
+impl ClusterStore {
+    /// The bindings once the watch stream delivered the one with this Call-ID and at
+    /// least this CSeq (bounded wait), else what the cache has.
+    async fn committed_bindings(
+        &self,
+        tenant: &Id,
+        ext: &Id,
+        call_id: &str,
+        cseq: u32,
+        now_ms: u64,
+    ) -> Vec<Binding> {
+        let cache = self.client.cache();
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let list = cache.bindings(tenant, ext, 0);
+            let seen = list.iter().any(|b| b.call_id == call_id && b.cseq >= cseq);
+            if seen || std::time::Instant::now() >= deadline {
+                return list
+                    .into_iter()
+                    .filter(|b| b.is_live(now_ms))
+                    .map(from_model)
+                    .collect();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
 impl LocationService for ClusterStore {
     async fn register(
         &self,
@@ -90,6 +118,7 @@ impl LocationService for ClusterStore {
         let (tenant, ext) = split_aor(&req.aor).ok_or_else(|| {
             LocationError::Refused("Address-of-record is not a valid extension".into())
         })?;
+        let (call_id, cseq) = (req.call_id.clone(), req.cseq);
         let command = match req.op {
             RegisterOp::Fetch => return Ok(self.lookup(&req.aor, now_ms)),
             RegisterOp::RemoveAll => Command::Unregister {
@@ -116,12 +145,18 @@ impl LocationService for ClusterStore {
                     .collect(),
             }),
         };
-        let mut results = self
+        let committed = self
             .client
             .propose(vec![command], COMMIT_DEADLINE)
             .await
             .map_err(|e| LocationError::Unavailable(e.to_string()))?;
+        let mut results = committed.results;
         match results.pop() {
+            // An attempt that timed out was committed after all; the retry found its
+            // own binding (or a newer one from the same phone).
+            Some(Err(CommandError::StaleCseq { .. })) if committed.maybe_applied_before => Ok(self
+                .committed_bindings(&tenant, &ext, &call_id, cseq, now_ms)
+                .await),
             Some(Ok(Outcome::Bindings(bindings))) => {
                 self.client
                     .cache()
