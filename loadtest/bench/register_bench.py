@@ -40,6 +40,8 @@ class Step:
     server_alive: bool
     passed: bool = False
     reason: str = ""
+    # tongdai: commit latency quantiles and Raft batching counters after the step.
+    commit: dict = field(default_factory=dict)
 
     @property
     def cpu_us_per_registration(self) -> float | None:
@@ -141,6 +143,8 @@ def measure(owned, sut: SystemUnderTest, args, tmp: Path, users_csv: Path, label
     alive = sut.proc.poll() is None
     cpu1, busy1 = (tree_cpu_seconds(root) if alive else cpu0), machine_busy_seconds()
     step = Step(run=run, server_cpu_s=cpu1 - cpu0, machine_busy_s=busy1 - busy0, server_alive=alive)
+    if alive and hasattr(sut, "commit_figures"):
+        step.commit = sut.commit_figures()
     judge(step)
     r = run
     print(

@@ -173,6 +173,36 @@ def render(results, args, command: str, started: float, finished: float) -> str:
         for st in r.steps:
             L.append(_step_row(r.name, st.run.label.removeprefix(r.name + "-"), st))
     L.append("")
+    commit_rows = []
+    for r in results:
+        prev = {}
+        for st in r.steps:
+            c = st.commit
+            if not c:
+                continue
+            entries = c.get("log_entries", 0) - prev.get("log_entries", 0)
+            commands = c.get("commands", 0) - prev.get("commands", 0)
+            per_entry = f"{commands / entries:.1f}" if entries > 0 else "—"
+            p50 = c.get("commit_p50_ms")
+            p99 = c.get("commit_p99_ms")
+            fmt = lambda v: "—" if v is None else f"{v:.2f}"
+            commit_rows.append(f"| {r.name} | {st.run.label.removeprefix(r.name + '-')} | "
+                               f"{st.run.target_rate} | {fmt(p50)} | {fmt(p99)} | {int(entries)} | "
+                               f"{int(commands)} | {per_entry} |")
+            prev = c
+    if commit_rows:
+        L.append("## Raft commit (tongdai)")
+        L.append("")
+        L.append("Commit latency of a REGISTER's binding change as the node sees it (propose over QUIC "
+                 "to the leader, durable append on a majority of replicas, apply), from the "
+                 "`tongdai_registration_commit_seconds` summary on /metrics after each step (the "
+                 "exporter's quantiles cover roughly the last minute). Log entries and commands are "
+                 "the leader's counters over the step; commands per entry is the batching factor.")
+        L.append("")
+        L.append("| system | step | offered/s | commit p50 ms | commit p99 ms | log entries | commands | commands/entry |")
+        L.append("|---|---|---|---|---|---|---|---|")
+        L.extend(commit_rows)
+        L.append("")
     L.append("*failure kinds* (SIPp's counters): *timeout* = no answer within 5 s, *error reply* = "
              "an answer other than the expected 401/407/200 (e.g. 503), *unfinished* = still running "
              "when SIPp stopped. See the run's SIPp screens (`--keep-tmp`) for the exact replies.")
@@ -238,7 +268,7 @@ def raw(results, args, command: str, started: float) -> dict:
             "rt_buckets": r.rt_buckets, "sipp_exit": r.exit_code, "sipp_cpu_s": r.sipp_cpu_s,
             "server_cpu_s": st.server_cpu_s, "machine_busy_s": st.machine_busy_s,
             "cpu_us_per_registration": st.cpu_us_per_registration,
-            "passed": st.passed, "verdict": st.reason,
+            "passed": st.passed, "verdict": st.reason, "commit": st.commit,
         }
     return {
         "command": command,

@@ -277,10 +277,14 @@ async fn run_proposer(
             replies.push((p.commands.len(), p.reply));
             commands.extend(p.commands);
         }
+        metrics::counter!("tongdai_control_plane_log_entries_proposed_total").increment(1);
+        metrics::counter!("tongdai_control_plane_commands_proposed_total")
+            .increment(commands.len() as u64);
         let proposal = Proposal {
             time_ms: last_stamp,
             commands,
         };
+        let proposed_at = std::time::Instant::now();
         let receiver = match raft.client_write_ff(proposal).await {
             Ok(receiver) => receiver,
             Err(fatal) => {
@@ -300,6 +304,8 @@ async fn run_proposer(
                 )),
             };
             drop(permit);
+            metrics::histogram!("tongdai_control_plane_commit_seconds")
+                .record(proposed_at.elapsed().as_secs_f64());
             match result {
                 Ok(results) => {
                     let mut results = results.into_iter();

@@ -145,11 +145,14 @@ impl LocationService for ClusterStore {
                     .collect(),
             }),
         };
+        let started = std::time::Instant::now();
         let committed = self
             .client
             .propose(vec![command], COMMIT_DEADLINE)
             .await
             .map_err(|e| LocationError::Unavailable(e.to_string()))?;
+        metrics::histogram!("tongdai_registration_commit_seconds")
+            .record(started.elapsed().as_secs_f64());
         let mut results = committed.results;
         match results.pop() {
             // An attempt that timed out was committed after all; the retry found its

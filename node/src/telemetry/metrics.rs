@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use metrics::{Unit, counter, describe_counter, describe_gauge, gauge};
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use parking_lot::Mutex;
 
@@ -99,6 +99,26 @@ pub fn describe_metrics() {
         REGISTER_AUTH_FAILURES_TOTAL,
         Unit::Count,
         "REGISTER requests refused by digest authentication, by reason"
+    );
+    describe_histogram!(
+        "tongdai_registration_commit_seconds",
+        Unit::Seconds,
+        "From a node proposing a REGISTER's binding change to its commit by the Raft group"
+    );
+    describe_histogram!(
+        "tongdai_control_plane_commit_seconds",
+        Unit::Seconds,
+        "On a replica: from proposing a log entry (a batch of commands) to its apply"
+    );
+    describe_counter!(
+        "tongdai_control_plane_log_entries_proposed_total",
+        Unit::Count,
+        "Log entries this replica proposed (each a batch of commands)"
+    );
+    describe_counter!(
+        "tongdai_control_plane_commands_proposed_total",
+        Unit::Count,
+        "Commands this replica proposed; divided by log entries, the batching factor"
     );
 }
 
