@@ -355,6 +355,10 @@ async fn run_process(mut config: Config, role: Role) -> anyhow::Result<()> {
         let running = tongdai_node::replica::start(rc, &identity, &settings, http).await?;
         replicas.push(running);
     }
+    // Every replica of this process listens before the cluster starts electing.
+    for (running, rc) in replicas.iter().zip(&replica_configs) {
+        running.initialize(rc).await?;
+    }
     if let Some(first) = replicas.first() {
         let leader =
             tongdai_node::replica::wait_for_leader(&first.replica, Duration::from_secs(30)).await?;
@@ -380,7 +384,7 @@ async fn run_process(mut config: Config, role: Role) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
                 .join(",");
         }
-        let banner_extra = up_banner_control_plane(&replicas);
+        let banner_extra = up_banner_control_plane(&replicas, &config.replica.data_dir);
         run_node(config, health, metrics, signals, banner_extra).await
     };
     for replica in replicas {
@@ -403,6 +407,12 @@ fn replica_configs(config: &Config, role: Role) -> anyhow::Result<Vec<ReplicaCon
             Ok(vec![rc])
         }
         Role::Up { replicas } => {
+            // One operator token for every replica of the process.
+            let operator_token = if base.operator_token.is_empty() {
+                tongdai_node::replica::token_file(Path::new(&base.data_dir))?.0
+            } else {
+                base.operator_token.clone()
+            };
             if base.listen.port() == 0 || base.api_listen.port() == 0 {
                 anyhow::bail!(
                     "--replicas {replicas} needs fixed ports: replica.listen and replica.api_listen \
@@ -428,7 +438,7 @@ fn replica_configs(config: &Config, role: Role) -> anyhow::Result<Vec<ReplicaCon
                     api_listen: at(base.api_listen, i),
                     data_dir: format!("{}/replica-{i}", base.data_dir),
                     initial_members: members.clone(),
-                    operator_token: base.operator_token.clone(),
+                    operator_token: operator_token.clone(),
                     snapshot_every: base.snapshot_every,
                 })
                 .collect())
@@ -550,7 +560,10 @@ async fn run_node(
 }
 
 /// The control-plane part of the `tongdai up` banner.
-fn up_banner_control_plane(replicas: &[tongdai_node::replica::RunningReplica]) -> String {
+fn up_banner_control_plane(
+    replicas: &[tongdai_node::replica::RunningReplica],
+    data_dir: &str,
+) -> String {
     let mut out = String::new();
     let Some(first) = replicas.first() else {
         return out;
@@ -572,6 +585,9 @@ fn up_banner_control_plane(replicas: &[tongdai_node::replica::RunningReplica]) -
     }
     let token = match &first.token_file {
         Some(file) => format!("TONGDAI_TOKEN_FILE={}", file.display()),
+        None if replicas.len() > 1 => {
+            "TONGDAI_TOKEN_FILE=<replica.data_dir>/operator.token".to_owned()
+        }
         None => "TONGDAI_TOKEN=<replica.operator_token>".to_owned(),
     };
     let _ = writeln!(

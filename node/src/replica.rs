@@ -77,15 +77,20 @@ fn operator_token(
     if !config.operator_token.is_empty() {
         return Ok((config.operator_token.clone(), None));
     }
+    token_file(data_dir).map(|(token, file)| (token, Some(file)))
+}
+
+/// The token in `<dir>/operator.token`, generated there (mode 0600) if absent.
+pub fn token_file(data_dir: &Path) -> anyhow::Result<(String, PathBuf)> {
     let file = data_dir.join("operator.token");
     if let Ok(text) = std::fs::read_to_string(&file) {
-        return Ok((text.trim().to_owned(), Some(file)));
+        return Ok((text.trim().to_owned(), file));
     }
     let token = hex::encode(rand::random::<[u8; 24]>());
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     write_private(&file, &token)?;
-    Ok((token, Some(file)))
+    Ok((token, file))
 }
 
 fn write_private(file: &Path, text: &str) -> anyhow::Result<()> {
@@ -137,27 +142,6 @@ pub async fn start(
         }
     }));
 
-    let mut members = parse_members(&config.initial_members)?;
-    if members.is_empty() {
-        members.insert(
-            config.id,
-            Member {
-                raft_addr: quic_addr.to_string(),
-                api_addr: api_addr.to_string(),
-            },
-        );
-    }
-    if !members.contains_key(&config.id) {
-        bail!(
-            "replica.initial_members does not list this replica's id {}",
-            config.id
-        );
-    }
-    let lowest = members.keys().next() == Some(&config.id);
-    if lowest && let Err(e) = replica.raft().initialize(members).await {
-        // Already initialized (a restart) is the normal case.
-        tracing::debug!("initialize: {e}");
-    }
     tracing::info!(id = config.id, %quic_addr, %api_addr, "control-plane replica running");
     Ok(RunningReplica {
         replica,
@@ -168,6 +152,37 @@ pub async fn start(
         operator_token: token,
         tasks,
     })
+}
+
+impl RunningReplica {
+    /// Starts a new cluster when this replica is the lowest-id initial member (or the
+    /// only one) and the cluster does not exist yet; a no-op on restarts.
+    pub async fn initialize(&self, config: &ReplicaConfig) -> anyhow::Result<()> {
+        let (quic_addr, api_addr) = (self.quic_addr, self.api_addr);
+        let replica = &self.replica;
+        let mut members = parse_members(&config.initial_members)?;
+        if members.is_empty() {
+            members.insert(
+                config.id,
+                Member {
+                    raft_addr: quic_addr.to_string(),
+                    api_addr: api_addr.to_string(),
+                },
+            );
+        }
+        if !members.contains_key(&config.id) {
+            bail!(
+                "replica.initial_members does not list this replica's id {}",
+                config.id
+            );
+        }
+        let lowest = members.keys().next() == Some(&config.id);
+        if lowest && let Err(e) = replica.raft().initialize(members).await {
+            // Already initialized (a restart) is the normal case.
+            tracing::debug!("initialize: {e}");
+        }
+        Ok(())
+    }
 }
 
 /// Waits until the replica knows a leader.
