@@ -585,9 +585,10 @@ fn up_banner_control_plane(
     }
     let token = match &first.token_file {
         Some(file) => format!("TONGDAI_TOKEN_FILE={}", file.display()),
-        None if replicas.len() > 1 => {
-            "TONGDAI_TOKEN_FILE=<replica.data_dir>/operator.token".to_owned()
-        }
+        None if replicas.len() > 1 => format!(
+            "TONGDAI_TOKEN_FILE={}",
+            Path::new(data_dir).join("operator.token").display()
+        ),
         None => "TONGDAI_TOKEN=<replica.operator_token>".to_owned(),
     };
     let _ = writeln!(
