@@ -143,6 +143,38 @@ fn leader_killed_under_register_load_loses_no_registration() {
         node_b.stderr()
     );
 
+    // The nodes' caches still follow the cluster (their watch streams moved off the
+    // killed replica): an extension created now can register through either node.
+    for (node, ext) in [(&node_a, 90_001u32), (&node_b, 90_002)] {
+        let (code, body) = cluster.api(
+            "POST",
+            &format!("/v1/tenants/{TENANT}/extensions"),
+            Some(&format!(
+                r#"{{"ext":"{ext}","display_name":"Late {ext}","password":"{}"}}"#,
+                password(ext)
+            )),
+        );
+        assert_eq!(code, 201, "{body}");
+        let users = sipp_users(ext, 1, password, TENANT);
+        // The watch delivers the new credentials within moments; retry until then.
+        let registered_late = wait_until(Duration::from_secs(20), || {
+            let run = run_sipp(
+                "register_logged.xml",
+                node.sip,
+                &users,
+                1,
+                10,
+                "u1",
+                Duration::from_secs(10),
+            );
+            registered(&run.logs).contains(&ext.to_string())
+        });
+        assert!(
+            registered_late,
+            "extension {ext} created after the kill never registered"
+        );
+    }
+
     // The killed replica comes back and catches up; then every replica holds every
     // registration that was answered 200.
     cluster.start_replica(killed);
