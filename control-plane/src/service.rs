@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cluster::Cluster;
-use crate::quic::{Peer, Reply, Role, Service};
+use crate::quic::{Peer, Reply, ReplyStream, Role, Service};
 use crate::raft::Replica;
+use crate::raft::store::SmView;
 use crate::wire::{Request, Response, WatchEvent, full_copy, item_for};
 
 /// How long a watch for a revision this replica has not reached yet waits for it
@@ -35,19 +36,12 @@ impl ReplicaService {
         if let Some(from) = from {
             let _ = tokio::time::timeout(CATCH_UP_WAIT, revisions.wait_for(|r| *r >= from)).await;
         }
-        let mut at = match from.and_then(|r| view.changes_since(r).map(|c| (r, c))) {
-            Some((r, _)) => r,
-            None => {
-                let (revision, items) = view.read_at(full_copy);
-                if stream
-                    .send(&WatchEvent::Reset { revision, items })
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                revision
-            }
+        let mut at = match from.filter(|r| view.changes_since(*r).is_some()) {
+            Some(r) => r,
+            None => match send_reset(&view, &mut stream).await {
+                Some(revision) => revision,
+                None => return,
+            },
         };
         loop {
             match view.changes_since(at) {
@@ -73,15 +67,10 @@ impl ReplicaService {
                 Some(_) => {}
                 None => {
                     // Fell behind the change log (or a snapshot replaced the state).
-                    let (revision, items) = view.read_at(full_copy);
-                    if stream
-                        .send(&WatchEvent::Reset { revision, items })
-                        .await
-                        .is_err()
-                    {
-                        return;
+                    match send_reset(&view, &mut stream).await {
+                        Some(revision) => at = revision,
+                        None => return,
                     }
-                    at = revision;
                 }
             }
             tokio::select! {
@@ -94,6 +83,16 @@ impl ReplicaService {
             }
         }
     }
+}
+
+/// Sends a full copy; its revision, or `None` when the watcher is gone.
+async fn send_reset(view: &SmView, stream: &mut ReplyStream<WatchEvent>) -> Option<u64> {
+    let (revision, items) = view.read_at(full_copy);
+    stream
+        .send(&WatchEvent::Reset { revision, items })
+        .await
+        .ok()
+        .map(|()| revision)
 }
 
 impl Service for ReplicaService {

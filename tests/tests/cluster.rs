@@ -30,19 +30,23 @@ fn provision(cluster: &Cluster, count: u32) {
         for t in 0..8u32 {
             s.spawn(move || {
                 for ext in (10_000 + t..10_000 + count).step_by(8) {
-                    let (code, body) = cluster.api(
-                        "POST",
-                        &format!("/v1/tenants/{TENANT}/extensions"),
-                        Some(&format!(
-                            r#"{{"ext":"{ext}","display_name":"Agent {ext}","password":"{}"}}"#,
-                            password(ext)
-                        )),
-                    );
-                    assert_eq!(code, 201, "create extension {ext}: {body}");
+                    create_extension(cluster, ext);
                 }
             });
         }
     });
+}
+
+fn create_extension(cluster: &Cluster, ext: u32) {
+    let (code, body) = cluster.api(
+        "POST",
+        &format!("/v1/tenants/{TENANT}/extensions"),
+        Some(&format!(
+            r#"{{"ext":"{ext}","display_name":"Agent {ext}","password":"{}"}}"#,
+            password(ext)
+        )),
+    );
+    assert_eq!(code, 201, "create extension {ext}: {body}");
 }
 
 /// Extensions SIPp logged a 200 OK for.
@@ -146,15 +150,7 @@ fn leader_killed_under_register_load_loses_no_registration() {
     // The nodes' caches still follow the cluster (their watch streams moved off the
     // killed replica): an extension created now can register through either node.
     for (node, ext) in [(&node_a, 90_001u32), (&node_b, 90_002)] {
-        let (code, body) = cluster.api(
-            "POST",
-            &format!("/v1/tenants/{TENANT}/extensions"),
-            Some(&format!(
-                r#"{{"ext":"{ext}","display_name":"Late {ext}","password":"{}"}}"#,
-                password(ext)
-            )),
-        );
-        assert_eq!(code, 201, "{body}");
+        create_extension(&cluster, ext);
         let users = sipp_users(ext, 1, password, TENANT);
         // The watch delivers the new credentials within moments; retry until then.
         let registered_late = wait_until(Duration::from_secs(20), || {
