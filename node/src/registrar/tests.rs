@@ -198,3 +198,34 @@ async fn expiry_policy() {
     );
     assert_eq!(call(&r, &bad_star, 0).await.status, 400);
 }
+
+/// The AOR's domain picks the tenant (realm); an IP domain means the default tenant; a
+/// domain served by no tenant is refused before any challenge.
+#[tokio::test]
+async fn the_aor_domain_selects_the_realm() {
+    let r = registrar();
+    let with_domain = |domain: &str| {
+        let msg = format!(
+            "REGISTER sip:{domain} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5062;branch=z9hG4bKd\r\n\
+             Max-Forwards: 70\r\nTo: <sip:1001@{domain}>\r\nFrom: <sip:1001@{domain}>;tag=f1\r\n\
+             Call-ID: dom-1\r\nCSeq: 1 REGISTER\r\nContact: <sip:1001@192.0.2.10>\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        match parse_datagram(msg.as_bytes()).unwrap() {
+            Message::Request(r) => r,
+            Message::Response(_) => unreachable!(),
+        }
+    };
+    let unknown = call(&r, &with_domain("other.example"), 0).await;
+    assert_eq!(unknown.status, 404);
+    assert_eq!(unknown.reason, "Unknown domain");
+    for domain in ["demo", "192.0.2.1", "[2001:db8::1]"] {
+        let resp = call(&r, &with_domain(domain), 0).await;
+        assert_eq!(resp.status, 401, "{domain}");
+        assert!(
+            challenges(&resp).iter().all(|c| c.realm == "demo"),
+            "{domain}: {:?}",
+            challenges(&resp)
+        );
+    }
+}
