@@ -359,7 +359,9 @@ async fn run_process(mut config: Config, role: Role) -> anyhow::Result<()> {
     for (running, rc) in replicas.iter().zip(&replica_configs) {
         running.initialize(rc).await?;
     }
-    if let Some(first) = replicas.first() {
+    // `tongdai up` provisions the demo tenant once its cluster has a leader. A lone
+    // `tongdai control-plane` does not wait: its peers may start much later.
+    if let (Role::Up { .. }, Some(first)) = (role, replicas.first()) {
         let leader =
             tongdai_node::replica::wait_for_leader(&first.replica, Duration::from_secs(30)).await?;
         if let Some(tenant) = config.demo_tenant() {
