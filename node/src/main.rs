@@ -192,6 +192,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::ControlPlane { config } => {
             let loaded = load(Some(&config), &env)?;
+            let members =
+                tongdai_node::replica::parse_members(&loaded.config.replica.initial_members)
+                    .map_err(|e| Failure::Config(format!("{e:#}")))?;
+            if !members.is_empty() && !members.contains_key(&loaded.config.replica.id) {
+                return Err(Failure::Config(format!(
+                    "replica.initial_members does not list this replica's id {} (replica.id)",
+                    loaded.config.replica.id
+                )));
+            }
             start(loaded.config, loaded.warnings, Role::ControlPlane)
         }
         Command::Ctl(args) => {

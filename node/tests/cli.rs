@@ -294,3 +294,27 @@ fn certs_issue_errors_exit_two_and_say_what_to_do() {
         text(&bad_name.stderr)
     );
 }
+
+#[test]
+fn a_node_without_control_plane_replicas_exits_two_and_says_how_to_set_them() {
+    let config = TempConfig::new("no-replicas", "[sip]\nlisten_udp = \"127.0.0.1:0\"\n");
+    let out = tongdai(&["node", "--config", config.path()], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(err.contains("control_plane.replicas"), "{err}");
+    assert!(err.contains("TONGDAI_CONTROL_PLANE_REPLICAS"), "{err}");
+}
+
+#[test]
+fn replica_config_errors_name_the_key() {
+    let config = TempConfig::new(
+        "bad-members",
+        "[replica]\ninitial_members = \"1@127.0.0.1:7100\"\nlisten = \"127.0.0.1:0\"\n\
+         api_listen = \"127.0.0.1:0\"\n",
+    );
+    let out = tongdai(&["control-plane", "--config", config.path()], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("replica.initial_members"), "{err}");
+    assert!(err.contains("id@quic_addr@api_addr"), "{err}");
+}
