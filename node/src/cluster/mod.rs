@@ -9,10 +9,3 @@ pub mod store;
 pub use cache::Cache;
 pub use client::{Committed, ControlPlaneClient, ProposeError};
 pub use store::ClusterStore;
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}

@@ -198,7 +198,7 @@ impl LocationService for ClusterStore {
     }
 
     fn binding_count(&self) -> usize {
-        self.client.cache().binding_count(super::now_ms())
+        self.client.cache().binding_count()
     }
 }
 

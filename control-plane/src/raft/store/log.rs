@@ -40,14 +40,25 @@ impl LogStore {
         .await
     }
 
-    async fn put_meta<T>(&self, key: &'static str, value: &T) -> Result<(), redb::Error>
+    /// Writes a small record; `durable` commits with an fsync, otherwise the next
+    /// durable commit (every log append is one) carries it to disk.
+    async fn put_meta<T>(
+        &self,
+        key: &'static str,
+        value: &T,
+        durable: bool,
+    ) -> Result<(), redb::Error>
     where
         T: serde::Serialize,
     {
         let db = self.db.clone();
         let bytes = encode(value)?;
         blocking(move || {
-            let tx = db.begin_write()?;
+            let mut tx = db.begin_write()?;
+            if !durable {
+                tx.set_durability(redb::Durability::None)
+                    .map_err(|e| redb::Error::Io(std::io::Error::other(e)))?;
+            }
             tx.open_table(META)?.insert(key, bytes.as_slice())?;
             tx.commit()?;
             Ok(())
@@ -118,7 +129,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote<NodeId>) -> Result<(), StorageError<NodeId>> {
-        self.put_meta(KEY_VOTE, vote).await.map_err(write_err)
+        // A vote must be durable before it is answered (Raft safety).
+        self.put_meta(KEY_VOTE, vote, true).await.map_err(write_err)
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<NodeId>>, StorageError<NodeId>> {
@@ -129,7 +141,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         &mut self,
         committed: Option<LogId<NodeId>>,
     ) -> Result<(), StorageError<NodeId>> {
-        self.put_meta(KEY_COMMITTED, &committed)
+        // Only a hint to re-apply sooner after a restart; losing the latest value just
+        // means applying those entries when the leader commits again.
+        self.put_meta(KEY_COMMITTED, &committed, false)
             .await
             .map_err(write_err)
     }
