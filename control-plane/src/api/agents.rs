@@ -10,12 +10,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::cluster::Cluster;
-use crate::model::{Agent, AgentState, Command, Id};
+use crate::model::{self, Agent, AgentState, Command, Id};
 
 use super::Api;
 use super::auth::Principal;
+use super::crud::{Editable, Scoped, everyone};
 use super::error::{ApiError, Ctx, ErrorBody};
-use super::extract::{ApiJson, Params, matching};
+use super::extract::{ApiJson, Params};
 use super::tenants::missing;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -97,6 +98,24 @@ fn unknown(tenant: &Id, extension: &Id) -> ApiError {
     .with_field("extension")
 }
 
+/// A tenant's agents, by extension.
+const AGENTS: Editable<Agent, AgentBody, AgentBody, Id> = Editable {
+    scoped: Scoped {
+        key: "extension",
+        parse: Params::id,
+        all: |s, tenant| s.agents(tenant).map(AgentBody::from).collect(),
+        delete: |tenant, extension| (Ctx::Agent, Command::DeleteAgent { tenant, extension }),
+        allow: everyone,
+    },
+    named: |body| (body.tenant.clone(), body.extension.clone()),
+    find: model::State::agent,
+    unknown,
+    model: AgentBody::into_model,
+    ctx: |_| Ctx::Agent,
+    create: Command::CreateAgent,
+    update: Command::UpdateAgent,
+};
+
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/agents", tag = "agents",
     params(("tenant" = String, Path)),
     responses((status = 200, body = [AgentBody]), (status = "default", body = ErrorBody)))]
@@ -105,13 +124,7 @@ pub(super) async fn list<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<Json<Vec<AgentBody>>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let list = api
-        .read_tenant(&tenant, |s| {
-            s.agents(&tenant).map(AgentBody::from).collect()
-        })
-        .await?;
-    Ok(Json(list))
+    api.list(&who, &p, &AGENTS.scoped).await
 }
 
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/agents", tag = "agents",
@@ -123,13 +136,7 @@ pub(super) async fn create<C: Cluster>(
     p: Params,
     ApiJson(body): ApiJson<AgentBody>,
 ) -> Result<(StatusCode, Json<AgentBody>), ApiError> {
-    let tenant = p.tenant(&who)?;
-    let tenant = matching("tenant", tenant, body.tenant.clone())?;
-    let extension = body.extension.clone().ok_or_else(|| missing("extension"))?;
-    let a = body.into_model(tenant, extension)?;
-    api.apply(&who, &Ctx::Agent, Command::CreateAgent(a.clone()))
-        .await?;
-    Ok((StatusCode::CREATED, Json(AgentBody::from(&a))))
+    api.create(&who, &p, &AGENTS, body).await
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/agents/{extension}", tag = "agents",
@@ -140,14 +147,7 @@ pub(super) async fn get_one<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<Json<AgentBody>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let extension = p.id("extension")?;
-    api.read_tenant(&tenant, |s| {
-        s.agent(&tenant, &extension).map(AgentBody::from)
-    })
-    .await?
-    .map(Json)
-    .ok_or_else(|| unknown(&tenant, &extension))
+    api.get(&who, &p, &AGENTS).await
 }
 
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/agents/{extension}", tag = "agents",
@@ -159,13 +159,7 @@ pub(super) async fn update<C: Cluster>(
     p: Params,
     ApiJson(body): ApiJson<AgentBody>,
 ) -> Result<Json<AgentBody>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let tenant = matching("tenant", tenant, body.tenant.clone())?;
-    let extension = matching("extension", p.id("extension")?, body.extension.clone())?;
-    let a = body.into_model(tenant, extension)?;
-    api.apply(&who, &Ctx::Agent, Command::UpdateAgent(a.clone()))
-        .await?;
-    Ok(Json(AgentBody::from(&a)))
+    api.update(&who, &p, &AGENTS, body).await
 }
 
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/agents/{extension}", tag = "agents",
@@ -176,13 +170,5 @@ pub(super) async fn remove<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let extension = p.id("extension")?;
-    api.apply(
-        &who,
-        &Ctx::Agent,
-        Command::DeleteAgent { tenant, extension },
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    api.delete(&who, &p, &AGENTS.scoped).await
 }

@@ -17,12 +17,13 @@ use sha2::{Digest as _, Sha256};
 use utoipa::ToSchema;
 
 use crate::cluster::Cluster;
-use crate::model::{Command, Extension, ForwardCondition, ForwardToMobile, Id};
+use crate::model::{self, Command, Extension, ForwardCondition, ForwardToMobile, Id};
 
 use super::Api;
 use super::auth::Principal;
+use super::crud::{Editable, Scoped, everyone};
 use super::error::{ApiError, Ctx, ErrorBody};
-use super::extract::{ApiJson, Params, matching};
+use super::extract::{ApiJson, Params};
 use super::tenants::missing;
 
 pub const MIN_PASSWORD_LEN: usize = 8;
@@ -187,6 +188,29 @@ fn unknown_extension(tenant: &Id, ext: &Id) -> ApiError {
     .with_field("ext")
 }
 
+/// A tenant's extensions, by number. A PUT may leave the credentials out ([`update`]).
+const EXTENSIONS: Editable<Extension, ExtensionBody, ExtensionView, Id> = Editable {
+    scoped: Scoped {
+        key: "ext",
+        parse: Params::id,
+        all: |s, tenant| s.extensions(tenant).map(ExtensionView::from).collect(),
+        delete: |tenant, ext| (Ctx::Extension, Command::DeleteExtension { tenant, ext }),
+        allow: everyone,
+    },
+    named: |body| (body.tenant.clone(), body.ext.clone()),
+    find: model::State::extension,
+    unknown: unknown_extension,
+    model: |body, tenant, ext| {
+        let creds = body
+            .credentials(&tenant, &ext)?
+            .ok_or_else(|| missing("password"))?;
+        Ok(body.into_model(tenant, ext, creds))
+    },
+    ctx: |_| Ctx::Extension,
+    create: Command::CreateExtension,
+    update: Command::UpdateExtension,
+};
+
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/extensions", tag = "extensions",
     params(("tenant" = String, Path)),
     responses((status = 200, body = [ExtensionView]), (status = "default", body = ErrorBody)))]
@@ -195,13 +219,7 @@ pub(super) async fn list<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<Json<Vec<ExtensionView>>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let list = api
-        .read_tenant(&tenant, |s| {
-            s.extensions(&tenant).map(ExtensionView::from).collect()
-        })
-        .await?;
-    Ok(Json(list))
+    api.list(&who, &p, &EXTENSIONS.scoped).await
 }
 
 /// Creates an extension; needs `password` or both HA1s.
@@ -214,16 +232,7 @@ pub(super) async fn create<C: Cluster>(
     p: Params,
     ApiJson(body): ApiJson<ExtensionBody>,
 ) -> Result<(StatusCode, Json<ExtensionView>), ApiError> {
-    let tenant = p.tenant(&who)?;
-    let tenant = matching("tenant", tenant, body.tenant.clone())?;
-    let ext = body.ext.clone().ok_or_else(|| missing("ext"))?;
-    let creds = body
-        .credentials(&tenant, &ext)?
-        .ok_or_else(|| missing("password"))?;
-    let e = body.into_model(tenant, ext, creds);
-    api.apply(&who, &Ctx::Extension, Command::CreateExtension(e.clone()))
-        .await?;
-    Ok((StatusCode::CREATED, Json(ExtensionView::from(&e))))
+    api.create(&who, &p, &EXTENSIONS, body).await
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/extensions/{ext}", tag = "extensions",
@@ -234,14 +243,7 @@ pub(super) async fn get_one<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<Json<ExtensionView>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let ext = p.id("ext")?;
-    api.read_tenant(&tenant, |s| {
-        s.extension(&tenant, &ext).map(ExtensionView::from)
-    })
-    .await?
-    .map(Json)
-    .ok_or_else(|| unknown_extension(&tenant, &ext))
+    api.get(&who, &p, &EXTENSIONS).await
 }
 
 /// Replaces an extension; without `password` or HA1s the current credentials stay.
@@ -254,9 +256,7 @@ pub(super) async fn update<C: Cluster>(
     p: Params,
     ApiJson(body): ApiJson<ExtensionBody>,
 ) -> Result<Json<ExtensionView>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let tenant = matching("tenant", tenant, body.tenant.clone())?;
-    let ext = matching("ext", p.id("ext")?, body.ext.clone())?;
+    let (tenant, ext) = EXTENSIONS.ids(&who, &p, &body)?;
     let creds = match body.credentials(&tenant, &ext)? {
         Some(creds) => creds,
         None => api
@@ -268,9 +268,8 @@ pub(super) async fn update<C: Cluster>(
             .ok_or_else(|| unknown_extension(&tenant, &ext))?,
     };
     let e = body.into_model(tenant, ext, creds);
-    api.apply(&who, &Ctx::Extension, Command::UpdateExtension(e.clone()))
-        .await?;
-    Ok(Json(ExtensionView::from(&e)))
+    api.save(&who, &Ctx::Extension, Command::UpdateExtension, e)
+        .await
 }
 
 /// Deletes an extension that no number, hunt group or agent uses; drops its bindings.
@@ -282,13 +281,5 @@ pub(super) async fn remove<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let ext = p.id("ext")?;
-    api.apply(
-        &who,
-        &Ctx::Extension,
-        Command::DeleteExtension { tenant, ext },
-    )
-    .await?;
-    Ok(StatusCode::NO_CONTENT)
+    api.delete(&who, &p, &EXTENSIONS.scoped).await
 }

@@ -7,14 +7,14 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::cluster::Cluster;
-use crate::model::{Command, HuntGroup, Id, RingStrategy};
+use crate::model::{self, Command, HuntGroup, Id, RingStrategy};
 
 use super::Api;
 use super::auth::Principal;
+use super::crud::{Editable, Scoped, everyone};
 use super::error::{ApiError, Ctx, ErrorBody};
-use super::extract::{ApiJson, Params, matching};
+use super::extract::{ApiJson, Params};
 use super::numbers::DestinationBody;
-use super::tenants::missing;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -93,6 +93,30 @@ fn unknown(tenant: &Id, id: &Id) -> ApiError {
     .with_field("id")
 }
 
+/// A tenant's hunt groups, by id.
+const HUNT_GROUPS: Editable<HuntGroup, HuntGroupBody, HuntGroupBody, Id> = Editable {
+    scoped: Scoped {
+        key: "id",
+        parse: Params::id,
+        all: |s, tenant| s.hunt_groups(tenant).map(HuntGroupBody::from).collect(),
+        delete: |tenant, id| {
+            let ctx = Ctx::HuntGroup {
+                id: id.clone(),
+                members: Vec::new(),
+            };
+            (ctx, Command::DeleteHuntGroup { tenant, id })
+        },
+        allow: everyone,
+    },
+    named: |body| (body.tenant.clone(), body.id.clone()),
+    find: model::State::hunt_group,
+    unknown,
+    model: |body, tenant, id| Ok(body.into_model(tenant, id)),
+    ctx,
+    create: Command::CreateHuntGroup,
+    update: Command::UpdateHuntGroup,
+};
+
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/hunt-groups", tag = "hunt groups",
     params(("tenant" = String, Path)),
     responses((status = 200, body = [HuntGroupBody]), (status = "default", body = ErrorBody)))]
@@ -101,13 +125,7 @@ pub(super) async fn list<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<Json<Vec<HuntGroupBody>>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let list = api
-        .read_tenant(&tenant, |s| {
-            s.hunt_groups(&tenant).map(HuntGroupBody::from).collect()
-        })
-        .await?;
-    Ok(Json(list))
+    api.list(&who, &p, &HUNT_GROUPS.scoped).await
 }
 
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/hunt-groups", tag = "hunt groups",
@@ -119,13 +137,7 @@ pub(super) async fn create<C: Cluster>(
     p: Params,
     ApiJson(body): ApiJson<HuntGroupBody>,
 ) -> Result<(StatusCode, Json<HuntGroupBody>), ApiError> {
-    let tenant = p.tenant(&who)?;
-    let tenant = matching("tenant", tenant, body.tenant.clone())?;
-    let id = body.id.clone().ok_or_else(|| missing("id"))?;
-    let h = body.into_model(tenant, id);
-    api.apply(&who, &ctx(&h), Command::CreateHuntGroup(h.clone()))
-        .await?;
-    Ok((StatusCode::CREATED, Json(HuntGroupBody::from(&h))))
+    api.create(&who, &p, &HUNT_GROUPS, body).await
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/hunt-groups/{id}", tag = "hunt groups",
@@ -136,14 +148,7 @@ pub(super) async fn get_one<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<Json<HuntGroupBody>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let id = p.id("id")?;
-    api.read_tenant(&tenant, |s| {
-        s.hunt_group(&tenant, &id).map(HuntGroupBody::from)
-    })
-    .await?
-    .map(Json)
-    .ok_or_else(|| unknown(&tenant, &id))
+    api.get(&who, &p, &HUNT_GROUPS).await
 }
 
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/hunt-groups/{id}", tag = "hunt groups",
@@ -155,13 +160,7 @@ pub(super) async fn update<C: Cluster>(
     p: Params,
     ApiJson(body): ApiJson<HuntGroupBody>,
 ) -> Result<Json<HuntGroupBody>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let tenant = matching("tenant", tenant, body.tenant.clone())?;
-    let id = matching("id", p.id("id")?, body.id.clone())?;
-    let h = body.into_model(tenant, id);
-    api.apply(&who, &ctx(&h), Command::UpdateHuntGroup(h.clone()))
-        .await?;
-    Ok(Json(HuntGroupBody::from(&h)))
+    api.update(&who, &p, &HUNT_GROUPS, body).await
 }
 
 /// Deletes a hunt group no number or other group routes to.
@@ -173,13 +172,5 @@ pub(super) async fn remove<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let id = p.id("id")?;
-    let ctx = Ctx::HuntGroup {
-        id: id.clone(),
-        members: Vec::new(),
-    };
-    api.apply(&who, &ctx, Command::DeleteHuntGroup { tenant, id })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    api.delete(&who, &p, &HUNT_GROUPS.scoped).await
 }

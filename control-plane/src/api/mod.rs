@@ -17,6 +17,7 @@
 mod agents;
 pub mod auth;
 mod cluster;
+mod crud;
 pub mod error;
 mod extensions;
 mod extract;
@@ -36,12 +37,12 @@ mod tests;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use axum::{Json, Router};
 
 use crate::cluster::Cluster;
 use crate::model::{Command, Id, State};
@@ -186,6 +187,18 @@ impl<C: Cluster> Api<C> {
             Some(Err(e)) => Err(ApiError::command(e, who, ctx)),
             None => Err(ApiError::internal("the cluster returned no result")),
         }
+    }
+
+    /// Applies `command(model)` and answers `model` as read back.
+    async fn save<M: Clone, V: for<'m> From<&'m M>>(
+        &self,
+        who: &Principal,
+        ctx: &Ctx,
+        command: fn(M) -> Command,
+        model: M,
+    ) -> Result<Json<V>, ApiError> {
+        self.apply(who, ctx, command(model.clone())).await?;
+        Ok(Json(V::from(&model)))
     }
 }
 

@@ -15,9 +15,9 @@ use crate::model::{Command, Destination, Id, Number, NumberKind};
 
 use super::Api;
 use super::auth::Principal;
+use super::crud::{Editable, Op, Scoped};
 use super::error::{ApiError, Ctx, ErrorBody};
-use super::extract::{ApiJson, Params, matching};
-use super::tenants::missing;
+use super::extract::{ApiJson, Params};
 
 /// Where a call goes: `{"type": "extension", "id": "1001"}`, `hunt_group`, `queue`,
 /// `ivr` (by id), or `{"type": "external", "number": "+84901234567"}`.
@@ -174,6 +174,29 @@ fn unknown_number(digits: &str) -> ApiError {
     .with_field("digits")
 }
 
+/// A tenant's numbers, by digits. The operator allocates and releases them; a tenant
+/// token may change their routing only ([`update`]).
+const NUMBERS: Editable<Number, NumberBody, NumberBody, String> = Editable {
+    scoped: Scoped {
+        key: "digits",
+        parse: |p, _| p.digits(),
+        all: |s, tenant| s.numbers_of(tenant).map(NumberBody::from).collect(),
+        delete: |tenant, digits| (Ctx::Number, Command::DeleteNumber { tenant, digits }),
+        allow: |who, op| match op {
+            Op::List => Ok(()),
+            Op::Create => who.require_operator("allocating a number"),
+            Op::Delete => who.require_operator("releasing a number"),
+        },
+    },
+    named: |body| (body.tenant.clone(), body.digits.clone()),
+    find: |s, tenant, digits| s.number(digits).filter(|n| &n.tenant == tenant),
+    unknown: |_, digits| unknown_number(digits),
+    model: NumberBody::into_model,
+    ctx: |_| Ctx::Number,
+    create: Command::CreateNumber,
+    update: Command::UpdateNumber,
+};
+
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/numbers", tag = "numbers",
     params(("tenant" = String, Path)),
     responses((status = 200, body = [NumberBody]), (status = "default", body = ErrorBody)))]
@@ -182,13 +205,7 @@ pub(super) async fn list<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<Json<Vec<NumberBody>>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let numbers = api
-        .read_tenant(&tenant, |s| {
-            s.numbers_of(&tenant).map(NumberBody::from).collect()
-        })
-        .await?;
-    Ok(Json(numbers))
+    api.list(&who, &p, &NUMBERS.scoped).await
 }
 
 /// Allocates a number to the tenant (operator only).
@@ -201,14 +218,7 @@ pub(super) async fn create<C: Cluster>(
     p: Params,
     ApiJson(body): ApiJson<NumberBody>,
 ) -> Result<(StatusCode, Json<NumberBody>), ApiError> {
-    let tenant = p.tenant(&who)?;
-    let tenant = matching("tenant", tenant, body.tenant.clone())?;
-    who.require_operator("allocating a number")?;
-    let digits = body.digits.clone().ok_or_else(|| missing("digits"))?;
-    let number = body.into_model(tenant, digits)?;
-    api.apply(&who, &Ctx::Number, Command::CreateNumber(number.clone()))
-        .await?;
-    Ok((StatusCode::CREATED, Json(NumberBody::from(&number))))
+    api.create(&who, &p, &NUMBERS, body).await
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/numbers/{digits}", tag = "numbers",
@@ -219,16 +229,7 @@ pub(super) async fn get_one<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<Json<NumberBody>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let digits = p.digits()?;
-    api.read_tenant(&tenant, |s| {
-        s.number(&digits)
-            .filter(|n| n.tenant == tenant)
-            .map(NumberBody::from)
-    })
-    .await?
-    .map(Json)
-    .ok_or_else(|| unknown_number(&digits))
+    api.get(&who, &p, &NUMBERS).await
 }
 
 /// Replaces a number. A tenant token may change `destination` only.
@@ -241,15 +242,12 @@ pub(super) async fn update<C: Cluster>(
     p: Params,
     ApiJson(body): ApiJson<NumberBody>,
 ) -> Result<Json<NumberBody>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let tenant = matching("tenant", tenant, body.tenant.clone())?;
-    let digits = matching("digits", p.digits()?, body.digits.clone())?;
+    let (tenant, digits) = NUMBERS.ids(&who, &p, &body)?;
     let number = body.into_model(tenant, digits)?;
     if let Principal::Tenant(_) = who {
         let current = api
-            .read(|s| s.number(&number.digits).cloned())
+            .read(|s| (NUMBERS.find)(s, &number.tenant, &number.digits).cloned())
             .await?
-            .filter(|n| n.tenant == number.tenant)
             .ok_or_else(|| unknown_number(&number.digits))?;
         for (field, same) in [
             ("kind", current.kind == number.kind),
@@ -263,9 +261,8 @@ pub(super) async fn update<C: Cluster>(
             }
         }
     }
-    api.apply(&who, &Ctx::Number, Command::UpdateNumber(number.clone()))
-        .await?;
-    Ok(Json(NumberBody::from(&number)))
+    api.save(&who, &Ctx::Number, Command::UpdateNumber, number)
+        .await
 }
 
 /// Releases a number (operator only).
@@ -277,10 +274,5 @@ pub(super) async fn remove<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let digits = p.digits()?;
-    who.require_operator("releasing a number")?;
-    api.apply(&who, &Ctx::Number, Command::DeleteNumber { tenant, digits })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    api.delete(&who, &p, &NUMBERS.scoped).await
 }

@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::cluster::Cluster;
-use crate::model::{Command, Id, Queue, QueueStrategy};
+use crate::model::{self, Command, Id, Queue, QueueStrategy};
 
 use super::Api;
 use super::auth::Principal;
+use super::crud::{Editable, Scoped, everyone};
 use super::error::{ApiError, Ctx, ErrorBody};
-use super::extract::{ApiJson, Params, matching};
-use super::tenants::missing;
+use super::extract::{ApiJson, Params};
 
 /// How the ACD picks the next agent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -89,6 +89,24 @@ fn unknown(tenant: &Id, id: &Id) -> ApiError {
     .with_field("id")
 }
 
+/// A tenant's queues, by id.
+const QUEUES: Editable<Queue, QueueBody, QueueBody, Id> = Editable {
+    scoped: Scoped {
+        key: "id",
+        parse: Params::id,
+        all: |s, tenant| s.queues(tenant).map(QueueBody::from).collect(),
+        delete: |tenant, id| (Ctx::Queue, Command::DeleteQueue { tenant, id }),
+        allow: everyone,
+    },
+    named: |body| (body.tenant.clone(), body.id.clone()),
+    find: model::State::queue,
+    unknown,
+    model: |body, tenant, id| Ok(body.into_model(tenant, id)),
+    ctx: |_| Ctx::Queue,
+    create: Command::CreateQueue,
+    update: Command::UpdateQueue,
+};
+
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/queues", tag = "queues",
     params(("tenant" = String, Path)),
     responses((status = 200, body = [QueueBody]), (status = "default", body = ErrorBody)))]
@@ -97,13 +115,7 @@ pub(super) async fn list<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<Json<Vec<QueueBody>>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let list = api
-        .read_tenant(&tenant, |s| {
-            s.queues(&tenant).map(QueueBody::from).collect()
-        })
-        .await?;
-    Ok(Json(list))
+    api.list(&who, &p, &QUEUES.scoped).await
 }
 
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/queues", tag = "queues",
@@ -115,13 +127,7 @@ pub(super) async fn create<C: Cluster>(
     p: Params,
     ApiJson(body): ApiJson<QueueBody>,
 ) -> Result<(StatusCode, Json<QueueBody>), ApiError> {
-    let tenant = p.tenant(&who)?;
-    let tenant = matching("tenant", tenant, body.tenant.clone())?;
-    let id = body.id.clone().ok_or_else(|| missing("id"))?;
-    let q = body.into_model(tenant, id);
-    api.apply(&who, &Ctx::Queue, Command::CreateQueue(q.clone()))
-        .await?;
-    Ok((StatusCode::CREATED, Json(QueueBody::from(&q))))
+    api.create(&who, &p, &QUEUES, body).await
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/queues/{id}", tag = "queues",
@@ -132,12 +138,7 @@ pub(super) async fn get_one<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<Json<QueueBody>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let id = p.id("id")?;
-    api.read_tenant(&tenant, |s| s.queue(&tenant, &id).map(QueueBody::from))
-        .await?
-        .map(Json)
-        .ok_or_else(|| unknown(&tenant, &id))
+    api.get(&who, &p, &QUEUES).await
 }
 
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/queues/{id}", tag = "queues",
@@ -149,13 +150,7 @@ pub(super) async fn update<C: Cluster>(
     p: Params,
     ApiJson(body): ApiJson<QueueBody>,
 ) -> Result<Json<QueueBody>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let tenant = matching("tenant", tenant, body.tenant.clone())?;
-    let id = matching("id", p.id("id")?, body.id.clone())?;
-    let q = body.into_model(tenant, id);
-    api.apply(&who, &Ctx::Queue, Command::UpdateQueue(q.clone()))
-        .await?;
-    Ok(Json(QueueBody::from(&q)))
+    api.update(&who, &p, &QUEUES, body).await
 }
 
 /// Deletes a queue no number or hunt group routes to.
@@ -167,9 +162,5 @@ pub(super) async fn remove<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let id = p.id("id")?;
-    api.apply(&who, &Ctx::Queue, Command::DeleteQueue { tenant, id })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    api.delete(&who, &p, &QUEUES.scoped).await
 }

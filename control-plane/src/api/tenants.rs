@@ -12,6 +12,7 @@ use crate::model::{Command, Id, Quotas, Tenant};
 
 use super::Api;
 use super::auth::{Principal, unknown_tenant};
+use super::crud::created;
 use super::error::{ApiError, Ctx, ErrorBody};
 use super::extract::{ApiJson, Params, matching};
 
@@ -103,9 +104,9 @@ pub(super) async fn create<C: Cluster>(
     who.require_operator("creating a tenant")?;
     let id = body.id.clone().ok_or_else(|| missing("id"))?;
     let tenant = body.into_model(id);
-    api.apply(&who, &Ctx::Tenant, Command::CreateTenant(tenant.clone()))
-        .await?;
-    Ok((StatusCode::CREATED, Json(TenantBody::from(&tenant))))
+    api.save(&who, &Ctx::Tenant, Command::CreateTenant, tenant)
+        .await
+        .map(created)
 }
 
 #[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants",
@@ -151,9 +152,8 @@ pub(super) async fn update<C: Cluster>(
             Some(_) => {}
         }
     }
-    api.apply(&who, &Ctx::Tenant, Command::UpdateTenant(tenant.clone()))
-        .await?;
-    Ok(Json(TenantBody::from(&tenant)))
+    api.save(&who, &Ctx::Tenant, Command::UpdateTenant, tenant)
+        .await
 }
 
 /// Deletes a tenant that owns nothing any more (operator only); its tokens go with it.

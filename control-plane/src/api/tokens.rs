@@ -12,6 +12,7 @@ use crate::model::{ApiToken, Command, Id};
 
 use super::Api;
 use super::auth::{Principal, new_token};
+use super::crud::{Op, Scoped, created};
 use super::error::{ApiError, Ctx, ErrorBody};
 use super::extract::{ApiJson, Params};
 
@@ -46,6 +47,24 @@ pub struct CreatedToken {
     pub token: String,
 }
 
+impl From<&ApiToken> for TokenView {
+    fn from(t: &ApiToken) -> TokenView {
+        TokenView {
+            tenant: t.tenant.clone(),
+            id: t.id.clone(),
+        }
+    }
+}
+
+/// A tenant's API tokens, by id; all operator only.
+const TOKENS: Scoped<TokenView, Id> = Scoped {
+    key: "id",
+    parse: Params::id,
+    all: |s, tenant| s.api_tokens(tenant).map(TokenView::from).collect(),
+    delete: |tenant, id| (Ctx::Token, Command::DeleteApiToken { tenant, id }),
+    allow: |who, _| who.require_operator("managing API tokens"),
+};
+
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/tokens", tag = "tokens",
     params(("tenant" = String, Path)),
     responses((status = 200, body = [TokenView]), (status = "default", body = ErrorBody)))]
@@ -54,19 +73,7 @@ pub(super) async fn list<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<Json<Vec<TokenView>>, ApiError> {
-    let tenant = p.tenant(&who)?;
-    who.require_operator("managing API tokens")?;
-    let list = api
-        .read_tenant(&tenant, |s| {
-            s.api_tokens(&tenant)
-                .map(|t| TokenView {
-                    tenant: t.tenant.clone(),
-                    id: t.id.clone(),
-                })
-                .collect()
-        })
-        .await?;
-    Ok(Json(list))
+    api.list(&who, &p, &TOKENS).await
 }
 
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/tokens", tag = "tokens",
@@ -79,7 +86,7 @@ pub(super) async fn create<C: Cluster>(
     ApiJson(body): ApiJson<NewTokenBody>,
 ) -> Result<(StatusCode, Json<CreatedToken>), ApiError> {
     let tenant = p.tenant(&who)?;
-    who.require_operator("managing API tokens")?;
+    (TOKENS.allow)(&who, Op::Create)?;
     let (token, sha256) = new_token();
     let t = ApiToken {
         tenant: tenant.clone(),
@@ -88,14 +95,11 @@ pub(super) async fn create<C: Cluster>(
     };
     api.apply(&who, &Ctx::Token, Command::CreateApiToken(t))
         .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(CreatedToken {
-            tenant,
-            id: body.id,
-            token,
-        }),
-    ))
+    Ok(created(Json(CreatedToken {
+        tenant,
+        id: body.id,
+        token,
+    })))
 }
 
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/tokens/{id}", tag = "tokens",
@@ -106,10 +110,5 @@ pub(super) async fn revoke<C: Cluster>(
     who: Principal,
     p: Params,
 ) -> Result<StatusCode, ApiError> {
-    let tenant = p.tenant(&who)?;
-    let id = p.id("id")?;
-    who.require_operator("managing API tokens")?;
-    api.apply(&who, &Ctx::Token, Command::DeleteApiToken { tenant, id })
-        .await?;
-    Ok(StatusCode::NO_CONTENT)
+    api.delete(&who, &p, &TOKENS).await
 }

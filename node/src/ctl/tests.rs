@@ -43,6 +43,11 @@ fn ctl_json(s: &TestServer, args: &[&str]) -> Value {
     serde_json::from_str(&ctl(s, &with)).expect("JSON output")
 }
 
+/// Command-line words, split on spaces.
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
 fn id(s: &str) -> Id {
     Id::new(s).expect("valid")
 }
@@ -374,22 +379,8 @@ fn api_errors_carry_message_and_field() {
     let cluster = MemoryCluster::new();
     let s = server(&cluster);
     ctl(&s, &["tenant", "create", "acme", "--name", "ACME"]);
-    let err = ctl_as(
-        &s.url(),
-        OPERATOR,
-        &[
-            "-t",
-            "acme",
-            "extension",
-            "create",
-            "1001",
-            "--name",
-            "A",
-            "--password",
-            "short",
-        ],
-    )
-    .expect_err("refused");
+    let args = words("-t acme extension create 1001 --name A --password short");
+    let err = ctl_as(&s.url(), OPERATOR, &args).expect_err("refused");
     let CtlError::Api { status, field, .. } = &err else {
         panic!("{err:?}");
     };
@@ -418,38 +409,14 @@ fn usage_errors_exit_2() {
     usage(ctl_as("ftp://x", OPERATOR, &["tenant", "list"]));
     // Rejected by the parser, which exits 2 itself.
     for bad in [
-        &[
-            "-t", "acme", "number", "create", "18001234", "--dest", "fax:1",
-        ][..],
-        &[
-            "-t", "acme", "agent", "create", "1001", "--skill", "english",
-        ],
-        &[
-            "-t",
-            "acme",
-            "agent",
-            "create",
-            "1001",
-            "--skill",
-            "english=300",
-        ],
-        &["cluster", "promote", "two"],
-        &[
-            "-t",
-            "acme",
-            "extension",
-            "create",
-            "1001",
-            "--name",
-            "A",
-            "--password",
-            "x",
-            "--ha1-md5",
-            "y",
-        ],
+        "-t acme number create 18001234 --dest fax:1",
+        "-t acme agent create 1001 --skill english",
+        "-t acme agent create 1001 --skill english=300",
+        "cluster promote two",
+        "-t acme extension create 1001 --name A --password x --ha1-md5 y",
     ] {
         let mut argv = vec!["ctl"];
-        argv.extend_from_slice(bad);
+        argv.extend(words(bad));
         let err = TestCli::try_parse_from(argv).expect_err("usage error");
         assert_eq!(err.exit_code(), 2, "{bad:?}");
     }

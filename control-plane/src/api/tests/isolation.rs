@@ -94,90 +94,38 @@ async fn lists_show_only_the_own_tenant() {
 async fn own_tenant_is_readable_and_writable() {
     let h = Harness::seeded().await;
     let acme = h.token("acme", "ci").await;
-    let b = "/v1/tenants/acme";
-    h.call(&acme, "GET", &format!("{b}/extensions/1001"), Value::Null)
-        .await
-        .ok(200);
-    h.call(&acme, "POST", &format!("{b}/extensions"), extension("3001"))
-        .await
-        .ok(201);
-    h.call(
-        &acme,
-        "PUT",
-        &format!("{b}/extensions/3001"),
-        json!({"display_name": "New"}),
-    )
-    .await
-    .ok(200);
-    h.call(&acme, "POST", &format!("{b}/queues"), queue("vip"))
-        .await
-        .ok(201);
-    h.call(
-        &acme,
-        "POST",
-        &format!("{b}/hunt-groups"),
-        hunt_group("night"),
-    )
-    .await
-    .ok(201);
-    h.call(&acme, "POST", &format!("{b}/agents"), agent("3001"))
-        .await
-        .ok(201);
-    h.call(&acme, "DELETE", &format!("{b}/agents/3001"), Value::Null)
-        .await
-        .ok(204);
-    h.call(
-        &acme,
-        "DELETE",
-        &format!("{b}/extensions/3001"),
-        Value::Null,
-    )
-    .await
-    .ok(204);
-    h.call(&acme, "GET", &format!("{b}/registrations"), Value::Null)
-        .await
-        .ok(200);
-    // A rename is fine; quotas are the operator's.
-    let mut renamed = tenant("acme");
-    renamed["name"] = json!("ACME VN");
-    h.call(&acme, "PUT", b, renamed.clone()).await.ok(200);
-    renamed["quotas"]["max_registrations"] = json!(100_000);
-    h.call(&acme, "PUT", b, renamed)
-        .await
-        .error(403, "forbidden", Some("quotas"));
-    // Numbers: routing yes, allocation and tariffs no.
+    let renamed = with(tenant("acme"), json!({"name": "ACME VN"}));
+    let quotas = json!({"max_concurrent_calls": 50, "max_call_attempts_per_sec": 5,
+        "max_registrations": 100_000});
     let reroute = json!({"destination": {"type": "queue", "id": "vip"}});
-    h.call(&acme, "PUT", &format!("{b}/numbers/18001234"), reroute)
-        .await
-        .ok(200);
-    let mut retariff = number("18001234");
-    retariff["tariff_band"] = json!("band-a");
-    h.call(&acme, "PUT", &format!("{b}/numbers/18001234"), retariff)
-        .await
-        .error(403, "forbidden", Some("tariff_band"));
-    h.call(&acme, "POST", &format!("{b}/numbers"), number("18007777"))
-        .await
-        .error(403, "forbidden", None);
-    h.call(
-        &acme,
-        "DELETE",
-        &format!("{b}/numbers/18001234"),
-        Value::Null,
-    )
-    .await
-    .error(403, "forbidden", None);
-    // beta's number through acme's URL: not found, not "owned by beta".
-    h.call(
-        &acme,
-        "PUT",
-        &format!("{b}/numbers/18005678"),
-        number("18005678"),
-    )
-    .await
-    .error(404, "unknown_number", Some("digits"));
-    h.call(&acme, "GET", &format!("{b}/numbers/18005678"), Value::Null)
-        .await
-        .error(404, "unknown_number", Some("digits"));
+    let forbidden = Want::Err(403, "forbidden", None);
+    let unknown_number = Want::Err(404, "unknown_number", Some("digits"));
+    #[rustfmt::skip]
+    let rows: Vec<Row> = vec![
+        ("GET", "/extensions/1001", Value::Null, Want::Ok(200)),
+        ("POST", "/extensions", extension("3001"), Want::Ok(201)),
+        ("PUT", "/extensions/3001", json!({"display_name": "New"}), Want::Ok(200)),
+        ("POST", "/queues", queue("vip"), Want::Ok(201)),
+        ("POST", "/hunt-groups", hunt_group("night"), Want::Ok(201)),
+        ("POST", "/agents", agent("3001"), Want::Ok(201)),
+        ("DELETE", "/agents/3001", Value::Null, Want::Ok(204)),
+        ("DELETE", "/extensions/3001", Value::Null, Want::Ok(204)),
+        ("GET", "/registrations", Value::Null, Want::Ok(200)),
+        // A rename is fine; quotas are the operator's.
+        ("PUT", "", renamed.clone(), Want::Ok(200)),
+        ("PUT", "", with(renamed, json!({"quotas": quotas})),
+            Want::Err(403, "forbidden", Some("quotas"))),
+        // Numbers: routing yes, allocation and tariffs no.
+        ("PUT", "/numbers/18001234", reroute, Want::Ok(200)),
+        ("PUT", "/numbers/18001234", with(number("18001234"), json!({"tariff_band": "band-a"})),
+            Want::Err(403, "forbidden", Some("tariff_band"))),
+        ("POST", "/numbers", number("18007777"), forbidden),
+        ("DELETE", "/numbers/18001234", Value::Null, forbidden),
+        // beta's number through acme's URL: not found, not "owned by beta".
+        ("PUT", "/numbers/18005678", number("18005678"), unknown_number),
+        ("GET", "/numbers/18005678", Value::Null, unknown_number),
+    ];
+    h.expect(&acme, "/v1/tenants/acme", rows).await;
 }
 
 #[tokio::test]
@@ -185,26 +133,21 @@ async fn operator_only_operations_are_forbidden() {
     let h = Harness::seeded().await;
     let acme = h.token("acme", "ci").await;
     let before = h.cluster.state();
-    let forbidden: &[(&str, &str, Value)] = &[
-        ("POST", "/v1/tenants", tenant("gamma")),
-        ("DELETE", "/v1/tenants/acme", Value::Null),
-        ("GET", "/v1/tenants/acme/tokens", Value::Null),
-        ("POST", "/v1/tenants/acme/tokens", json!({"id": "mine"})),
-        ("DELETE", "/v1/tenants/acme/tokens/ci", Value::Null),
-        ("GET", "/v1/registrations", Value::Null),
-        ("GET", "/v1/cluster", Value::Null),
-        (
-            "POST",
-            "/v1/cluster/learners",
-            json!({"id": 2, "raft_addr": "h:1", "api_addr": "h:2"}),
-        ),
-        ("POST", "/v1/cluster/voters/2", Value::Null),
-        ("DELETE", "/v1/cluster/members/1", Value::Null),
+    let forbidden = Want::Err(403, "forbidden", None);
+    let learner = json!({"id": 2, "raft_addr": "h:1", "api_addr": "h:2"});
+    #[rustfmt::skip]
+    let rows: Vec<Row> = vec![
+        ("POST", "/v1/tenants", tenant("gamma"), forbidden),
+        ("DELETE", "/v1/tenants/acme", Value::Null, forbidden),
+        ("GET", "/v1/tenants/acme/tokens", Value::Null, forbidden),
+        ("POST", "/v1/tenants/acme/tokens", json!({"id": "mine"}), forbidden),
+        ("DELETE", "/v1/tenants/acme/tokens/ci", Value::Null, forbidden),
+        ("GET", "/v1/registrations", Value::Null, forbidden),
+        ("GET", "/v1/cluster", Value::Null, forbidden),
+        ("POST", "/v1/cluster/learners", learner, forbidden),
+        ("POST", "/v1/cluster/voters/2", Value::Null, forbidden),
+        ("DELETE", "/v1/cluster/members/1", Value::Null, forbidden),
     ];
-    for (method, path, body) in forbidden {
-        h.call(&acme, method, path, body.clone())
-            .await
-            .error(403, "forbidden", None);
-    }
+    h.expect(&acme, "", rows).await;
     assert_eq!(h.cluster.state(), before);
 }

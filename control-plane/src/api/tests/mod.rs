@@ -89,6 +89,17 @@ impl Resp {
     }
 }
 
+/// What a request in a table ([`Harness::expect`]) should get: a success status, or
+/// an error's status, code and field.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Want {
+    Ok(u16),
+    Err(u16, &'static str, Option<&'static str>),
+}
+
+/// A row of such a table: method, path below a base, body, answer.
+pub(super) type Row = (&'static str, &'static str, Value, Want);
+
 /// The router over a fresh in-memory leader.
 pub(super) struct Harness {
     pub cluster: MemoryCluster,
@@ -155,6 +166,35 @@ impl Harness {
     /// As the operator.
     pub async fn op(&self, method: &str, path: &str, body: Value) -> Resp {
         self.call(OPERATOR, method, path, body).await
+    }
+
+    /// Sends each row's request to `base` and its path with `token`, in order, and
+    /// checks the answer.
+    pub async fn expect(&self, token: &str, base: &str, rows: Vec<Row>) {
+        for (method, path, body, want) in rows {
+            let path = format!("{base}{path}");
+            let r = self.call(token, method, &path, body).await;
+            let got = (r.body["error"].as_str(), r.body.get("field"));
+            let right = match want {
+                Want::Ok(status) => r.status.as_u16() == status,
+                Want::Err(status, code, field) => {
+                    r.status.as_u16() == status
+                        && got == (Some(code), field.map(Value::from).as_ref())
+                        && r.body["message"].as_str().is_some_and(|m| !m.is_empty())
+                }
+            };
+            assert!(
+                right,
+                "{method} {path}: want {want:?}, got {} {:#}",
+                r.status, r.body
+            );
+        }
+    }
+
+    /// How many items `GET path` lists.
+    pub async fn count(&self, path: &str) -> usize {
+        let r = self.op("GET", path, Value::Null).await;
+        r.ok(200).as_array().expect("array").len()
     }
 
     /// Creates a token for `tenant` and returns it.
@@ -231,4 +271,12 @@ pub(super) fn agent(ext: &str) -> Value {
 
 pub(super) fn number(digits: &str) -> Value {
     json!({"digits": digits, "destination": {"type": "hunt_group", "id": "sales"}})
+}
+
+/// `v` with some of its top-level fields replaced.
+pub(super) fn with(mut v: Value, fields: Value) -> Value {
+    for (k, x) in fields.as_object().expect("object") {
+        v[k] = x.clone();
+    }
+    v
 }
