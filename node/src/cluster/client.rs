@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tongdai_control_plane::cluster::ClusterError;
 use tongdai_control_plane::model::{Command, CommandError, Outcome};
 use tongdai_control_plane::quic::{Client, RpcEndpoint, RpcError};
@@ -45,9 +45,21 @@ pub struct ControlPlaneClient {
     inner: Arc<Inner>,
 }
 
+/// One command waiting to go out in a batch, and where its result goes.
+type Queued = (
+    Command,
+    oneshot::Sender<Result<(Result<Outcome, CommandError>, bool), ProposeError>>,
+);
+
+/// Commands per batched proposal at most, and batches in flight at most.
+const MAX_BATCH: usize = 256;
+const MAX_BATCHES_IN_FLIGHT: usize = 16;
+
 #[derive(Debug)]
 struct Inner {
     endpoint: RpcEndpoint,
+    /// Single commands from concurrent callers, sent to the leader together.
+    queue: mpsc::Sender<Queued>,
     /// Replica addresses from the config, plus leaders learned from answers.
     replicas: Mutex<Vec<Client>>,
     /// Index into `replicas` of the last known leader.
@@ -59,17 +71,40 @@ struct Inner {
 
 impl ControlPlaneClient {
     /// A client for the replicas at `addrs` (`host:port` of their QUIC listeners).
+    /// Call within a tokio runtime: it starts the task that batches proposals.
     pub fn new(endpoint: RpcEndpoint, addrs: &[String], cache: Arc<Cache>) -> ControlPlaneClient {
         let replicas = addrs.iter().map(|a| endpoint.client(a.clone())).collect();
-        ControlPlaneClient {
+        let (queue, rx) = mpsc::channel(65_536);
+        let client = ControlPlaneClient {
             inner: Arc::new(Inner {
                 endpoint,
+                queue,
                 replicas: Mutex::new(replicas),
                 leader: Mutex::new(0),
                 cache,
                 synced: watch::channel(false).0,
             }),
-        }
+        };
+        // The task holds a weak handle so dropping every client ends it.
+        tokio::spawn(run_batcher(Arc::downgrade(&client.inner), rx));
+        client
+    }
+
+    /// Commits one command, batched with whatever other callers propose meanwhile
+    /// (one QUIC call and one log entry for many REGISTERs under load). Returns its
+    /// result and whether an earlier attempt may have applied it already.
+    pub async fn propose_one(
+        &self,
+        command: Command,
+    ) -> Result<(Result<Outcome, CommandError>, bool), ProposeError> {
+        let (tx, rx) = oneshot::channel();
+        let closed = || ProposeError::Unavailable(Duration::ZERO, "the node is stopping".into());
+        self.inner
+            .queue
+            .send((command, tx))
+            .await
+            .map_err(|_| closed())?;
+        rx.await.map_err(|_| closed())?
     }
 
     pub fn cache(&self) -> &Arc<Cache> {
@@ -184,6 +219,58 @@ impl ControlPlaneClient {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(MAX_WATCH_BACKOFF);
         }
+    }
+}
+
+/// How long a batch may take to commit, elections included.
+const BATCH_DEADLINE: Duration = Duration::from_secs(8);
+
+/// Sends queued commands in batches: while `MAX_BATCHES_IN_FLIGHT` are waiting for
+/// their commit, new commands queue up and leave together.
+async fn run_batcher(inner: std::sync::Weak<Inner>, mut rx: mpsc::Receiver<Queued>) {
+    let permits = Arc::new(Semaphore::new(MAX_BATCHES_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(permit) = permits.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(q) => batch.push(q),
+                Err(_) => break,
+            }
+        }
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        let client = ControlPlaneClient { inner };
+        tokio::spawn(async move {
+            let (commands, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            let outcome = client.propose(commands, BATCH_DEADLINE).await;
+            drop(permit);
+            match outcome {
+                Ok(committed) => {
+                    let mut results = committed.results.into_iter();
+                    for reply in replies {
+                        let result = results.next().map_or_else(
+                            || {
+                                Err(ProposeError::Unavailable(
+                                    Duration::ZERO,
+                                    "the replica returned fewer results than commands".into(),
+                                ))
+                            },
+                            |r| Ok((r, committed.maybe_applied_before)),
+                        );
+                        let _ = reply.send(result);
+                    }
+                }
+                Err(e) => {
+                    for reply in replies {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                }
+            }
+        });
     }
 }
 

@@ -13,10 +13,6 @@ use crate::registrar::{
 };
 use crate::sip::auth::HashFunction;
 
-/// How long a REGISTER waits for its commit, elections included. SIP retransmissions
-/// of the REGISTER are absorbed by the transaction meanwhile.
-const COMMIT_DEADLINE: Duration = Duration::from_secs(8);
-
 /// The control-plane-backed store. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ClusterStore {
@@ -146,21 +142,20 @@ impl LocationService for ClusterStore {
             }),
         };
         let started = std::time::Instant::now();
-        let committed = self
+        let (result, maybe_applied_before) = self
             .client
-            .propose(vec![command], COMMIT_DEADLINE)
+            .propose_one(command)
             .await
             .map_err(|e| LocationError::Unavailable(e.to_string()))?;
         metrics::histogram!("tongdai_registration_commit_seconds")
             .record(started.elapsed().as_secs_f64());
-        let mut results = committed.results;
-        match results.pop() {
+        match result {
             // An attempt that timed out was committed after all; the retry found its
             // own binding (or a newer one from the same phone).
-            Some(Err(CommandError::StaleCseq { .. })) if committed.maybe_applied_before => Ok(self
+            Err(CommandError::StaleCseq { .. }) if maybe_applied_before => Ok(self
                 .committed_bindings(&tenant, &ext, &call_id, cseq, now_ms)
                 .await),
-            Some(Ok(Outcome::Bindings(bindings))) => {
+            Ok(Outcome::Bindings(bindings)) => {
                 self.client
                     .cache()
                     .put_bindings(&tenant, &ext, bindings.clone());
@@ -172,11 +167,10 @@ impl LocationService for ClusterStore {
                 live.sort_by_key(|b| std::cmp::Reverse(b.q));
                 Ok(live)
             }
-            Some(Ok(other)) => Err(LocationError::Unavailable(format!(
+            Ok(other) => Err(LocationError::Unavailable(format!(
                 "unexpected outcome {other:?}"
             ))),
-            Some(Err(e)) => Err(refused(e)),
-            None => Err(LocationError::Unavailable("no result".into())),
+            Err(e) => Err(refused(e)),
         }
     }
 
