@@ -47,7 +47,7 @@ impl Default for RaftSettings {
             keep_behind_snapshot: 2_000,
             sweep_interval: Duration::from_secs(1),
             max_batch: 512,
-            max_in_flight: 32,
+            max_in_flight: 4,
         }
     }
 }

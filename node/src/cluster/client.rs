@@ -53,7 +53,7 @@ type Queued = (
 
 /// Commands per batched proposal at most, and batches in flight at most.
 const MAX_BATCH: usize = 256;
-const MAX_BATCHES_IN_FLIGHT: usize = 16;
+const MAX_BATCHES_IN_FLIGHT: usize = 4;
 
 #[derive(Debug)]
 struct Inner {
