@@ -11,10 +11,12 @@
 //! [`api`] is the REST admin API over any [`cluster::Cluster`] (axum, OpenAPI, bearer
 //! tokens, JSON errors naming the field, 307 from followers to the leader).
 //!
-//! What comes next: the Raft layer (openraft with a redb log and snapshot store, QUIC
-//! mTLS transport) that feeds this state machine and implements `Cluster`, then the
-//! node-facing watch stream. Until then nodes keep registrations in memory
-//! (`tongdai_node::registrar::MemoryLocationService`).
+//! [`raft`] replicates it: openraft over a redb log and snapshot store
+//! ([`raft::store`]), Raft RPCs over QUIC with mutual TLS ([`quic`],
+//! [`raft::network`]), and [`raft::Replica`], which batches proposals, sweeps expired
+//! registrations on the leader and implements [`cluster::Cluster`]. [`service`] is
+//! what a replica serves over QUIC: Raft RPCs from peers, proposals and watch streams
+//! ([`wire`]) from nodes.
 
 pub mod api;
 pub mod cluster;
