@@ -395,7 +395,9 @@ async fn run_process(mut config: Config, role: Role) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
                 .join(",");
         }
-        let banner_extra = up_banner_control_plane(&replicas, &config.replica.data_dir);
+        // Only `tongdai up` provisions the demo tenant, so only it prints the banner.
+        let banner_extra = matches!(role, Role::Up { .. })
+            .then(|| up_banner_control_plane(&replicas, &config.replica.data_dir));
         run_node(config, health, metrics, signals, banner_extra).await
     };
     for replica in replicas {
@@ -463,7 +465,7 @@ async fn run_node(
     health: Health,
     metrics: metrics_exporter_prometheus::PrometheusHandle,
     mut signals: ShutdownSignals,
-    banner_extra: String,
+    banner_extra: Option<String>,
 ) -> anyhow::Result<()> {
     let http = HttpServer::bind(config.http.listen, metrics, health.clone()).await?;
     let http_addr = http.local_addr();
@@ -522,9 +524,11 @@ async fn run_node(
     // under `tongdai up`) where everything is.
     let announce = {
         let mut ready = health.subscribe();
-        let banner = config
-            .demo_tenant()
-            .map(|tenant| up_banner(&config, &tenant, http_addr) + &banner_extra);
+        let banner = banner_extra.and_then(|extra| {
+            config
+                .demo_tenant()
+                .map(|tenant| up_banner(&config, &tenant, http_addr) + &extra)
+        });
         let sip = sip_addresses(&config);
         tokio::spawn(async move {
             if ready.wait_for(|s| *s == HealthState::Ok).await.is_ok() {

@@ -30,7 +30,7 @@ impl ClusterStore {
 }
 
 /// `user@tenant` → (tenant, extension).
-fn split_aor(aor: &str) -> Option<(Id, Id)> {
+pub(crate) fn split_aor(aor: &str) -> Option<(Id, Id)> {
     let (user, domain) = aor.rsplit_once('@')?;
     Some((Id::new(domain).ok()?, Id::new(user).ok()?))
 }
@@ -43,7 +43,7 @@ fn transport(name: &str) -> model::Transport {
     }
 }
 
-fn from_model(b: model::Binding) -> Binding {
+pub(crate) fn from_model(b: model::Binding) -> Binding {
     Binding {
         contact: b.contact,
         expires_at_ms: b.expires_at_ms,
@@ -61,7 +61,69 @@ fn from_model(b: model::Binding) -> Binding {
     }
 }
 
-fn refused(e: CommandError) -> LocationError {
+/// The model command for a REGISTER, with the AOR's tenant and extension; `None` for a
+/// query (no Contact), which changes nothing.
+pub(crate) fn command_for(
+    req: RegisterRequest,
+) -> Result<Option<(Id, Id, Command)>, LocationError> {
+    let (tenant, ext) = split_aor(&req.aor).ok_or_else(|| {
+        LocationError::Refused("Address-of-record is not a valid extension".into())
+    })?;
+    let command = match req.op {
+        RegisterOp::Fetch => return Ok(None),
+        RegisterOp::RemoveAll => Command::Unregister {
+            tenant: tenant.clone(),
+            extension: ext.clone(),
+            call_id: req.call_id,
+            cseq: req.cseq,
+        },
+        RegisterOp::Update(contacts) => Command::Register(model::RegisterRequest {
+            tenant: tenant.clone(),
+            extension: ext.clone(),
+            call_id: req.call_id,
+            cseq: req.cseq,
+            source: req.source,
+            transport: transport(&req.transport),
+            contacts: contacts
+                .into_iter()
+                .map(|c| ContactUpdate {
+                    contact: c.contact,
+                    expires_secs: c.expires_secs,
+                    q: c.q,
+                    params: c.params,
+                })
+                .collect(),
+        }),
+    };
+    Ok(Some((tenant, ext, command)))
+}
+
+/// Live bindings at `now_ms`, highest q first, as the registrar lists them.
+pub(crate) fn live_bindings(list: Vec<model::Binding>, now_ms: u64) -> Vec<Binding> {
+    let mut live: Vec<Binding> = list
+        .into_iter()
+        .filter(|b| b.is_live(now_ms))
+        .map(from_model)
+        .collect();
+    live.sort_by_key(|b| std::cmp::Reverse(b.q));
+    live
+}
+
+/// The registrar's answer for a command's result.
+pub(crate) fn answer(
+    result: Result<Outcome, CommandError>,
+    now_ms: u64,
+) -> Result<Vec<Binding>, LocationError> {
+    match result {
+        Ok(Outcome::Bindings(bindings)) => Ok(live_bindings(bindings, now_ms)),
+        Ok(other) => Err(LocationError::Unavailable(format!(
+            "unexpected outcome {other:?}"
+        ))),
+        Err(e) => Err(refused(e)),
+    }
+}
+
+pub(crate) fn refused(e: CommandError) -> LocationError {
     match e {
         CommandError::StaleCseq { .. } => LocationError::Binding(BindingError::StaleCseq),
         CommandError::TooManyContacts { limit, .. } => {
@@ -94,11 +156,7 @@ impl ClusterStore {
             let list = cache.bindings(tenant, ext, 0);
             let seen = list.iter().any(|b| b.call_id == call_id && b.cseq >= cseq);
             if seen || std::time::Instant::now() >= deadline {
-                return list
-                    .into_iter()
-                    .filter(|b| b.is_live(now_ms))
-                    .map(from_model)
-                    .collect();
+                return live_bindings(list, now_ms);
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -111,35 +169,9 @@ impl LocationService for ClusterStore {
         req: RegisterRequest,
         now_ms: u64,
     ) -> Result<Vec<Binding>, LocationError> {
-        let (tenant, ext) = split_aor(&req.aor).ok_or_else(|| {
-            LocationError::Refused("Address-of-record is not a valid extension".into())
-        })?;
         let (call_id, cseq) = (req.call_id.clone(), req.cseq);
-        let command = match req.op {
-            RegisterOp::Fetch => return Ok(self.lookup(&req.aor, now_ms)),
-            RegisterOp::RemoveAll => Command::Unregister {
-                tenant: tenant.clone(),
-                extension: ext.clone(),
-                call_id: req.call_id,
-                cseq: req.cseq,
-            },
-            RegisterOp::Update(contacts) => Command::Register(model::RegisterRequest {
-                tenant: tenant.clone(),
-                extension: ext.clone(),
-                call_id: req.call_id,
-                cseq: req.cseq,
-                source: req.source,
-                transport: transport(&req.transport),
-                contacts: contacts
-                    .into_iter()
-                    .map(|c| ContactUpdate {
-                        contact: c.contact,
-                        expires_secs: c.expires_secs,
-                        q: c.q,
-                        params: c.params,
-                    })
-                    .collect(),
-            }),
+        let Some((tenant, ext, command)) = command_for(req.clone())? else {
+            return Ok(self.lookup(&req.aor, now_ms));
         };
         let started = std::time::Instant::now();
         let (result, maybe_applied_before) = self
@@ -159,18 +191,9 @@ impl LocationService for ClusterStore {
                 self.client
                     .cache()
                     .put_bindings(&tenant, &ext, bindings.clone());
-                let mut live: Vec<Binding> = bindings
-                    .into_iter()
-                    .filter(|b| b.is_live(now_ms))
-                    .map(from_model)
-                    .collect();
-                live.sort_by_key(|b| std::cmp::Reverse(b.q));
-                Ok(live)
+                Ok(live_bindings(bindings, now_ms))
             }
-            Ok(other) => Err(LocationError::Unavailable(format!(
-                "unexpected outcome {other:?}"
-            ))),
-            Err(e) => Err(refused(e)),
+            other => answer(other, now_ms),
         }
     }
 

@@ -102,7 +102,6 @@ pub(super) const KEYS: &[KeySpec] = &[
     key("registrar.min_expires", uint(1, u32::MAX as u64)),
     key("registrar.max_expires", uint(1, u32::MAX as u64)),
     key("registrar.default_expires", uint(1, u32::MAX as u64)),
-    key("registrar.max_contacts_per_aor", uint(1, 1000)),
     key("registrar.nonce_lifetime_secs", uint(1, 86_400)),
     key("registrar.algorithms", Kind::Algorithms),
     key("http.listen", Kind::SocketAddr),

@@ -42,7 +42,6 @@
 //! min_expires = 60               # shorter requests get 423 Interval Too Brief
 //! max_expires = 3600
 //! default_expires = 3600
-//! max_contacts_per_aor = 10
 //! nonce_lifetime_secs = 300
 //! algorithms = ["SHA-256", "MD5"]  # challenges offered, in this order
 //! [http]
@@ -157,7 +156,6 @@ pub struct RegistrarConfig {
     pub min_expires: u32,
     pub max_expires: u32,
     pub default_expires: u32,
-    pub max_contacts_per_aor: usize,
     pub nonce_lifetime_secs: u64,
     /// Digest algorithms offered in challenges, one `WWW-Authenticate` each, in this order.
     pub algorithms: Vec<DigestAlgorithm>,
@@ -170,7 +168,6 @@ impl Default for RegistrarConfig {
             min_expires: 60,
             max_expires: 3600,
             default_expires: 3600,
-            max_contacts_per_aor: 10,
             nonce_lifetime_secs: 300,
             algorithms: vec![DigestAlgorithm::Sha256, DigestAlgorithm::Md5],
         }

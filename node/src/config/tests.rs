@@ -52,7 +52,6 @@ fn defaults_need_no_file_and_no_env() {
         ),
         (60, 3600, 3600)
     );
-    assert_eq!(c.registrar.max_contacts_per_aor, 10);
     assert_eq!(c.registrar.nonce_lifetime(), Duration::from_secs(300));
     assert_eq!(
         c.registrar.algorithms,

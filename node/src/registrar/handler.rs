@@ -33,67 +33,6 @@ pub trait UserDirectory: Send + Sync + 'static {
     fn ha1(&self, realm: &str, username: &str, hash: HashFunction) -> Option<String>;
 }
 
-/// Users held in memory: the demo tenant of `tongdai up` and benchmarks.
-#[derive(Debug, Default)]
-pub struct MemoryDirectory {
-    realm: String,
-    // Read-only after start-up, so a fast non-keyed-against-flooding hash is safe here.
-    users: foldhash::HashMap<String, [String; 3]>,
-}
-
-impl MemoryDirectory {
-    /// An empty directory for one realm.
-    pub fn new(realm: &str) -> MemoryDirectory {
-        MemoryDirectory {
-            realm: realm.to_owned(),
-            users: foldhash::HashMap::default(),
-        }
-    }
-
-    /// Stores the HA1s of `password` for every hash we support; the password is dropped.
-    pub fn add_user(&mut self, username: &str, password: &str) {
-        let realm = self.realm.as_str();
-        let h = |a| auth::ha1(a, username, realm, password);
-        self.users.insert(
-            username.to_owned(),
-            [
-                h(Algorithm::Md5),
-                h(Algorithm::Sha256),
-                h(Algorithm::Sha512_256),
-            ],
-        );
-    }
-
-    pub fn len(&self) -> usize {
-        self.users.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.users.is_empty()
-    }
-}
-
-impl UserDirectory for MemoryDirectory {
-    fn has_realm(&self, realm: &str) -> bool {
-        self.realm == realm
-    }
-
-    fn ha1(&self, realm: &str, username: &str, hash: HashFunction) -> Option<String> {
-        if realm != self.realm {
-            return None;
-        }
-        let u = self.users.get(username)?;
-        Some(
-            match hash {
-                HashFunction::Md5 => &u[0],
-                HashFunction::Sha256 => &u[1],
-                HashFunction::Sha512_256 => &u[2],
-            }
-            .clone(),
-        )
-    }
-}
-
 /// Why a REGISTER was answered with an authentication failure; a bounded metric label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuthOutcome {

@@ -5,10 +5,12 @@ pub mod bindings;
 pub mod location;
 
 pub use bindings::{Binding, BindingError, ContactUpdate, RegisterOp, RegisterRequest};
-pub use location::{LocationError, LocationService, MemoryLocationService};
+pub use location::{LocationError, LocationService};
 pub mod handler;
+#[cfg(test)]
+pub mod local;
 
-pub use handler::{AuthOutcome, MemoryDirectory, Registrar, RegistrarPolicy, UserDirectory};
+pub use handler::{AuthOutcome, Registrar, RegistrarPolicy, UserDirectory};
 
 #[cfg(test)]
 mod tests;

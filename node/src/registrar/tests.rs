@@ -5,14 +5,17 @@ use std::sync::Arc;
 use crate::sip::auth::{Algorithm, Challenge, Credentials, NonceConfig, NonceManager};
 use crate::sip::{HeaderName, Message, Request, Response, SipHeaders, parse_datagram};
 
+use super::local::LocalStore;
 use super::*;
 
 const SRC: &str = "192.0.2.10:5062";
 
-fn registrar() -> Registrar<MemoryLocationService, MemoryDirectory> {
-    let mut users = MemoryDirectory::new("demo");
-    users.add_user("1001", "secret1");
-    users.add_user("1002", "secret2");
+type TestRegistrar = Registrar<LocalStore, Arc<LocalStore>>;
+
+fn registrar() -> TestRegistrar {
+    let store = LocalStore::new("demo", 100);
+    store.add_user("1001", "secret1");
+    store.add_user("1002", "secret2");
     Registrar::new(
         RegistrarPolicy {
             realm: "demo".into(),
@@ -21,8 +24,8 @@ fn registrar() -> Registrar<MemoryLocationService, MemoryDirectory> {
             default_expires: 3600,
             algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
         },
-        Arc::new(MemoryLocationService::new(5)),
-        users,
+        store.clone(),
+        store,
         NonceManager::with_random_secret(NonceConfig::default()),
     )
 }
@@ -61,11 +64,7 @@ fn challenges(resp: &Response) -> Vec<Challenge> {
         .collect()
 }
 
-async fn call(
-    r: &Registrar<MemoryLocationService, MemoryDirectory>,
-    req: &Request,
-    now_ms: u64,
-) -> Response {
+async fn call(r: &TestRegistrar, req: &Request, now_ms: u64) -> Response {
     r.handle(req, SRC.parse().unwrap(), "UDP", "tt", now_ms)
         .await
         .0
