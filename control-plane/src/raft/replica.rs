@@ -40,9 +40,12 @@ pub struct RaftSettings {
 impl Default for RaftSettings {
     fn default() -> RaftSettings {
         RaftSettings {
-            heartbeat: Duration::from_millis(150),
-            election_timeout_min: Duration::from_millis(600),
-            election_timeout_max: Duration::from_millis(1200),
+            // openraft uses the heartbeat interval as the AppendEntries timeout too: a
+            // follower busy with fsyncs under load must be able to answer within it,
+            // or the leader times out and resends (latency spikes of 0.2-1 s at 150 ms).
+            heartbeat: Duration::from_millis(400),
+            election_timeout_min: Duration::from_millis(1200),
+            election_timeout_max: Duration::from_millis(2400),
             snapshot_every: 20_000,
             keep_behind_snapshot: 2_000,
             sweep_interval: Duration::from_secs(1),
