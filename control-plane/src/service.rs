@@ -8,13 +8,11 @@ use crate::cluster::Cluster;
 use crate::quic::{Peer, Reply, ReplyStream, Role, Service};
 use crate::raft::Replica;
 use crate::raft::store::SmView;
-use crate::wire::{Request, Response, WatchEvent, full_copy, item_for};
+use crate::wire::{MAX_ITEMS_PER_EVENT, Request, Response, WatchEvent, full_copy, item_for};
 
 /// How long a watch for a revision this replica has not reached yet waits for it
 /// before sending a full copy instead.
 const CATCH_UP_WAIT: Duration = Duration::from_secs(2);
-/// Changes per delta event at most, so one event stays a reasonable frame.
-const MAX_DELTA_ITEMS: usize = 10_000;
 
 /// The replica's QUIC service.
 #[derive(Debug)]
@@ -46,7 +44,7 @@ impl ReplicaService {
         loop {
             match view.changes_since(at) {
                 Some(changes) if !changes.is_empty() => {
-                    for chunk in changes.chunks(MAX_DELTA_ITEMS) {
+                    for chunk in changes.chunks(MAX_ITEMS_PER_EVENT) {
                         let revision = chunk.last().map_or(at, |(r, _)| *r);
                         let items = view.read(|state| {
                             chunk
@@ -87,12 +85,24 @@ impl ReplicaService {
 
 /// Sends a full copy; its revision, or `None` when the watcher is gone.
 async fn send_reset(view: &SmView, stream: &mut ReplyStream<WatchEvent>) -> Option<u64> {
-    let (revision, items) = view.read_at(full_copy);
-    stream
-        .send(&WatchEvent::Reset { revision, items })
-        .await
-        .ok()
-        .map(|()| revision)
+    let (revision, mut items) = view.read_at(full_copy);
+    let mut rest = items.split_off(items.len().min(MAX_ITEMS_PER_EVENT));
+    let first = WatchEvent::Reset {
+        revision,
+        items,
+        complete: rest.is_empty(),
+    };
+    stream.send(&first).await.ok()?;
+    while !rest.is_empty() {
+        let later = rest.split_off(rest.len().min(MAX_ITEMS_PER_EVENT));
+        let chunk = WatchEvent::More {
+            items: rest,
+            complete: later.is_empty(),
+        };
+        stream.send(&chunk).await.ok()?;
+        rest = later;
+    }
+    Some(revision)
 }
 
 impl Service for ReplicaService {

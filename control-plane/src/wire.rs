@@ -55,8 +55,15 @@ pub enum Response {
 /// One event of a watch stream.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum WatchEvent {
-    /// Everything a node caches, as of `revision`; replaces the node's cache.
-    Reset { revision: u64, items: Vec<Item> },
+    /// Everything a node caches, as of `revision`; replaces the node's cache. A large
+    /// copy comes in chunks: `complete` is false while [`WatchEvent::More`] follows.
+    Reset {
+        revision: u64,
+        items: Vec<Item>,
+        complete: bool,
+    },
+    /// The next chunk of a full copy.
+    More { items: Vec<Item>, complete: bool },
     /// Current values of the keys that changed, bringing the cache to `revision`.
     Delta { revision: u64, items: Vec<Item> },
 }
@@ -129,6 +136,10 @@ pub fn item_for(state: &State, change: &Change) -> Option<Item> {
         Change::Sweep | Change::Token => return None,
     })
 }
+
+/// Items per watch event at most, so one event stays a modest QUIC frame whatever the
+/// size of the state.
+pub const MAX_ITEMS_PER_EVENT: usize = 10_000;
 
 /// Everything nodes cache, as items.
 pub fn full_copy(state: &State) -> Vec<Item> {

@@ -100,3 +100,20 @@ fn sipsak_options_gets_200_over_udp_and_tcp() {
         assert!(text.contains("Allow: REGISTER, OPTIONS"), "{text}");
     }
 }
+
+/// More extensions than one watch event carries: the node's first full copy arrives in
+/// chunks, and users from the first and the last chunk both register.
+#[test]
+fn a_tenant_larger_than_one_watch_event_is_served_whole() {
+    let node = node_with_users(12_000);
+    let first = sipp_users(2000, 3, |e| format!("pw{e}"), "e2e");
+    let last = sipp_users(2000 + 12_000 - 3, 3, |e| format!("pw{e}"), "e2e");
+    for users in [first, last] {
+        let run = sipp_for_users("register_auth.xml", &node, &users, "u1");
+        assert!(
+            run.status.success() && run.successful == 3,
+            "sipp: {run:?}\nnode:\n{}",
+            node.stderr()
+        );
+    }
+}

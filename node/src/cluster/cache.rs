@@ -25,6 +25,9 @@ struct Inner {
     agents: HashMap<Key, Agent>,
     /// Bindings held, expired ones included until the leader's sweep removes them.
     stored_bindings: usize,
+    /// The revision of a full copy still arriving in chunks; `revision` stays `None`
+    /// until it is complete, so a watch cut off halfway asks for a full copy again.
+    pending_revision: Option<u64>,
 }
 
 impl Inner {
@@ -84,23 +87,43 @@ impl Cache {
         self.inner.read().revision
     }
 
-    /// Applies one watch event. A delta older than what the cache holds only
-    /// re-sends current values, so applying it is harmless.
-    pub fn apply(&self, event: WatchEvent) {
+    /// Applies one watch event and returns whether the cache now holds a complete
+    /// copy (false in the middle of a chunked reset). A delta older than what the
+    /// cache holds only re-sends current values, so applying it is harmless.
+    pub fn apply(&self, event: WatchEvent) -> bool {
         let mut inner = self.inner.write();
         match event {
-            WatchEvent::Reset { revision, items } => {
+            WatchEvent::Reset {
+                revision,
+                items,
+                complete,
+            } => {
                 *inner = Inner::default();
                 for item in items {
                     inner.put(item);
                 }
-                inner.revision = Some(revision);
+                if complete {
+                    inner.revision = Some(revision);
+                } else {
+                    inner.pending_revision = Some(revision);
+                }
+                complete
+            }
+            WatchEvent::More { items, complete } => {
+                for item in items {
+                    inner.put(item);
+                }
+                if complete {
+                    inner.revision = inner.pending_revision.take();
+                }
+                complete && inner.revision.is_some()
             }
             WatchEvent::Delta { revision, items } => {
                 for item in items {
                     inner.put(item);
                 }
                 inner.revision = Some(inner.revision.map_or(revision, |r| r.max(revision)));
+                true
             }
         }
     }
@@ -178,5 +201,71 @@ impl Cache {
             .agents
             .get(&(tenant.clone(), ext.clone()))
             .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tenant(id: &str) -> Item {
+        let id = Id::new(id).unwrap();
+        Item::Tenant(
+            id.clone(),
+            Some(Tenant {
+                id,
+                name: "T".into(),
+                quotas: tongdai_control_plane::model::Quotas {
+                    max_concurrent_calls: 1,
+                    max_call_attempts_per_sec: 1,
+                    max_registrations: 1,
+                },
+            }),
+        )
+    }
+
+    #[test]
+    fn a_chunked_full_copy_counts_only_when_complete() {
+        let cache = Cache::new();
+        assert!(!cache.apply(WatchEvent::Reset {
+            revision: 7,
+            items: vec![tenant("a")],
+            complete: false,
+        }));
+        // Cut off here, the cache has no revision: the next watch asks for a full copy.
+        assert_eq!(cache.revision(), None);
+        assert!(cache.apply(WatchEvent::More {
+            items: vec![tenant("b")],
+            complete: true,
+        }));
+        assert_eq!(cache.revision(), Some(7));
+        assert!(cache.has_tenant("a") && cache.has_tenant("b"));
+    }
+
+    #[test]
+    fn a_reset_replaces_and_deltas_update_or_delete() {
+        let cache = Cache::new();
+        cache.apply(WatchEvent::Reset {
+            revision: 1,
+            items: vec![tenant("a"), tenant("b")],
+            complete: true,
+        });
+        cache.apply(WatchEvent::Delta {
+            revision: 3,
+            items: vec![Item::Tenant(Id::new("a").unwrap(), None), tenant("c")],
+        });
+        assert!(!cache.has_tenant("a") && cache.has_tenant("b") && cache.has_tenant("c"));
+        // An older delta replayed after a reconnect does not move the revision back.
+        cache.apply(WatchEvent::Delta {
+            revision: 2,
+            items: vec![],
+        });
+        assert_eq!(cache.revision(), Some(3));
+        cache.apply(WatchEvent::Reset {
+            revision: 4,
+            items: vec![tenant("d")],
+            complete: true,
+        });
+        assert!(!cache.has_tenant("b") && cache.has_tenant("d"));
     }
 }

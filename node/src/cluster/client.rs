@@ -202,8 +202,9 @@ impl ControlPlaneClient {
                     while let Some(event) = events.next().await {
                         match event {
                             Ok(event) => {
-                                self.inner.cache.apply(event);
-                                self.inner.synced.send_replace(true);
+                                if self.inner.cache.apply(event) {
+                                    self.inner.synced.send_replace(true);
+                                }
                                 backoff = Duration::from_millis(20);
                             }
                             Err(e) => {
