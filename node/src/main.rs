@@ -414,18 +414,20 @@ fn replica_configs(config: &Config, role: Role) -> anyhow::Result<Vec<ReplicaCon
     match role {
         Role::Node => Ok(Vec::new()),
         Role::ControlPlane => Ok(vec![base.clone()]),
-        Role::Up { replicas: 1 } => {
-            let mut rc = base.clone();
-            rc.data_dir = format!("{}/replica-1", base.data_dir);
-            Ok(vec![rc])
-        }
         Role::Up { replicas } => {
-            // One operator token for every replica of the process.
+            // One operator token for every replica of the process, in
+            // <data_dir>/operator.token unless configured.
             let operator_token = if base.operator_token.is_empty() {
                 tongdai_node::replica::token_file(Path::new(&base.data_dir))?.0
             } else {
                 base.operator_token.clone()
             };
+            if replicas == 1 {
+                let mut rc = base.clone();
+                rc.data_dir = format!("{}/replica-1", base.data_dir);
+                rc.operator_token = operator_token;
+                return Ok(vec![rc]);
+            }
             if base.listen.port() == 0 || base.api_listen.port() == 0 {
                 anyhow::bail!(
                     "--replicas {replicas} needs fixed ports: replica.listen and replica.api_listen \
@@ -598,13 +600,11 @@ fn up_banner_control_plane(
             r.quic_addr
         );
     }
-    let token = match &first.token_file {
-        Some(file) => format!("TONGDAI_TOKEN_FILE={}", file.display()),
-        None if replicas.len() > 1 => format!(
-            "TONGDAI_TOKEN_FILE={}",
-            Path::new(data_dir).join("operator.token").display()
-        ),
-        None => "TONGDAI_TOKEN=<replica.operator_token>".to_owned(),
+    let token_file = Path::new(data_dir).join("operator.token");
+    let token = if token_file.exists() {
+        format!("TONGDAI_TOKEN_FILE={}", token_file.display())
+    } else {
+        "TONGDAI_TOKEN=<replica.operator_token>".to_owned()
     };
     let _ = writeln!(
         out,

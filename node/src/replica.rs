@@ -177,7 +177,13 @@ impl RunningReplica {
             );
         }
         let lowest = members.keys().next() == Some(&config.id);
-        if lowest && let Err(e) = replica.raft().initialize(members).await {
+        // A restart finds its cluster in the store; initializing again would only be
+        // refused (and logged as an error by openraft).
+        let fresh = !replica.raft().is_initialized().await.unwrap_or(true);
+        if lowest
+            && fresh
+            && let Err(e) = replica.raft().initialize(members).await
+        {
             // Already initialized (a restart) is the normal case.
             tracing::debug!("initialize: {e}");
         }
