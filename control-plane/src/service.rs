@@ -34,7 +34,7 @@ impl ReplicaService {
         if let Some(from) = from {
             let _ = tokio::time::timeout(CATCH_UP_WAIT, revisions.wait_for(|r| *r >= from)).await;
         }
-        let mut at = match from.filter(|r| view.changes_since(*r).is_some()) {
+        let mut at = match from.filter(|r| view.reaches(*r)) {
             Some(r) => r,
             None => match send_reset(&view, &mut stream).await {
                 Some(revision) => revision,

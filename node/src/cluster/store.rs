@@ -61,16 +61,25 @@ pub(crate) fn from_model(b: model::Binding) -> Binding {
     }
 }
 
-/// The model command for a REGISTER, with the AOR's tenant and extension; `None` for a
-/// query (no Contact), which changes nothing.
-pub(crate) fn command_for(
-    req: RegisterRequest,
-) -> Result<Option<(Id, Id, Command)>, LocationError> {
+/// What a REGISTER asks of the store.
+pub(crate) enum Change {
+    /// No Contact: list the AOR's bindings, change nothing.
+    Query { aor: String },
+    /// A command to commit for the AOR's tenant and extension.
+    Commit {
+        tenant: Id,
+        ext: Id,
+        command: Command,
+    },
+}
+
+/// Turns a REGISTER into the model command it needs (or a query).
+pub(crate) fn change_for(req: RegisterRequest) -> Result<Change, LocationError> {
     let (tenant, ext) = split_aor(&req.aor).ok_or_else(|| {
         LocationError::Refused("Address-of-record is not a valid extension".into())
     })?;
     let command = match req.op {
-        RegisterOp::Fetch => return Ok(None),
+        RegisterOp::Fetch => return Ok(Change::Query { aor: req.aor }),
         RegisterOp::RemoveAll => Command::Unregister {
             tenant: tenant.clone(),
             extension: ext.clone(),
@@ -95,7 +104,11 @@ pub(crate) fn command_for(
                 .collect(),
         }),
     };
-    Ok(Some((tenant, ext, command)))
+    Ok(Change::Commit {
+        tenant,
+        ext,
+        command,
+    })
 }
 
 /// Live bindings at `now_ms`, highest q first, as the registrar lists them.
@@ -170,8 +183,13 @@ impl LocationService for ClusterStore {
         now_ms: u64,
     ) -> Result<Vec<Binding>, LocationError> {
         let (call_id, cseq) = (req.call_id.clone(), req.cseq);
-        let Some((tenant, ext, command)) = command_for(req.clone())? else {
-            return Ok(self.lookup(&req.aor, now_ms));
+        let (tenant, ext, command) = match change_for(req)? {
+            Change::Query { aor } => return Ok(self.lookup(&aor, now_ms)),
+            Change::Commit {
+                tenant,
+                ext,
+                command,
+            } => (tenant, ext, command),
         };
         let started = std::time::Instant::now();
         let (result, maybe_applied_before) = self

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 use tongdai_control_plane::model::{Command, Entry, Extension, Id, Quotas, State, Tenant};
 
 use super::{Binding, LocationError, LocationService, RegisterRequest, UserDirectory};
-use crate::cluster::store::{answer, command_for, live_bindings, split_aor};
+use crate::cluster::store::{Change, answer, change_for, live_bindings, split_aor};
 use crate::sip::auth::{Algorithm, HashFunction, ha1};
 
 /// One tenant (its id is the realm) with extensions and their bindings.
@@ -78,10 +78,9 @@ impl LocationService for LocalStore {
         req: RegisterRequest,
         now_ms: u64,
     ) -> Result<Vec<Binding>, LocationError> {
-        let aor = req.aor.clone();
-        match command_for(req)? {
-            Some((_, _, command)) => answer(self.apply(now_ms, command), now_ms),
-            None => Ok(self.lookup(&aor, now_ms)),
+        match change_for(req)? {
+            Change::Commit { command, .. } => answer(self.apply(now_ms, command), now_ms),
+            Change::Query { aor } => Ok(self.lookup(&aor, now_ms)),
         }
     }
 

@@ -129,6 +129,12 @@ struct SmData {
     changes_floor: u64,
 }
 
+impl SmData {
+    fn reaches(&self, revision: u64) -> bool {
+        (self.changes_floor..=self.state.revision()).contains(&revision)
+    }
+}
+
 /// Read access to a replica's state machine, shared with the API and the node-facing
 /// service. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -153,11 +159,17 @@ impl SmView {
     /// watcher must resync from a full copy).
     pub fn changes_since(&self, revision: u64) -> Option<Changes> {
         let data = self.data.read();
-        if revision < data.changes_floor || revision > data.state.revision() {
+        if !data.reaches(revision) {
             return None;
         }
         let start = data.changes.partition_point(|(r, _)| *r <= revision);
         Some(data.changes.range(start..).cloned().collect())
+    }
+
+    /// Whether [`SmView::changes_since`] can answer for `revision` (without copying
+    /// the changes).
+    pub fn reaches(&self, revision: u64) -> bool {
+        self.data.read().reaches(revision)
     }
 
     /// Runs `f` on the state together with its revision, atomically.
