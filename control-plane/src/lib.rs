@@ -19,6 +19,7 @@
 //! ([`wire`]) from nodes.
 
 pub mod api;
+pub mod batch;
 pub mod cluster;
 pub mod model;
 pub mod quic;

@@ -192,15 +192,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::ControlPlane { config } => {
             let loaded = load(Some(&config), &env)?;
-            let members =
-                tongdai_node::replica::parse_members(&loaded.config.replica.initial_members)
-                    .map_err(|e| Failure::Config(format!("{e:#}")))?;
-            if !members.is_empty() && !members.contains_key(&loaded.config.replica.id) {
-                return Err(Failure::Config(format!(
-                    "replica.initial_members does not list this replica's id {} (replica.id)",
-                    loaded.config.replica.id
-                )));
-            }
+            tongdai_node::replica::initial_members(&loaded.config.replica)
+                .map_err(|e| Failure::Config(format!("{e:#}")))?;
             start(loaded.config, loaded.warnings, Role::ControlPlane)
         }
         Command::Ctl(args) => {
@@ -418,7 +411,7 @@ fn replica_configs(config: &Config, role: Role) -> anyhow::Result<Vec<ReplicaCon
             // One operator token for every replica of the process, in
             // <data_dir>/operator.token unless configured.
             let operator_token = if base.operator_token.is_empty() {
-                tongdai_node::replica::token_file(Path::new(&base.data_dir))?.0
+                tongdai_node::replica::token_file(Path::new(&base.data_dir))?
             } else {
                 base.operator_token.clone()
             };

@@ -26,9 +26,6 @@ pub struct RunningReplica {
     pub quic_addr: SocketAddr,
     /// Where the admin API listens.
     pub api_addr: SocketAddr,
-    /// The file holding the operator token, when it was generated.
-    pub token_file: Option<PathBuf>,
-    pub operator_token: String,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -43,8 +40,21 @@ impl RunningReplica {
     }
 }
 
+/// `replica.initial_members`, parsed and checked to list this replica (empty: this
+/// replica alone).
+pub fn initial_members(config: &ReplicaConfig) -> anyhow::Result<BTreeMap<NodeId, Member>> {
+    let members = parse_members(&config.initial_members)?;
+    if !members.is_empty() && !members.contains_key(&config.id) {
+        bail!(
+            "replica.initial_members does not list this replica's id {} (replica.id)",
+            config.id
+        );
+    }
+    Ok(members)
+}
+
 /// Parses `id@quic_addr@api_addr,...`.
-pub fn parse_members(text: &str) -> anyhow::Result<BTreeMap<NodeId, Member>> {
+fn parse_members(text: &str) -> anyhow::Result<BTreeMap<NodeId, Member>> {
     let mut members = BTreeMap::new();
     for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let fields: Vec<&str> = part.split('@').collect();
@@ -70,27 +80,24 @@ pub fn parse_members(text: &str) -> anyhow::Result<BTreeMap<NodeId, Member>> {
 
 /// The operator token: from the config, else from `<data_dir>/operator.token`,
 /// generated there on first start (mode 0600).
-fn operator_token(
-    config: &ReplicaConfig,
-    data_dir: &Path,
-) -> anyhow::Result<(String, Option<PathBuf>)> {
+fn operator_token(config: &ReplicaConfig, data_dir: &Path) -> anyhow::Result<String> {
     if !config.operator_token.is_empty() {
-        return Ok((config.operator_token.clone(), None));
+        return Ok(config.operator_token.clone());
     }
-    token_file(data_dir).map(|(token, file)| (token, Some(file)))
+    token_file(data_dir)
 }
 
 /// The token in `<dir>/operator.token`, generated there (mode 0600) if absent.
-pub fn token_file(data_dir: &Path) -> anyhow::Result<(String, PathBuf)> {
+pub fn token_file(data_dir: &Path) -> anyhow::Result<String> {
     let file = data_dir.join("operator.token");
     if let Ok(text) = std::fs::read_to_string(&file) {
-        return Ok((text.trim().to_owned(), file));
+        return Ok(text.trim().to_owned());
     }
     let token = hex::encode(rand::random::<[u8; 24]>());
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
     write_private(&file, &token)?;
-    Ok((token, file))
+    Ok(token)
 }
 
 fn write_private(file: &Path, text: &str) -> anyhow::Result<()> {
@@ -126,7 +133,7 @@ pub async fn start(
     let replica = Replica::start(config.id, &data_dir.join("raft"), settings, network)
         .await
         .with_context(|| format!("cannot start replica {}", config.id))?;
-    let (token, token_file) = operator_token(config, &data_dir)?;
+    let token = operator_token(config, &data_dir)?;
     let auth = AuthConfig::with_operator_token(&token)
         .map_err(|e| anyhow::anyhow!("replica.operator_token: {e}"))?;
 
@@ -148,8 +155,6 @@ pub async fn start(
         endpoint,
         quic_addr,
         api_addr,
-        token_file,
-        operator_token: token,
         tasks,
     })
 }
@@ -160,7 +165,7 @@ impl RunningReplica {
     pub async fn initialize(&self, config: &ReplicaConfig) -> anyhow::Result<()> {
         let (quic_addr, api_addr) = (self.quic_addr, self.api_addr);
         let replica = &self.replica;
-        let mut members = parse_members(&config.initial_members)?;
+        let mut members = initial_members(config)?;
         if members.is_empty() {
             members.insert(
                 config.id,
@@ -168,12 +173,6 @@ impl RunningReplica {
                     raft_addr: quic_addr.to_string(),
                     api_addr: api_addr.to_string(),
                 },
-            );
-        }
-        if !members.contains_key(&config.id) {
-            bail!(
-                "replica.initial_members does not list this replica's id {}",
-                config.id
             );
         }
         let lowest = members.keys().next() == Some(&config.id);

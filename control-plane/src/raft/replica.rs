@@ -14,6 +14,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::store::{self, OpenError, SmView};
 use super::{Member, NodeId, Proposal, Raft, TypeConfig};
+use crate::batch::next_batch;
 use crate::cluster::{Cluster, ClusterError, ClusterStatus};
 use crate::model::{Command, CommandError, Outcome, State};
 
@@ -158,30 +159,6 @@ impl Replica {
         &self.view
     }
 
-    /// Makes this replica a one-member cluster (the first start of a new cluster).
-    /// Does nothing when the replica already has a membership (a restart).
-    pub async fn initialize(&self, me: Member) -> Result<(), ClusterError> {
-        let mut members = BTreeMap::new();
-        members.insert(self.id, me);
-        match self.raft.initialize(members).await {
-            Ok(()) => Ok(()),
-            Err(RaftError::APIError(openraft::error::InitializeError::NotAllowed(_))) => Ok(()),
-            Err(e) => Err(ClusterError::Unavailable(e.to_string())),
-        }
-    }
-
-    /// The id and address of the leader, when known.
-    pub fn leader(&self) -> Option<(NodeId, Member)> {
-        let metrics = self.raft.metrics().borrow().clone();
-        let id = metrics.current_leader?;
-        let member = metrics
-            .membership_config
-            .membership()
-            .get_node(&id)
-            .cloned()?;
-        Some((id, member))
-    }
-
     /// Waits until some replica is known as leader, up to `timeout`.
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<NodeId> {
         let mut rx = self.raft.metrics();
@@ -257,21 +234,10 @@ async fn run_proposer(
 ) {
     let permits = Arc::new(Semaphore::new(max_in_flight.max(1)));
     let mut last_stamp = 0u64;
-    while let Some(first) = rx.recv().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        let mut count = batch[0].commands.len();
-        while count < max_batch {
-            match rx.try_recv() {
-                Ok(p) => {
-                    count += p.commands.len();
-                    batch.push(p);
-                }
-                Err(_) => break,
-            }
-        }
+    while let Some((batch, permit)) =
+        next_batch(&mut rx, &permits, max_batch, |p: &Pending| p.commands.len()).await
+    {
+        let count = batch.iter().map(|p| p.commands.len()).sum();
         // The leader's clock, never running backwards across entries it stamps.
         last_stamp = last_stamp.max(now_ms());
         let mut commands = Vec::with_capacity(count);

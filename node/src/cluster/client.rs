@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
+use tongdai_control_plane::batch::next_batch;
 use tongdai_control_plane::cluster::ClusterError;
 use tongdai_control_plane::model::{Command, CommandError, Outcome};
 use tongdai_control_plane::quic::{Client, RpcEndpoint, RpcError};
@@ -230,17 +231,7 @@ const BATCH_DEADLINE: Duration = Duration::from_secs(8);
 /// their commit, new commands queue up and leave together.
 async fn run_batcher(inner: std::sync::Weak<Inner>, mut rx: mpsc::Receiver<Queued>) {
     let permits = Arc::new(Semaphore::new(MAX_BATCHES_IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            return;
-        };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(q) => batch.push(q),
-                Err(_) => break,
-            }
-        }
+    while let Some((batch, permit)) = next_batch(&mut rx, &permits, MAX_BATCH, |_| 1).await {
         let Some(inner) = inner.upgrade() else {
             return;
         };
