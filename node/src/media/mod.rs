@@ -5,11 +5,13 @@
 //! figures that [`mos`] turns into an estimated MOS, and [`ports`] hands out RTP/RTCP
 //! port numbers. Sockets and relay workers live at the edge, built on top of these.
 
+pub mod g711;
 pub mod mos;
 pub mod ports;
 pub mod rtcp;
 pub mod rtp;
 pub mod stats;
+pub mod wav;
 
 #[cfg(test)]
 mod tests;
