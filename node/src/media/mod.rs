@@ -5,9 +5,11 @@
 //! figures that [`mos`] turns into an estimated MOS, and [`ports`] hands out RTP/RTCP
 //! port numbers. Sockets and relay workers live at the edge, built on top of these.
 
+pub mod engine;
 pub mod g711;
 pub mod mos;
 pub mod ports;
+pub mod relay;
 pub mod rtcp;
 pub mod rtp;
 pub mod stats;

@@ -1,0 +1,493 @@
+//! The media engine's API: what the B2BUA (or a remote controller) asks of the media plane.
+//!
+//! A *session* is one call's media: two legs (caller-facing and callee-facing), each with
+//! its own RTP/RTCP port pair on this node. The B2BUA creates a session, passes each SDP
+//! offer and answer through it (the engine records where the peer wants media and rewrites
+//! the SDP so that the other side sends to us), and destroys it at the end, getting the
+//! final statistics for the CDR. Every method takes and returns plain data, so the same
+//! calls can be made over the wire ([`super::control`]) to a media node elsewhere.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::sync::oneshot;
+
+use super::ports::{PortError, PortPair, PortPool, PortRange};
+use super::relay::worker::{Command, LegSockets, RemoteMedia};
+use super::relay::{CallStats, LegSide, Relay, WorkerId, latch::DEFAULT_RELATCH_AFTER};
+
+/// DSCP EF (expedited forwarding, RFC 3246) in the TOS byte: voice gets priority queues.
+const TOS_EF: u32 = 46 << 2;
+/// How many port pairs to try when a pair turns out to be taken by another process.
+const BIND_ATTEMPTS: usize = 16;
+
+/// How the media plane is set up on this node.
+#[derive(Debug, Clone)]
+pub struct MediaConfig {
+    /// RTP/RTCP ports the relay may bind.
+    pub rtp_ports: PortRange,
+    /// IPv4 address to bind media sockets on (None: no IPv4 media).
+    pub bind_v4: Option<Ipv4Addr>,
+    /// IPv6 address to bind media sockets on (None: no IPv6 media).
+    pub bind_v6: Option<Ipv6Addr>,
+    /// IPv4 address written into SDP (the public address behind a 1:1 NAT); default bind_v4.
+    pub advertise_v4: Option<Ipv4Addr>,
+    /// IPv6 address written into SDP; default bind_v6.
+    pub advertise_v6: Option<Ipv6Addr>,
+    /// Relay worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Silence of a latched source after which another source may take over.
+    pub relatch_after: Duration,
+    /// Socket receive/send buffer per media socket, bytes (0 = the OS default).
+    pub socket_buffer: usize,
+}
+
+impl MediaConfig {
+    /// Loopback-only defaults on the given port range (tests, `tongdai up`).
+    pub fn loopback(rtp_ports: PortRange) -> Self {
+        Self {
+            rtp_ports,
+            bind_v4: Some(Ipv4Addr::LOCALHOST),
+            bind_v6: None,
+            advertise_v4: None,
+            advertise_v6: None,
+            workers: 1,
+            relatch_after: DEFAULT_RELATCH_AFTER,
+            socket_buffer: 0,
+        }
+    }
+}
+
+/// Why a media request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("no media session {0}")]
+    UnknownSession(SessionId),
+    #[error(transparent)]
+    Ports(#[from] PortError),
+    #[error("cannot bind a media socket on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("this node has no {0} media address; configure media.bind_{1}")]
+    NoAddressFamily(&'static str, &'static str),
+    #[error("the leg's address family cannot change within a session")]
+    FamilyChange,
+    #[error("the relay worker of this session has stopped")]
+    WorkerGone,
+    #[error("invalid SDP: {0}")]
+    Sdp(String),
+    #[error("the SDP has no audio stream to relay")]
+    NoAudio,
+    #[error("the relay worker could not take the call: {0}")]
+    Worker(io::Error),
+}
+
+/// A media session's identifier, unique on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionId(pub u64);
+
+impl fmt::Display for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+impl FromStr for SessionId {
+    type Err = std::num::ParseIntError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        u64::from_str_radix(s, 16).map(SessionId)
+    }
+}
+
+/// IP family of a leg's sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(_) => Family::V4,
+            IpAddr::V6(_) => Family::V6,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LegState {
+    ports: Option<PortPair>,
+    /// Family and local address once the sockets are bound.
+    bound: Option<(Family, IpAddr)>,
+    remote: RemoteMedia,
+}
+
+#[derive(Debug)]
+struct Session {
+    tenant: String,
+    call_id: String,
+    worker: WorkerId,
+    /// Whether the worker holds the call (sockets bound and handed over).
+    on_worker: bool,
+    legs: [LegState; 2],
+}
+
+/// Where one leg of a session receives media on this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct LocalMedia {
+    /// The address to advertise in SDP.
+    pub address: IpAddr,
+    pub rtp_port: u16,
+    pub rtcp_port: u16,
+}
+
+/// Summary of a session for listings.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SessionInfo {
+    pub id: String,
+    pub tenant: String,
+    pub call_id: String,
+}
+
+struct Inner {
+    config: MediaConfig,
+    relay: Relay,
+    ports: Mutex<PortPool>,
+    sessions: Mutex<HashMap<SessionId, Session>>,
+    next_id: AtomicU64,
+}
+
+/// The media plane of a node; cheap to clone.
+#[derive(Clone)]
+pub struct MediaEngine {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for MediaEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MediaEngine")
+            .field("workers", &self.inner.relay.workers())
+            .field("sessions", &self.inner.sessions.lock().len())
+            .finish()
+    }
+}
+
+impl MediaEngine {
+    /// Starts the relay workers.
+    pub fn start(config: MediaConfig) -> io::Result<Self> {
+        if config.bind_v4.is_none() && config.bind_v6.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "media needs bind_v4 or bind_v6",
+            ));
+        }
+        let relay = Relay::start(config.workers, config.relatch_after)?;
+        // Session ids start at a random point so ids from before a restart do not collide.
+        let first = rand::random::<u32>() as u64;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                ports: Mutex::new(PortPool::new(config.rtp_ports)),
+                config,
+                relay,
+                sessions: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(first << 24),
+            }),
+        })
+    }
+
+    /// The configuration the engine runs with.
+    pub fn config(&self) -> &MediaConfig {
+        &self.inner.config
+    }
+
+    /// Port pairs in use and available.
+    pub fn ports_in_use(&self) -> (usize, usize) {
+        let pool = self.inner.ports.lock();
+        (pool.in_use(), pool.available())
+    }
+
+    /// Live sessions.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        self.inner
+            .sessions
+            .lock()
+            .iter()
+            .map(|(id, s)| SessionInfo {
+                id: id.to_string(),
+                tenant: s.tenant.clone(),
+                call_id: s.call_id.clone(),
+            })
+            .collect()
+    }
+
+    /// Creates a session for a call: reserves a port pair per leg.
+    pub fn create_session(&self, tenant: &str, call_id: &str) -> Result<SessionId, MediaError> {
+        let (a, b) = {
+            let mut pool = self.inner.ports.lock();
+            let a = pool.allocate()?;
+            match pool.allocate() {
+                Ok(b) => (a, b),
+                Err(e) => {
+                    let _ = pool.release(a);
+                    return Err(e.into());
+                }
+            }
+        };
+        let id = SessionId(self.inner.next_id.fetch_add(1, Ordering::Relaxed));
+        let worker = self.inner.relay.place();
+        let leg = |ports| LegState {
+            ports: Some(ports),
+            bound: None,
+            remote: RemoteMedia::default(),
+        };
+        self.inner.sessions.lock().insert(
+            id,
+            Session {
+                tenant: tenant.to_owned(),
+                call_id: call_id.to_owned(),
+                worker,
+                on_worker: false,
+                legs: [leg(a), leg(b)],
+            },
+        );
+        metrics::gauge!("tongdai_media_sessions").increment(1.0);
+        Ok(id)
+    }
+
+    /// The tenant of a session.
+    pub fn tenant(&self, id: SessionId) -> Result<String, MediaError> {
+        self.inner
+            .sessions
+            .lock()
+            .get(&id)
+            .map(|s| s.tenant.clone())
+            .ok_or(MediaError::UnknownSession(id))
+    }
+
+    fn advertise(&self, family: Family) -> Result<(IpAddr, IpAddr), MediaError> {
+        let c = &self.inner.config;
+        match family {
+            Family::V4 => c
+                .bind_v4
+                .map(|b| (IpAddr::V4(b), IpAddr::V4(c.advertise_v4.unwrap_or(b))))
+                .ok_or(MediaError::NoAddressFamily("IPv4", "v4")),
+            Family::V6 => c
+                .bind_v6
+                .map(|b| (IpAddr::V6(b), IpAddr::V6(c.advertise_v6.unwrap_or(b))))
+                .ok_or(MediaError::NoAddressFamily("IPv6", "v6")),
+        }
+    }
+
+    fn bind_socket(&self, addr: SocketAddr) -> Result<UdpSocket, MediaError> {
+        let bind_err = |source| MediaError::Bind { addr, source };
+        let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))
+            .map_err(bind_err)?;
+        if addr.is_ipv6() {
+            socket.set_only_v6(true).map_err(bind_err)?;
+            let _ = socket.set_tclass_v6(TOS_EF);
+        } else {
+            let _ = socket.set_tos_v4(TOS_EF);
+        }
+        let buffer = self.inner.config.socket_buffer;
+        if buffer > 0 {
+            let _ = socket.set_recv_buffer_size(buffer);
+            let _ = socket.set_send_buffer_size(buffer);
+        }
+        socket.set_nonblocking(true).map_err(bind_err)?;
+        socket.bind(&addr.into()).map_err(bind_err)?;
+        Ok(socket.into())
+    }
+
+    /// Binds a leg's RTP and RTCP sockets, moving to another port pair if another
+    /// process holds the one reserved.
+    fn bind_leg(&self, leg: &mut LegState, bind_ip: IpAddr) -> Result<LegSockets, MediaError> {
+        let mut last_error = None;
+        for _ in 0..BIND_ATTEMPTS {
+            let Some(pair) = leg.ports.as_ref() else {
+                break;
+            };
+            let rtp = self.bind_socket(SocketAddr::new(bind_ip, pair.rtp()));
+            let rtcp = self.bind_socket(SocketAddr::new(bind_ip, pair.rtcp(false)));
+            match (rtp, rtcp) {
+                (Ok(rtp), Ok(rtcp)) => return Ok(LegSockets { rtp, rtcp }),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::warn!(error = %e, "RTP port pair taken by another process, trying the next");
+                    last_error = Some(e);
+                    let mut pool = self.inner.ports.lock();
+                    let next = pool.allocate()?;
+                    if let Some(old) = leg.ports.replace(next) {
+                        let _ = pool.release(old);
+                    }
+                }
+            }
+        }
+        Err(last_error.unwrap_or(MediaError::Ports(PortError::Exhausted { pairs: 0 })))
+    }
+
+    /// Makes sure both legs are bound (leg `side` on `family`, the other on `other`) and
+    /// the worker holds the call; returns the local media of both legs.
+    async fn ensure_bound(
+        &self,
+        id: SessionId,
+        families: [Family; 2],
+    ) -> Result<[LocalMedia; 2], MediaError> {
+        let (worker, sockets, locals) = {
+            let mut sessions = self.inner.sessions.lock();
+            let session = sessions
+                .get_mut(&id)
+                .ok_or(MediaError::UnknownSession(id))?;
+            let mut sockets = Vec::new();
+            let mut locals = Vec::with_capacity(2);
+            for (leg, family) in session.legs.iter_mut().zip(families) {
+                let (bind_ip, advertise) = self.advertise(family)?;
+                match leg.bound {
+                    Some((f, _)) if f != family => return Err(MediaError::FamilyChange),
+                    Some(_) => {}
+                    None => {
+                        sockets.push(self.bind_leg(leg, bind_ip)?);
+                        leg.bound = Some((family, advertise));
+                    }
+                }
+                let ports = leg.ports.as_ref().ok_or(MediaError::UnknownSession(id))?;
+                locals.push(LocalMedia {
+                    address: advertise,
+                    rtp_port: ports.rtp(),
+                    rtcp_port: ports.rtcp(false),
+                });
+            }
+            let handover = !session.on_worker;
+            session.on_worker = true;
+            let locals = [locals[0], locals[1]];
+            (session.worker, handover.then_some(sockets), locals)
+        };
+        if let Some(sockets) = sockets {
+            let mut it = sockets.into_iter();
+            let (Some(a), Some(b)) = (it.next(), it.next()) else {
+                return Err(MediaError::FamilyChange);
+            };
+            let (tx, rx) = oneshot::channel();
+            let command = Command::AddCall {
+                key: id.0,
+                legs: Box::new([a, b]),
+                reply: tx,
+            };
+            if !self.inner.relay.send(worker, command) {
+                return Err(MediaError::WorkerGone);
+            }
+            rx.await
+                .map_err(|_| MediaError::WorkerGone)?
+                .map_err(MediaError::Worker)?;
+        }
+        Ok(locals)
+    }
+
+    /// Binds the session's legs (if not yet) and returns where each leg receives media.
+    /// `families` gives the IP family of the caller-facing and callee-facing legs.
+    pub async fn local_media(
+        &self,
+        id: SessionId,
+        families: [Family; 2],
+    ) -> Result<[LocalMedia; 2], MediaError> {
+        self.ensure_bound(id, families).await
+    }
+
+    /// Tells the relay where a leg's peer wants media (from its SDP).
+    pub(crate) fn set_remote(
+        &self,
+        id: SessionId,
+        side: LegSide,
+        remote: RemoteMedia,
+    ) -> Result<(), MediaError> {
+        let worker = {
+            let mut sessions = self.inner.sessions.lock();
+            let session = sessions
+                .get_mut(&id)
+                .ok_or(MediaError::UnknownSession(id))?;
+            session.legs[side.index()].remote = remote;
+            session.worker
+        };
+        let command = Command::Remote {
+            key: id.0,
+            side,
+            remote,
+        };
+        if self.inner.relay.send(worker, command) {
+            Ok(())
+        } else {
+            Err(MediaError::WorkerGone)
+        }
+    }
+
+    /// Current statistics of both legs.
+    pub async fn stats(&self, id: SessionId) -> Result<CallStats, MediaError> {
+        let (worker, on_worker) = {
+            let sessions = self.inner.sessions.lock();
+            let s = sessions.get(&id).ok_or(MediaError::UnknownSession(id))?;
+            (s.worker, s.on_worker)
+        };
+        if !on_worker {
+            return Ok(CallStats::default());
+        }
+        let (tx, rx) = oneshot::channel();
+        if !self.inner.relay.send(
+            worker,
+            Command::Stats {
+                key: id.0,
+                reply: tx,
+            },
+        ) {
+            return Err(MediaError::WorkerGone);
+        }
+        rx.await
+            .map_err(|_| MediaError::WorkerGone)?
+            .ok_or(MediaError::UnknownSession(id))
+    }
+
+    /// Ends a session: closes its sockets, frees its ports and returns its final statistics.
+    pub async fn destroy(&self, id: SessionId) -> Result<CallStats, MediaError> {
+        let session = self
+            .inner
+            .sessions
+            .lock()
+            .remove(&id)
+            .ok_or(MediaError::UnknownSession(id))?;
+        metrics::gauge!("tongdai_media_sessions").decrement(1.0);
+        let stats = if session.on_worker {
+            let (tx, rx) = oneshot::channel();
+            if self.inner.relay.send(
+                session.worker,
+                Command::Remove {
+                    key: id.0,
+                    reply: tx,
+                },
+            ) {
+                rx.await.ok().flatten().unwrap_or_default()
+            } else {
+                CallStats::default()
+            }
+        } else {
+            CallStats::default()
+        };
+        self.inner.relay.unplace(session.worker);
+        // Ports go back only after the worker has closed the sockets.
+        let mut pool = self.inner.ports.lock();
+        for leg in session.legs {
+            if let Some(pair) = leg.ports {
+                let _ = pool.release(pair);
+            }
+        }
+        Ok(stats)
+    }
+}

@@ -1,0 +1,634 @@
+//! One relay worker: a thread that owns the sockets of the calls given to it and moves
+//! their packets.
+//!
+//! Both legs of a call live on the same worker, so forwarding never crosses threads. The
+//! loop waits on epoll, drains a ready socket with one `recvmmsg`, checks each packet
+//! against the leg's latch, folds it into the leg's statistics and sends everything bound
+//! for the other leg with one `sendmmsg`, straight from the receive buffer. Nothing in that
+//! path allocates, locks or touches memory shared with another thread: commands arrive on
+//! a channel (woken by an eventfd) between batches, and counters are published to the
+//! metrics registry about once a second.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::latch::{Admit, Latch};
+use super::sys::{Epoll, EventFd, RawAddr, RecvBatch, SendBatch};
+use crate::media::rtcp::{RtcpCompound, RtcpPacket};
+use crate::media::rtp::{RtpPacket, is_rtcp};
+use crate::media::stats::{Arrival, ReceiverStats, RemoteReception};
+
+/// Datagrams taken from one socket per `recvmmsg`.
+const BATCH: usize = 32;
+/// How often counters go to the metrics registry.
+const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// The epoll token of the command eventfd (no call slot can produce it).
+const WAKE_TOKEN: u64 = u64::MAX;
+
+/// Which leg of a call: the caller-facing one (0) or the callee-facing one (1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LegSide {
+    Caller,
+    Callee,
+}
+
+impl LegSide {
+    pub fn index(self) -> usize {
+        match self {
+            LegSide::Caller => 0,
+            LegSide::Callee => 1,
+        }
+    }
+
+    pub fn other(self) -> LegSide {
+        match self {
+            LegSide::Caller => LegSide::Callee,
+            LegSide::Callee => LegSide::Caller,
+        }
+    }
+}
+
+/// The two sockets of one leg, bound by the engine on the leg's RTP and RTCP ports.
+#[derive(Debug)]
+pub(crate) struct LegSockets {
+    pub rtp: UdpSocket,
+    pub rtcp: UdpSocket,
+}
+
+/// What the leg's peer announced in SDP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct RemoteMedia {
+    pub rtp: Option<SocketAddr>,
+    pub rtcp: Option<SocketAddr>,
+    pub rtcp_mux: bool,
+}
+
+/// Instructions from the engine.
+#[derive(Debug)]
+pub(crate) enum Command {
+    AddCall {
+        key: u64,
+        legs: Box<[LegSockets; 2]>,
+        reply: oneshot::Sender<io::Result<()>>,
+    },
+    Remote {
+        key: u64,
+        side: LegSide,
+        remote: RemoteMedia,
+    },
+    Stats {
+        key: u64,
+        reply: oneshot::Sender<Option<CallStats>>,
+    },
+    Remove {
+        key: u64,
+        reply: oneshot::Sender<Option<CallStats>>,
+    },
+    Shutdown,
+}
+
+/// Statistics of one leg: what its peer sent us, and what we sent its peer.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LegStats {
+    /// Our socket facing this leg's peer.
+    pub local: Option<SocketAddr>,
+    /// The peer's address we latched on, if it has sent.
+    pub latched: Option<SocketAddr>,
+    /// RTP packets accepted from the peer.
+    pub packets_received: u64,
+    /// RTP payload bytes accepted from the peer.
+    pub bytes_received: u64,
+    /// RTP packets the sequence numbers say are missing (all SSRCs of this leg).
+    pub packets_lost: i64,
+    /// Lost / expected, 0.0 to 1.0.
+    pub loss_ratio: f64,
+    pub out_of_order: u64,
+    pub duplicates: u64,
+    /// Interarrival jitter of the current stream (RFC 3550 A.8), milliseconds.
+    pub jitter_ms: f64,
+    /// How many times the peer's SSRC changed.
+    pub ssrc_changes: u64,
+    /// RTCP packets accepted from the peer.
+    pub rtcp_received: u64,
+    /// Packets (RTP + RTCP) sent to the peer.
+    pub packets_sent: u64,
+    /// Packets dropped because they came from a source other than the latched one.
+    pub dropped_foreign_source: u64,
+    /// Datagrams that were neither RTP nor RTCP.
+    pub dropped_malformed: u64,
+    /// Packets for this peer dropped because its address is not known yet.
+    pub dropped_no_destination: u64,
+    /// Loss the peer reports (RTCP) about the stream we send it, 0.0 to 1.0.
+    pub remote_fraction_lost: f64,
+    /// Jitter the peer reports (RTCP) about the stream we send it, milliseconds.
+    pub remote_jitter_ms: f64,
+    /// Round trip from the peer's RTCP reports, milliseconds.
+    pub round_trip_ms: Option<f64>,
+    /// Time since the peer last sent anything, milliseconds.
+    pub idle_ms: Option<u64>,
+}
+
+/// Statistics of both legs of a call.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct CallStats {
+    pub caller: LegStats,
+    pub callee: LegStats,
+}
+
+/// Totals of the SSRCs a leg heard before its current one.
+#[derive(Debug, Clone, Copy, Default)]
+struct PriorStreams {
+    packets: u64,
+    bytes: u64,
+    expected: u64,
+    lost: i64,
+    out_of_order: u64,
+    duplicates: u64,
+}
+
+#[derive(Debug)]
+struct Leg {
+    rtp: UdpSocket,
+    rtcp: UdpSocket,
+    rtp_latch: Latch,
+    rtcp_latch: Latch,
+    rtcp_mux: bool,
+    /// Kernel form of where media for this leg's peer goes, refreshed on latch changes.
+    rtp_dest: Option<RawAddr>,
+    rtcp_dest: Option<RawAddr>,
+    ssrc: Option<u32>,
+    receiver: ReceiverStats,
+    prior: PriorStreams,
+    ssrc_changes: u64,
+    remote: RemoteReception,
+    rtcp_received: u64,
+    packets_sent: u64,
+    dropped_foreign_source: u64,
+    dropped_malformed: u64,
+    dropped_no_destination: u64,
+    last_heard: Option<Instant>,
+}
+
+impl Leg {
+    fn new(sockets: LegSockets, relatch_after: Duration) -> Self {
+        Self {
+            rtp: sockets.rtp,
+            rtcp: sockets.rtcp,
+            rtp_latch: Latch::new(None, relatch_after),
+            rtcp_latch: Latch::new(None, relatch_after),
+            rtcp_mux: false,
+            rtp_dest: None,
+            rtcp_dest: None,
+            ssrc: None,
+            receiver: ReceiverStats::new(),
+            prior: PriorStreams::default(),
+            ssrc_changes: 0,
+            remote: RemoteReception::default(),
+            rtcp_received: 0,
+            packets_sent: 0,
+            dropped_foreign_source: 0,
+            dropped_malformed: 0,
+            dropped_no_destination: 0,
+            last_heard: None,
+        }
+    }
+
+    fn refresh_destinations(&mut self) {
+        self.rtp_dest = self.rtp_latch.destination().map(RawAddr::from);
+        let rtcp = if self.rtcp_mux {
+            self.rtp_latch.destination()
+        } else {
+            self.rtcp_latch.destination()
+        };
+        self.rtcp_dest = rtcp.map(RawAddr::from);
+    }
+
+    fn set_remote(&mut self, remote: RemoteMedia) {
+        self.rtcp_mux = remote.rtcp_mux;
+        self.rtp_latch.set_expected(remote.rtp);
+        // Without a=rtcp, RTCP is on the port above RTP (RFC 3605).
+        let rtcp = remote.rtcp.or_else(|| {
+            remote
+                .rtp
+                .map(|a| SocketAddr::new(a.ip(), a.port().wrapping_add(1)))
+        });
+        self.rtcp_latch.set_expected(rtcp);
+        self.refresh_destinations();
+    }
+
+    fn on_rtp(&mut self, packet: &RtpPacket<'_>, now: Instant) {
+        let ssrc = packet.ssrc();
+        if self.ssrc != Some(ssrc) {
+            if self.ssrc.is_some() {
+                self.ssrc_changes += 1;
+                self.prior.expected += self.receiver.expected();
+                self.prior.lost += self.receiver.lost();
+                self.prior.out_of_order += self.receiver.out_of_order();
+                self.prior.duplicates += self.receiver.duplicates();
+                self.prior.packets += self.receiver.packets();
+                self.prior.bytes += self.receiver.bytes();
+                self.receiver = ReceiverStats::new();
+            }
+            self.ssrc = Some(ssrc);
+        }
+        self.receiver.on_packet(Arrival {
+            sequence: packet.sequence(),
+            rtp_timestamp: packet.timestamp(),
+            at: now,
+            clock_rate: 8000,
+            payload_len: packet.payload().len(),
+        });
+    }
+
+    fn on_rtcp(&mut self, data: &[u8], now: Instant) {
+        self.rtcp_received += 1;
+        let Ok(compound) = RtcpCompound::parse(data) else {
+            return;
+        };
+        for packet in compound.packets() {
+            match packet {
+                RtcpPacket::SenderReport { info, blocks, .. } => {
+                    self.receiver.on_sender_report(info.ntp_timestamp, now);
+                    if let Some(block) = blocks.iter().next() {
+                        self.remote.apply(&block, 8000, 0);
+                    }
+                }
+                RtcpPacket::ReceiverReport { blocks, .. } => {
+                    if let Some(block) = blocks.iter().next() {
+                        self.remote.apply(&block, 8000, 0);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn stats(&self, now: Instant) -> LegStats {
+        let expected = self.prior.expected + self.receiver.expected();
+        let lost = self.prior.lost + self.receiver.lost();
+        LegStats {
+            local: self.rtp.local_addr().ok(),
+            latched: self.rtp_latch.latched(),
+            packets_received: self.prior.packets + self.receiver.packets(),
+            bytes_received: self.prior.bytes + self.receiver.bytes(),
+            packets_lost: lost,
+            loss_ratio: if expected == 0 {
+                0.0
+            } else {
+                (lost.max(0) as f64 / expected as f64).min(1.0)
+            },
+            out_of_order: self.prior.out_of_order + self.receiver.out_of_order(),
+            duplicates: self.prior.duplicates + self.receiver.duplicates(),
+            jitter_ms: self.receiver.jitter_ms(),
+            ssrc_changes: self.ssrc_changes,
+            rtcp_received: self.rtcp_received,
+            packets_sent: self.packets_sent,
+            dropped_foreign_source: self.dropped_foreign_source,
+            dropped_malformed: self.dropped_malformed,
+            dropped_no_destination: self.dropped_no_destination,
+            remote_fraction_lost: self.remote.fraction_lost(),
+            remote_jitter_ms: self.remote.jitter_ms,
+            round_trip_ms: self.remote.round_trip.map(|d| d.as_secs_f64() * 1000.0),
+            idle_ms: self
+                .last_heard
+                .map(|t| now.saturating_duration_since(t).as_millis() as u64),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Call {
+    key: u64,
+    legs: [Leg; 2],
+}
+
+/// Counters summed over the worker, published once a second.
+#[derive(Debug, Default, Clone, Copy)]
+struct Totals {
+    relayed_packets: u64,
+    relayed_bytes: u64,
+    dropped: u64,
+}
+
+/// Where a received datagram goes.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    Rtp(usize),
+    Rtcp(usize),
+}
+
+#[derive(Debug)]
+pub(crate) struct Worker {
+    index: usize,
+    epoll: Epoll,
+    wake: std::sync::Arc<EventFd>,
+    commands: Receiver<Command>,
+    calls: Vec<Option<Call>>,
+    free_slots: Vec<usize>,
+    by_key: HashMap<u64, usize>,
+    relatch_after: Duration,
+    recv: RecvBatch,
+    send: SendBatch,
+    ready: Vec<u64>,
+    /// Datagram index and destination of packets headed out of the other leg.
+    out_rtp: Vec<(usize, RawAddr)>,
+    out_rtcp: Vec<(usize, RawAddr)>,
+    totals: Totals,
+    published: Totals,
+}
+
+fn token(slot: usize, side: usize, rtcp: bool) -> u64 {
+    ((slot as u64) << 2) | ((side as u64) << 1) | u64::from(rtcp)
+}
+
+impl Worker {
+    pub(crate) fn new(
+        index: usize,
+        wake: std::sync::Arc<EventFd>,
+        commands: Receiver<Command>,
+        relatch_after: Duration,
+    ) -> io::Result<Self> {
+        let epoll = Epoll::new(256)?;
+        epoll.add(wake.raw(), WAKE_TOKEN)?;
+        Ok(Self {
+            index,
+            epoll,
+            wake,
+            commands,
+            calls: Vec::new(),
+            free_slots: Vec::new(),
+            by_key: HashMap::new(),
+            relatch_after,
+            recv: RecvBatch::new(BATCH),
+            send: SendBatch::new(BATCH),
+            ready: Vec::with_capacity(256),
+            out_rtp: Vec::with_capacity(BATCH),
+            out_rtcp: Vec::with_capacity(BATCH),
+            totals: Totals::default(),
+            published: Totals::default(),
+        })
+    }
+
+    /// Runs until a `Shutdown` command or until the engine goes away.
+    pub(crate) fn run(mut self) {
+        let mut next_publish = Instant::now() + PUBLISH_EVERY;
+        loop {
+            let now = Instant::now();
+            let timeout = next_publish.saturating_duration_since(now);
+            self.ready.clear();
+            match self.epoll.wait(Some(timeout)) {
+                Ok(tokens) => self.ready.extend(tokens),
+                Err(e) => {
+                    tracing::error!(worker = self.index, error = %e, "relay worker cannot wait on epoll");
+                    return;
+                }
+            }
+            let now = Instant::now();
+            for i in 0..self.ready.len() {
+                let token = self.ready[i];
+                if token == WAKE_TOKEN {
+                    self.wake.clear();
+                    if !self.drain_commands() {
+                        self.publish();
+                        return;
+                    }
+                } else {
+                    self.on_readable(token, now);
+                }
+            }
+            if now >= next_publish {
+                self.publish();
+                next_publish = now + PUBLISH_EVERY;
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let worker = self.index.to_string();
+        let t = self.totals;
+        let p = self.published;
+        metrics::counter!("tongdai_media_relayed_packets_total", "worker" => worker.clone())
+            .increment(t.relayed_packets - p.relayed_packets);
+        metrics::counter!("tongdai_media_relayed_bytes_total", "worker" => worker.clone())
+            .increment(t.relayed_bytes - p.relayed_bytes);
+        metrics::counter!("tongdai_media_dropped_packets_total", "worker" => worker.clone())
+            .increment(t.dropped - p.dropped);
+        metrics::gauge!("tongdai_media_worker_calls", "worker" => worker)
+            .set(self.by_key.len() as f64);
+        self.published = t;
+    }
+
+    /// Handles queued commands; false when the worker must stop.
+    fn drain_commands(&mut self) -> bool {
+        loop {
+            match self.commands.try_recv() {
+                Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => return false,
+                Ok(command) => self.on_command(command),
+                Err(TryRecvError::Empty) => return true,
+            }
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        let now = Instant::now();
+        match command {
+            Command::AddCall { key, legs, reply } => {
+                let _ = reply.send(self.add_call(key, *legs));
+            }
+            Command::Remote { key, side, remote } => {
+                if let Some(call) = self.call_mut(key) {
+                    call.legs[side.index()].set_remote(remote);
+                }
+            }
+            Command::Stats { key, reply } => {
+                let stats = self.call_mut(key).map(|call| CallStats {
+                    caller: call.legs[0].stats(now),
+                    callee: call.legs[1].stats(now),
+                });
+                let _ = reply.send(stats);
+            }
+            Command::Remove { key, reply } => {
+                let _ = reply.send(self.remove_call(key, now));
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn call_mut(&mut self, key: u64) -> Option<&mut Call> {
+        let slot = *self.by_key.get(&key)?;
+        self.calls[slot].as_mut()
+    }
+
+    fn add_call(&mut self, key: u64, legs: [LegSockets; 2]) -> io::Result<()> {
+        if self.by_key.contains_key(&key) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "call already on this worker",
+            ));
+        }
+        let slot = self.free_slots.pop().unwrap_or_else(|| {
+            self.calls.push(None);
+            self.calls.len() - 1
+        });
+        let [a, b] = legs;
+        let call = Call {
+            key,
+            legs: [
+                Leg::new(a, self.relatch_after),
+                Leg::new(b, self.relatch_after),
+            ],
+        };
+        let mut registered = Vec::with_capacity(4);
+        for (side, leg) in call.legs.iter().enumerate() {
+            for (rtcp, fd) in [(false, leg.rtp.as_raw_fd()), (true, leg.rtcp.as_raw_fd())] {
+                if let Err(e) = self.epoll.add(fd, token(slot, side, rtcp)) {
+                    for fd in registered {
+                        let _ = self.epoll.delete(fd);
+                    }
+                    self.free_slots.push(slot);
+                    return Err(e);
+                }
+                registered.push(fd);
+            }
+        }
+        self.calls[slot] = Some(call);
+        self.by_key.insert(key, slot);
+        Ok(())
+    }
+
+    fn remove_call(&mut self, key: u64, now: Instant) -> Option<CallStats> {
+        let slot = self.by_key.remove(&key)?;
+        let call = self.calls[slot].take()?;
+        debug_assert_eq!(call.key, key);
+        for leg in &call.legs {
+            let _ = self.epoll.delete(leg.rtp.as_raw_fd());
+            let _ = self.epoll.delete(leg.rtcp.as_raw_fd());
+        }
+        self.free_slots.push(slot);
+        Some(CallStats {
+            caller: call.legs[0].stats(now),
+            callee: call.legs[1].stats(now),
+        })
+        // The sockets close here, when `call` drops.
+    }
+
+    /// Drains one ready socket: receive a batch, vet and account each datagram, then send
+    /// what is bound for the other leg.
+    fn on_readable(&mut self, token: u64, now: Instant) {
+        let slot = (token >> 2) as usize;
+        let side = ((token >> 1) & 1) as usize;
+        let on_rtcp_socket = token & 1 == 1;
+        let Some(Some(call)) = self.calls.get_mut(slot) else {
+            return;
+        };
+        let fd = if on_rtcp_socket {
+            call.legs[side].rtcp.as_raw_fd()
+        } else {
+            call.legs[side].rtp.as_raw_fd()
+        };
+        let received = match self.recv.recv(fd) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(error = %e, "receive on a relay socket failed");
+                return;
+            }
+        };
+        self.out_rtp.clear();
+        self.out_rtcp.clear();
+        let other = 1 - side;
+        for i in 0..received {
+            let Some((data, from)) = self.recv.get(i) else {
+                call.legs[side].dropped_malformed += 1;
+                continue;
+            };
+            let route = if on_rtcp_socket || is_rtcp(data) {
+                Route::Rtcp(i)
+            } else {
+                Route::Rtp(i)
+            };
+            let leg = &mut call.legs[side];
+            let latch = match route {
+                Route::Rtcp(_) if on_rtcp_socket => &mut leg.rtcp_latch,
+                _ => &mut leg.rtp_latch,
+            };
+            match latch.admit(from, now) {
+                Admit::Accept => {}
+                Admit::Latched => leg.refresh_destinations(),
+                Admit::Reject => {
+                    leg.dropped_foreign_source += 1;
+                    self.totals.dropped += 1;
+                    continue;
+                }
+            }
+            leg.last_heard = Some(now);
+            match route {
+                Route::Rtp(i) => {
+                    let Ok(packet) = RtpPacket::parse(data) else {
+                        leg.dropped_malformed += 1;
+                        self.totals.dropped += 1;
+                        continue;
+                    };
+                    leg.on_rtp(&packet, now);
+                    match call.legs[other].rtp_dest {
+                        Some(dest) => self.out_rtp.push((i, dest)),
+                        None => {
+                            call.legs[other].dropped_no_destination += 1;
+                            self.totals.dropped += 1;
+                        }
+                    }
+                }
+                Route::Rtcp(i) => {
+                    leg.on_rtcp(data, now);
+                    match call.legs[other].rtcp_dest {
+                        Some(dest) => self.out_rtcp.push((i, dest)),
+                        None => {
+                            call.legs[other].dropped_no_destination += 1;
+                            self.totals.dropped += 1;
+                        }
+                    }
+                }
+            }
+        }
+        let out = &mut call.legs[other];
+        let recv = &self.recv;
+        if !self.out_rtp.is_empty() {
+            let sent = self.send.send(
+                out.rtp.as_raw_fd(),
+                self.out_rtp
+                    .iter()
+                    .filter_map(|(i, dest)| recv.get(*i).map(|(data, _)| (data, dest))),
+            );
+            out.packets_sent += sent as u64;
+            self.totals.relayed_packets += sent as u64;
+            self.totals.relayed_bytes += self
+                .out_rtp
+                .iter()
+                .filter_map(|(i, _)| recv.get(*i))
+                .map(|(d, _)| d.len() as u64)
+                .sum::<u64>();
+            self.totals.dropped += (self.out_rtp.len() - sent) as u64;
+        }
+        if !self.out_rtcp.is_empty() {
+            let fd = if out.rtcp_mux {
+                out.rtp.as_raw_fd()
+            } else {
+                out.rtcp.as_raw_fd()
+            };
+            let sent = self.send.send(
+                fd,
+                self.out_rtcp
+                    .iter()
+                    .filter_map(|(i, dest)| recv.get(*i).map(|(data, _)| (data, dest))),
+            );
+            out.packets_sent += sent as u64;
+            self.totals.relayed_packets += sent as u64;
+        }
+    }
+}
