@@ -73,6 +73,9 @@ enum Command {
         #[arg(short, long, value_name = "FILE", env = "TONGDAI_CONFIG")]
         config: PathBuf,
     },
+    /// Run only the media plane (RTP relay) with its HTTP control API: for benchmarks and
+    /// for a media node driven by a B2BUA elsewhere.
+    Media(Box<tongdai_node::media::control::MediaArgs>),
     /// Inspect configuration.
     Config {
         #[command(subcommand)]
@@ -222,6 +225,18 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::Certs { command } => certs(command),
+        Command::Media(args) => {
+            let (config, token) =
+                tongdai_node::media::control::prepare(&args).map_err(Failure::Config)?;
+            let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::Runtime(e.into()))?;
+            runtime
+                .block_on(tongdai_node::media::control::serve(
+                    config,
+                    token,
+                    args.control,
+                ))
+                .map_err(Failure::Runtime)
+        }
     }
 }
 

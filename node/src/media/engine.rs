@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use super::ports::{PortError, PortPair, PortPool, PortRange};
 use super::relay::worker::{Command, LegSockets, RemoteMedia};
 use super::relay::{CallStats, LegSide, Relay, WorkerId, latch::DEFAULT_RELATCH_AFTER};
+use super::sdp::{RtcpPlacement, SessionDescription};
 
 /// DSCP EF (expedited forwarding, RFC 3246) in the TOS byte: voice gets priority queues.
 const TOS_EF: u32 = 46 << 2;
@@ -89,6 +90,10 @@ pub enum MediaError {
     Sdp(String),
     #[error("the SDP has no audio stream to relay")]
     NoAudio,
+    #[error("there is no offer waiting for an answer in this session")]
+    NoPendingOffer,
+    #[error("the answer must come from the other leg than the offer")]
+    WrongAnswerer,
     #[error("the relay worker could not take the call: {0}")]
     Worker(io::Error),
 }
@@ -132,6 +137,17 @@ struct LegState {
     /// Family and local address once the sockets are bound.
     bound: Option<(Family, IpAddr)>,
     remote: RemoteMedia,
+    /// Our `o=` toward this leg's peer: session id and version (RFC 3264 §5, §8).
+    origin: (u64, u64),
+    /// The last SDP sent to this leg's peer, to bump the version only on a change.
+    last_sent: Option<String>,
+}
+
+/// An offer passed through and waiting for its answer.
+#[derive(Debug, Clone, Copy)]
+struct PendingOffer {
+    offerer: LegSide,
+    audio: usize,
 }
 
 #[derive(Debug)]
@@ -142,6 +158,7 @@ struct Session {
     /// Whether the worker holds the call (sockets bound and handed over).
     on_worker: bool,
     legs: [LegState; 2],
+    pending: Option<PendingOffer>,
 }
 
 /// Where one leg of a session receives media on this node.
@@ -212,6 +229,11 @@ impl MediaEngine {
         &self.inner.config
     }
 
+    /// How many relay workers run.
+    pub fn workers(&self) -> usize {
+        self.inner.relay.workers()
+    }
+
     /// Port pairs in use and available.
     pub fn ports_in_use(&self) -> (usize, usize) {
         let pool = self.inner.ports.lock();
@@ -251,6 +273,8 @@ impl MediaEngine {
             ports: Some(ports),
             bound: None,
             remote: RemoteMedia::default(),
+            origin: (rand::random::<u32>() as u64, 1),
+            last_sent: None,
         };
         self.inner.sessions.lock().insert(
             id,
@@ -260,6 +284,7 @@ impl MediaEngine {
                 worker,
                 on_worker: false,
                 legs: [leg(a), leg(b)],
+                pending: None,
             },
         );
         metrics::gauge!("tongdai_media_sessions").increment(1.0);
@@ -430,6 +455,126 @@ impl MediaEngine {
         }
     }
 
+    /// Passes an SDP offer from `from`'s peer through the relay: notes where that peer
+    /// wants media, and returns the offer for the other leg's peer, which points at our
+    /// port on that leg. The first audio stream is relayed; other streams are declined
+    /// (port 0). Codecs, their parameters and the direction pass unchanged.
+    pub async fn offer(
+        &self,
+        id: SessionId,
+        from: LegSide,
+        sdp: &str,
+        to_family: Option<Family>,
+    ) -> Result<String, MediaError> {
+        let mut sdp = SessionDescription::parse(sdp).map_err(|e| MediaError::Sdp(e.to_string()))?;
+        let (audio, remote, family) = audio_remote(&sdp)?;
+        let mut families = [family; 2];
+        families[from.other().index()] = to_family.unwrap_or(family);
+        let locals = self.ensure_bound(id, families).await?;
+        self.set_remote(id, from, remote)?;
+        let to = from.other();
+        let local = locals[to.index()];
+        // Offer both: rtcp-mux, and a separate RTCP port in case the answer declines it.
+        anchor(&mut sdp, audio, local, RtcpPlacement::Port(local.rtcp_port))?;
+        if let Some(media) = sdp.media_mut().get_mut(audio) {
+            media.set_rtcp_mux(true);
+        }
+        let text = self.stamp(
+            id,
+            to,
+            &mut sdp,
+            local,
+            Some(PendingOffer {
+                offerer: from,
+                audio,
+            }),
+        )?;
+        Ok(text)
+    }
+
+    /// Passes the answer to a pending offer from `from`'s peer (the other leg than the
+    /// offer's) and returns the answer for the offerer.
+    pub async fn answer(
+        &self,
+        id: SessionId,
+        from: LegSide,
+        sdp: &str,
+    ) -> Result<String, MediaError> {
+        let mut sdp = SessionDescription::parse(sdp).map_err(|e| MediaError::Sdp(e.to_string()))?;
+        let (pending, offerer_local, offerer_mux) = {
+            let sessions = self.inner.sessions.lock();
+            let session = sessions.get(&id).ok_or(MediaError::UnknownSession(id))?;
+            let pending = session.pending.ok_or(MediaError::NoPendingOffer)?;
+            if pending.offerer != from.other() {
+                return Err(MediaError::WrongAnswerer);
+            }
+            let leg = &session.legs[pending.offerer.index()];
+            let (Some((_, address)), Some(ports)) = (leg.bound, leg.ports.as_ref()) else {
+                return Err(MediaError::NoPendingOffer);
+            };
+            let local = LocalMedia {
+                address,
+                rtp_port: ports.rtp(),
+                rtcp_port: ports.rtcp(false),
+            };
+            (pending, local, leg.remote.rtcp_mux)
+        };
+        let declined = sdp
+            .media()
+            .get(pending.audio)
+            .is_none_or(|m| m.is_disabled());
+        if !declined {
+            let (audio, remote, _) = audio_remote(&sdp)?;
+            if audio != pending.audio {
+                return Err(MediaError::Sdp(format!(
+                    "the answer's audio stream is m-line {}, the offer's was {}",
+                    audio + 1,
+                    pending.audio + 1
+                )));
+            }
+            self.set_remote(id, from, remote)?;
+            let placement = if offerer_mux {
+                RtcpPlacement::Mux
+            } else {
+                RtcpPlacement::Port(offerer_local.rtcp_port)
+            };
+            anchor(&mut sdp, pending.audio, offerer_local, placement)?;
+        }
+        self.stamp(id, pending.offerer, &mut sdp, offerer_local, None)
+    }
+
+    /// Writes our origin toward `to`'s peer (topology hiding; version bumped only when the
+    /// SDP changed) and records the pending offer state.
+    fn stamp(
+        &self,
+        id: SessionId,
+        to: LegSide,
+        sdp: &mut SessionDescription,
+        local: LocalMedia,
+        pending: Option<PendingOffer>,
+    ) -> Result<String, MediaError> {
+        let mut sessions = self.inner.sessions.lock();
+        let session = sessions
+            .get_mut(&id)
+            .ok_or(MediaError::UnknownSession(id))?;
+        session.pending = pending;
+        let leg = &mut session.legs[to.index()];
+        sdp.set_connection_address(local.address);
+        let origin = sdp.origin_mut();
+        let _ = origin.set_username("tongdai");
+        origin.set_address(local.address);
+        origin.set_session_id(leg.origin.0);
+        origin.set_session_version(leg.origin.1);
+        let mut text = sdp.to_string();
+        if leg.last_sent.as_ref().is_some_and(|last| *last != text) {
+            leg.origin.1 += 1;
+            sdp.origin_mut().set_session_version(leg.origin.1);
+            text = sdp.to_string();
+        }
+        leg.last_sent = Some(text.clone());
+        Ok(text)
+    }
+
     /// Current statistics of both legs.
     pub async fn stats(&self, id: SessionId) -> Result<CallStats, MediaError> {
         let (worker, on_worker) = {
@@ -490,4 +635,51 @@ impl MediaEngine {
         }
         Ok(stats)
     }
+}
+
+/// The first active audio stream of an SDP, where its sender wants media, and its family.
+fn audio_remote(sdp: &SessionDescription) -> Result<(usize, RemoteMedia, Family), MediaError> {
+    let (index, media) = sdp
+        .media()
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.kind().as_str() == "audio" && m.is_rtp() && !m.is_disabled())
+        .ok_or(MediaError::NoAudio)?;
+    let address = sdp
+        .effective_connection(media)
+        .ok_or_else(|| MediaError::Sdp("the audio stream has no connection address".into()))?
+        .address();
+    // c=0.0.0.0 is the old (RFC 2543) way to put a call on hold: send nothing.
+    let rtp = (!address.is_unspecified()).then(|| SocketAddr::new(address, media.port()));
+    let rtcp = media.rtcp().and_then(|r| {
+        let ip = r.address.unwrap_or(address);
+        (!ip.is_unspecified()).then(|| SocketAddr::new(ip, r.port))
+    });
+    let remote = RemoteMedia {
+        rtp,
+        rtcp,
+        rtcp_mux: media.rtcp_mux(),
+    };
+    Ok((index, remote, Family::of(address)))
+}
+
+/// Points stream `audio` at our `local` port and declines every other stream, so no
+/// address of the other side leaks through and no media bypasses the relay.
+fn anchor(
+    sdp: &mut SessionDescription,
+    audio: usize,
+    local: LocalMedia,
+    rtcp: RtcpPlacement,
+) -> Result<(), MediaError> {
+    sdp.anchor(audio, local.address, local.rtp_port, rtcp)
+        .map_err(|e| MediaError::Sdp(e.to_string()))?;
+    for (i, media) in sdp.media_mut().iter_mut().enumerate() {
+        if i != audio {
+            media.disable();
+            if media.connection().is_some() {
+                media.set_connection_address(local.address);
+            }
+        }
+    }
+    Ok(())
 }

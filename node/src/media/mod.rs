@@ -5,6 +5,7 @@
 //! figures that [`mos`] turns into an estimated MOS, and [`ports`] hands out RTP/RTCP
 //! port numbers. Sockets and relay workers live at the edge, built on top of these.
 
+pub mod control;
 pub mod engine;
 pub mod g711;
 pub mod mos;
@@ -12,6 +13,7 @@ pub mod ports;
 pub mod relay;
 pub mod rtcp;
 pub mod rtp;
+pub mod sdp;
 pub mod stats;
 pub mod wav;
 

@@ -174,3 +174,161 @@ async fn garbage_is_counted_not_relayed_and_ports_never_leak_under_churn() {
     assert_eq!(engine.ports_in_use().0, 0);
     assert!(engine.sessions().is_empty());
 }
+
+fn offer_sdp(port: u16) -> String {
+    format!(
+        "v=0\r\no=alice 2890844526 2890844526 IN IP4 192.168.1.10\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n\
+         a=ptime:20\r\na=rtcp-mux\r\na=candidate:1 1 UDP 2130706431 192.168.1.10 {port} typ host\r\n\
+         m=video 5002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n"
+    )
+}
+
+fn answer_sdp(port: u16) -> String {
+    format!(
+        "v=0\r\no=bob 1 1 IN IP4 10.9.9.9\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {port} RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n\
+         m=video 0 RTP/AVP 96\r\n"
+    )
+}
+
+#[tokio::test]
+async fn offer_and_answer_are_rewritten_to_the_relay_and_media_flows() {
+    use crate::media::sdp::SessionDescription;
+    let engine = engine();
+    let (caller, callee) = (socket(), socket());
+    let id = engine.create_session("acme", "call-sdp").unwrap();
+    let offer = engine
+        .offer(
+            id,
+            LegSide::Caller,
+            &offer_sdp(caller.local_addr().unwrap().port()),
+            None,
+        )
+        .await
+        .expect("offer passes");
+    let to_callee = SessionDescription::parse(&offer).expect("our offer is valid SDP");
+    let audio = &to_callee.media()[0];
+    assert_eq!(
+        to_callee.connection().unwrap().address().to_string(),
+        "127.0.0.1"
+    );
+    assert_eq!(to_callee.origin().username(), "tongdai");
+    assert!(
+        !offer.contains("192.168.1.10"),
+        "nothing of the caller's topology leaks: {offer}"
+    );
+    assert!(!offer.contains("candidate"), "ICE is stripped: {offer}");
+    assert!(
+        audio.rtcp_mux() && audio.rtcp().is_some(),
+        "mux and a separate port both offered"
+    );
+    assert_eq!(
+        audio.payload_types().collect::<Vec<_>>(),
+        vec![0, 8, 101],
+        "codecs kept"
+    );
+    assert!(to_callee.media()[1].is_disabled(), "video is declined");
+    let callee_leg = SocketAddr::new(audio_addr(&to_callee), audio.port());
+
+    let answer = engine
+        .answer(
+            id,
+            LegSide::Callee,
+            &answer_sdp(callee.local_addr().unwrap().port()),
+        )
+        .await
+        .expect("answer passes");
+    let to_caller = SessionDescription::parse(&answer).unwrap();
+    let caller_leg = SocketAddr::new(audio_addr(&to_caller), to_caller.media()[0].port());
+    assert!(
+        to_caller.media()[0].rtcp_mux(),
+        "the caller offered mux, so it gets mux"
+    );
+    assert!(!answer.contains("10.9.9.9"), "{answer}");
+    assert_ne!(caller_leg.port(), callee_leg.port());
+
+    for seq in 0..50u16 {
+        caller
+            .send_to(&rtp(seq, 1, &[0x11; 160]), caller_leg)
+            .unwrap();
+        callee
+            .send_to(&rtp(seq, 2, &[0x22; 160]), callee_leg)
+            .unwrap();
+    }
+    assert_eq!(receive(&callee, 50, Duration::from_secs(5)).len(), 50);
+    assert_eq!(receive(&caller, 50, Duration::from_secs(5)).len(), 50);
+
+    // A re-offer that changes nothing keeps the version; a changed one bumps it.
+    let again = engine
+        .offer(
+            id,
+            LegSide::Caller,
+            &offer_sdp(caller.local_addr().unwrap().port()),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, offer);
+    let hold = offer_sdp(caller.local_addr().unwrap().port()).replace("a=ptime:20", "a=sendonly");
+    let held = engine
+        .offer(id, LegSide::Caller, &hold, None)
+        .await
+        .unwrap();
+    let held = SessionDescription::parse(&held).unwrap();
+    assert_eq!(
+        held.origin().session_version(),
+        to_callee.origin().session_version() + 1
+    );
+    engine.destroy(id).await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_sdp_and_answers_out_of_turn_are_refused() {
+    use crate::media::engine::MediaError;
+    let engine = engine();
+    let id = engine.create_session("acme", "call-bad").unwrap();
+    let err = engine
+        .offer(id, LegSide::Caller, "v=0\r\nbogus\r\n", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MediaError::Sdp(_)), "{err}");
+    let no_audio = "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=video 5000 RTP/AVP 96\r\n";
+    let err = engine
+        .offer(id, LegSide::Caller, no_audio, None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MediaError::NoAudio), "{err}");
+    let err = engine
+        .answer(id, LegSide::Callee, &answer_sdp(4000))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MediaError::NoPendingOffer), "{err}");
+    engine
+        .offer(id, LegSide::Caller, &offer_sdp(4000), None)
+        .await
+        .unwrap();
+    let err = engine
+        .answer(id, LegSide::Caller, &answer_sdp(4000))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MediaError::WrongAnswerer), "{err}");
+    let err = engine
+        .offer(id, LegSide::Caller, &offer_sdp(4000), Some(Family::V6))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            MediaError::NoAddressFamily(..) | MediaError::FamilyChange
+        ),
+        "{err}"
+    );
+    engine.destroy(id).await.unwrap();
+    let err = engine.stats(id).await.unwrap_err();
+    assert!(matches!(err, MediaError::UnknownSession(_)));
+}
+
+fn audio_addr(sdp: &crate::media::sdp::SessionDescription) -> std::net::IpAddr {
+    sdp.effective_connection(&sdp.media()[0]).unwrap().address()
+}

@@ -1,0 +1,377 @@
+//! The media engine over HTTP/JSON, for a media plane driven from another process: the
+//! load generator in `loadtest/`, and later a B2BUA on another node.
+//!
+//! The calls map one to one onto [`MediaEngine`]'s methods; bad input gets a 4xx with a
+//! JSON body `{"error": "...", "field": "..."}` naming what to fix. When the listener is not
+//! on loopback a bearer token is required (`tongdai media --token-file`).
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::engine::{Family, MediaEngine, MediaError, SessionId};
+use super::relay::LegSide;
+
+#[derive(Clone)]
+struct Control {
+    engine: MediaEngine,
+    token: Option<Arc<str>>,
+}
+
+/// The media control routes, under `/v1/media`.
+pub fn router(engine: MediaEngine, token: Option<String>) -> Router {
+    let state = Control {
+        engine,
+        token: token.map(Arc::from),
+    };
+    Router::new()
+        .route("/v1/media/health", get(health))
+        .route("/v1/media/sessions", post(create).get(list))
+        .route("/v1/media/sessions/{id}", get(stats).delete(destroy))
+        .route("/v1/media/sessions/{id}/stats", get(stats))
+        .route("/v1/media/sessions/{id}/offer", post(offer))
+        .route("/v1/media/sessions/{id}/answer", post(answer))
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .with_state(state)
+}
+
+/// An error as the API shows it.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    field: Option<&'static str>,
+}
+
+impl ApiError {
+    fn bad(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            message: message.into(),
+            field: Some(field),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = match self.field {
+            Some(field) => json!({"error": self.message, "field": field}),
+            None => json!({"error": self.message}),
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<MediaError> for ApiError {
+    fn from(e: MediaError) -> Self {
+        let (status, field) = match &e {
+            MediaError::UnknownSession(_) => (StatusCode::NOT_FOUND, Some("id")),
+            MediaError::Sdp(_) | MediaError::NoAudio => (StatusCode::BAD_REQUEST, Some("sdp")),
+            MediaError::NoAddressFamily(..) | MediaError::FamilyChange => {
+                (StatusCode::UNPROCESSABLE_ENTITY, Some("sdp"))
+            }
+            MediaError::NoPendingOffer | MediaError::WrongAnswerer => {
+                (StatusCode::CONFLICT, Some("from"))
+            }
+            MediaError::Ports(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
+            MediaError::Bind { .. } | MediaError::WorkerGone | MediaError::Worker(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, None)
+            }
+        };
+        Self {
+            status,
+            message: e.to_string(),
+            field,
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> Self {
+        Self::bad("body", e.body_text())
+    }
+}
+
+async fn authorize(State(state): State<Control>, request: Request, next: Next) -> Response {
+    if let Some(token) = &state.token {
+        let presented = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let ok = presented.is_some_and(|p| {
+            use subtle::ConstantTimeEq;
+            p.as_bytes().ct_eq(token.as_bytes()).into()
+        });
+        if !ok {
+            return ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                message: "missing or wrong bearer token".into(),
+                field: Some("authorization"),
+            }
+            .into_response();
+        }
+    }
+    next.run(request).await
+}
+
+fn session_id(raw: &str) -> Result<SessionId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::bad("id", format!("`{raw}` is not a media session id")))
+}
+
+async fn health(State(state): State<Control>) -> impl IntoResponse {
+    let (in_use, available) = state.engine.ports_in_use();
+    axum::Json(json!({
+        "status": "ok",
+        "sessions": state.engine.sessions().len(),
+        "port_pairs_in_use": in_use,
+        "port_pairs_available": available,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateRequest {
+    call_id: String,
+    tenant: String,
+}
+
+async fn create(
+    State(state): State<Control>,
+    body: Result<axum::Json<CreateRequest>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let axum::Json(req) = body?;
+    if req.tenant.is_empty() || req.tenant.len() > 128 {
+        return Err(ApiError::bad(
+            "tenant",
+            "give a tenant name of 1 to 128 characters",
+        ));
+    }
+    if req.call_id.is_empty() || req.call_id.len() > 256 {
+        return Err(ApiError::bad(
+            "call_id",
+            "give a call id of 1 to 256 characters",
+        ));
+    }
+    let id = state.engine.create_session(&req.tenant, &req.call_id)?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({"id": id.to_string()})),
+    ))
+}
+
+async fn list(State(state): State<Control>) -> impl IntoResponse {
+    axum::Json(json!({"sessions": state.engine.sessions()}))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SdpRequest {
+    sdp: String,
+    /// Which leg's peer sent this SDP; default: caller for an offer, callee for an answer.
+    from: Option<LegSide>,
+    /// IP family of the leg the rewritten offer goes to (`ipv4`/`ipv6`); default: the
+    /// offerer's.
+    to_family: Option<String>,
+}
+
+fn family(raw: Option<&str>) -> Result<Option<Family>, ApiError> {
+    match raw {
+        None => Ok(None),
+        Some("ipv4") => Ok(Some(Family::V4)),
+        Some("ipv6") => Ok(Some(Family::V6)),
+        Some(other) => Err(ApiError::bad(
+            "to_family",
+            format!("`{other}` is not an address family; use ipv4 or ipv6"),
+        )),
+    }
+}
+
+async fn offer(
+    State(state): State<Control>,
+    Path(id): Path<String>,
+    body: Result<axum::Json<SdpRequest>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = session_id(&id)?;
+    let axum::Json(req) = body?;
+    let to_family = family(req.to_family.as_deref())?;
+    let from = req.from.unwrap_or(LegSide::Caller);
+    let sdp = state.engine.offer(id, from, &req.sdp, to_family).await?;
+    Ok(axum::Json(json!({"sdp": sdp})))
+}
+
+async fn answer(
+    State(state): State<Control>,
+    Path(id): Path<String>,
+    body: Result<axum::Json<SdpRequest>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = session_id(&id)?;
+    let axum::Json(req) = body?;
+    if req.to_family.is_some() {
+        return Err(ApiError::bad(
+            "to_family",
+            "only an offer chooses the other leg's family",
+        ));
+    }
+    let from = req.from.unwrap_or(LegSide::Callee);
+    let sdp = state.engine.answer(id, from, &req.sdp).await?;
+    Ok(axum::Json(json!({"sdp": sdp})))
+}
+
+async fn stats(
+    State(state): State<Control>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = session_id(&id)?;
+    Ok(axum::Json(state.engine.stats(id).await?))
+}
+
+async fn destroy(
+    State(state): State<Control>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = session_id(&id)?;
+    Ok(axum::Json(state.engine.destroy(id).await?))
+}
+
+/// `tongdai media`: the media plane alone, driven over HTTP.
+#[derive(Debug, clap::Args)]
+pub struct MediaArgs {
+    /// Address of the HTTP control API.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "TONGDAI_MEDIA_CONTROL",
+        default_value = "127.0.0.1:8090"
+    )]
+    pub control: std::net::SocketAddr,
+    /// RTP/RTCP port range, e.g. 30000-39999.
+    #[arg(
+        long,
+        value_name = "MIN-MAX",
+        env = "TONGDAI_MEDIA_RTP_PORTS",
+        default_value = "30000-39999"
+    )]
+    pub rtp_ports: String,
+    /// Relay worker threads (0 = one per core).
+    #[arg(long, env = "TONGDAI_MEDIA_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+    /// IPv4 address media sockets bind to.
+    #[arg(
+        long,
+        value_name = "IP",
+        env = "TONGDAI_MEDIA_BIND",
+        default_value = "127.0.0.1"
+    )]
+    pub bind: std::net::Ipv4Addr,
+    /// IPv6 address media sockets bind to (none by default).
+    #[arg(long, value_name = "IP", env = "TONGDAI_MEDIA_BIND_V6")]
+    pub bind_v6: Option<std::net::Ipv6Addr>,
+    /// IPv4 address written into SDP when it differs from --bind (1:1 NAT).
+    #[arg(long, value_name = "IP", env = "TONGDAI_MEDIA_ADVERTISE")]
+    pub advertise: Option<std::net::Ipv4Addr>,
+    /// File holding the bearer token the control API requires (required off loopback).
+    #[arg(long, value_name = "FILE", env = "TONGDAI_MEDIA_TOKEN_FILE")]
+    pub token_file: Option<std::path::PathBuf>,
+}
+
+/// Parses `MIN-MAX`.
+pub fn parse_port_range(raw: &str) -> Result<super::ports::PortRange, String> {
+    let (min, max) = raw
+        .split_once('-')
+        .ok_or_else(|| format!("RTP port range `{raw}` must look like 30000-39999"))?;
+    let port = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("`{s}` in RTP port range `{raw}` is not a port number"))
+    };
+    super::ports::PortRange::new(port(min)?, port(max)?).map_err(|e| e.to_string())
+}
+
+/// Checks the arguments and builds the engine's configuration and the API token.
+pub fn prepare(args: &MediaArgs) -> Result<(super::engine::MediaConfig, Option<String>), String> {
+    let rtp_ports = parse_port_range(&args.rtp_ports)?;
+    let token = match &args.token_file {
+        Some(path) => {
+            let token = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+            let token = token.trim().to_owned();
+            if token.len() < 16 {
+                return Err(format!(
+                    "the token in {} is shorter than 16 characters; use a long random one",
+                    path.display()
+                ));
+            }
+            Some(token)
+        }
+        None if args.control.ip().is_loopback() => None,
+        None => {
+            return Err(format!(
+                "--control {} is not on loopback: give --token-file so the media API is not open to anyone",
+                args.control
+            ));
+        }
+    };
+    let config = super::engine::MediaConfig {
+        rtp_ports,
+        bind_v4: Some(args.bind),
+        bind_v6: args.bind_v6,
+        advertise_v4: args.advertise,
+        advertise_v6: None,
+        workers: args.workers,
+        relatch_after: super::relay::latch::DEFAULT_RELATCH_AFTER,
+        socket_buffer: 0,
+    };
+    Ok((config, token))
+}
+
+/// Runs the media plane until SIGINT/SIGTERM, then destroys the live sessions.
+pub async fn serve(
+    config: super::engine::MediaConfig,
+    token: Option<String>,
+    control: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let engine = MediaEngine::start(config).context("starting the media relay")?;
+    let listener = tokio::net::TcpListener::bind(control)
+        .await
+        .with_context(|| format!("binding the media control API on {control}"))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "tongdai media: control http://{addr}, {} relay worker(s)",
+        engine.workers()
+    );
+    let app = router(engine.clone(), token);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            #[cfg(unix)]
+            {
+                use tokio::signal::unix::{SignalKind, signal};
+                if let Ok(mut term) = signal(SignalKind::terminate()) {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = tokio::signal::ctrl_c() => {}
+                    }
+                    return;
+                }
+            }
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    for session in engine.sessions() {
+        if let Ok(id) = session.id.parse() {
+            let _ = engine.destroy(id).await;
+        }
+    }
+    Ok(())
+}
