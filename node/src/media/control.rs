@@ -97,9 +97,22 @@ impl From<MediaError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
-        Self::bad("body", e.body_text())
+        let text = e.body_text();
+        // serde names the offending field in backticks; the API names it in `field`.
+        let field = ["missing field `", "unknown field `", "invalid type: "]
+            .iter()
+            .find_map(|marker| {
+                let rest = &text[text.find(marker)? + marker.len()..];
+                let name = &rest[..rest.find('`')?];
+                KNOWN_FIELDS.iter().find(|f| **f == name).copied()
+            })
+            .unwrap_or("body");
+        Self::bad(field, text)
     }
 }
+
+/// Request fields the media API knows, so an error can name one as `&'static str`.
+const KNOWN_FIELDS: &[&str] = &["call_id", "tenant", "sdp", "from", "to_family", "action"];
 
 async fn authorize(State(state): State<Control>, request: Request, next: Next) -> Response {
     if let Some(token) = &state.token {
@@ -342,6 +355,8 @@ pub async fn serve(
     control: std::net::SocketAddr,
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
+    let metrics = crate::telemetry::metrics::install_metrics_recorder()?;
+    let _upkeep = crate::telemetry::metrics::spawn_upkeep(metrics.clone(), std::time::Duration::from_secs(5));
     let engine = MediaEngine::start(config).context("starting the media relay")?;
     let listener = tokio::net::TcpListener::bind(control)
         .await
@@ -351,7 +366,10 @@ pub async fn serve(
         "tongdai media: control http://{addr}, {} relay worker(s)",
         engine.workers()
     );
-    let app = router(engine.clone(), token);
+    let app = router(engine.clone(), token).route(
+        "/metrics",
+        get(move || std::future::ready(metrics.render())),
+    );
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             #[cfg(unix)]

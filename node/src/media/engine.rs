@@ -626,6 +626,7 @@ impl MediaEngine {
             CallStats::default()
         };
         self.inner.relay.unplace(session.worker);
+        record_quality(&session.tenant, &stats);
         // Ports go back only after the worker has closed the sockets.
         let mut pool = self.inner.ports.lock();
         for leg in session.legs {
@@ -682,4 +683,19 @@ fn anchor(
         }
     }
     Ok(())
+}
+
+/// Feeds the per-tenant quality histograms with a finished session's legs.
+fn record_quality(tenant: &str, stats: &CallStats) {
+    for leg in [&stats.caller, &stats.callee] {
+        let Some(mos) = leg.mos else {
+            continue;
+        };
+        let tenant = tenant.to_owned();
+        metrics::histogram!("tongdai_media_mos", "tenant" => tenant.clone()).record(mos);
+        metrics::histogram!("tongdai_media_loss_ratio", "tenant" => tenant.clone())
+            .record(leg.loss_ratio);
+        metrics::histogram!("tongdai_media_jitter_seconds", "tenant" => tenant)
+            .record(leg.jitter_ms / 1000.0);
+    }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge};
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use parking_lot::Mutex;
 
 use super::TelemetryError;
@@ -53,7 +53,20 @@ pub fn install_metrics_recorder() -> Result<PrometheusHandle, TelemetryError> {
     if let Some(handle) = installed.as_ref() {
         return Ok(handle.clone());
     }
-    let handle = PrometheusBuilder::new().install_recorder()?;
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full("tongdai_media_mos".into()),
+            &[1.0, 2.0, 2.5, 3.0, 3.5, 3.8, 4.0, 4.2, 4.3, 4.4, 4.5],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("tongdai_media_loss_ratio".into()),
+            &[0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
+        )?
+        .set_buckets_for_metric(
+            Matcher::Full("tongdai_media_jitter_seconds".into()),
+            &[0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2],
+        )?
+        .install_recorder()?;
     describe_metrics();
     *installed = Some(handle.clone());
     Ok(handle)
@@ -114,6 +127,46 @@ pub fn describe_metrics() {
         "tongdai_control_plane_log_entries_proposed_total",
         Unit::Count,
         "Log entries this replica proposed (each a batch of commands)"
+    );
+    describe_histogram!(
+        "tongdai_media_mos",
+        Unit::Count,
+        "Estimated MOS (simplified E-model) of each finished call leg's received audio, by tenant"
+    );
+    describe_histogram!(
+        "tongdai_media_loss_ratio",
+        Unit::Count,
+        "RTP loss ratio (lost / expected) of each finished call leg's received audio, by tenant"
+    );
+    describe_histogram!(
+        "tongdai_media_jitter_seconds",
+        Unit::Seconds,
+        "Interarrival jitter (RFC 3550) at the end of each finished call leg, by tenant"
+    );
+    describe_counter!(
+        "tongdai_media_relayed_packets_total",
+        Unit::Count,
+        "RTP and RTCP packets the relay sent on, by worker thread"
+    );
+    describe_counter!(
+        "tongdai_media_relayed_bytes_total",
+        Unit::Bytes,
+        "Bytes of RTP the relay sent on, by worker thread"
+    );
+    describe_counter!(
+        "tongdai_media_dropped_packets_total",
+        Unit::Count,
+        "Packets the relay dropped (foreign source, malformed, no destination, send failed), by worker"
+    );
+    describe_gauge!(
+        "tongdai_media_worker_calls",
+        Unit::Count,
+        "Calls placed on each relay worker thread"
+    );
+    describe_gauge!(
+        "tongdai_media_sessions",
+        Unit::Count,
+        "Media sessions open on this node"
     );
     describe_counter!(
         "tongdai_control_plane_commands_proposed_total",

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 use super::latch::{Admit, Latch};
 use super::sys::{Epoll, EventFd, RawAddr, RecvBatch, SendBatch};
+use crate::media::mos::{CodecImpairment, estimate_mos};
 use crate::media::rtcp::{RtcpCompound, RtcpPacket};
 use crate::media::rtp::{RtpPacket, is_rtcp};
 use crate::media::stats::{Arrival, ReceiverStats, RemoteReception};
@@ -133,6 +134,9 @@ pub struct LegStats {
     pub round_trip_ms: Option<f64>,
     /// Time since the peer last sent anything, milliseconds.
     pub idle_ms: Option<u64>,
+    /// Estimated MOS of the audio the peer sent us (None before any packet); see
+    /// [`Leg::mos`] for the delay it assumes.
+    pub mos: Option<f64>,
 }
 
 /// Statistics of both legs of a call.
@@ -270,20 +274,35 @@ impl Leg {
         }
     }
 
+    /// MOS from the leg's whole loss ratio (all SSRCs) and a one-way delay estimated as
+    /// half the RTCP round trip (0 when the peer sends no reports) plus a jitter buffer of
+    /// twice the measured jitter plus one 20 ms packet.
+    fn mos(&self, loss_ratio: f64) -> Option<f64> {
+        if self.prior.packets + self.receiver.packets() == 0 {
+            return None;
+        }
+        let network = self.remote.round_trip.map_or(Duration::ZERO, |rtt| rtt / 2);
+        let buffer = Duration::from_secs_f64(2.0 * self.receiver.jitter_ms() / 1000.0)
+            + Duration::from_millis(20);
+        Some(estimate_mos(CodecImpairment::G711_PLC, loss_ratio, network + buffer))
+    }
+
     fn stats(&self, now: Instant) -> LegStats {
         let expected = self.prior.expected + self.receiver.expected();
         let lost = self.prior.lost + self.receiver.lost();
+        let loss_ratio = if expected == 0 {
+            0.0
+        } else {
+            (lost.max(0) as f64 / expected as f64).min(1.0)
+        };
         LegStats {
             local: self.rtp.local_addr().ok(),
             latched: self.rtp_latch.latched(),
             packets_received: self.prior.packets + self.receiver.packets(),
             bytes_received: self.prior.bytes + self.receiver.bytes(),
             packets_lost: lost,
-            loss_ratio: if expected == 0 {
-                0.0
-            } else {
-                (lost.max(0) as f64 / expected as f64).min(1.0)
-            },
+            loss_ratio,
+            mos: self.mos(loss_ratio),
             out_of_order: self.prior.out_of_order + self.receiver.out_of_order(),
             duplicates: self.prior.duplicates + self.receiver.duplicates(),
             jitter_ms: self.receiver.jitter_ms(),
