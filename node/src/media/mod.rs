@@ -5,6 +5,7 @@
 //! figures that [`mos`] turns into an estimated MOS, and [`ports`] hands out RTP/RTCP
 //! port numbers. Sockets and relay workers live at the edge, built on top of these.
 
+pub mod dtmf;
 pub mod g711;
 pub mod mos;
 pub mod ports;
