@@ -8,6 +8,7 @@
 pub mod dtmf;
 pub mod g711;
 pub mod mos;
+pub mod playback;
 pub mod ports;
 pub mod rtcp;
 pub mod rtp;
