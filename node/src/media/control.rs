@@ -356,7 +356,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let metrics = crate::telemetry::metrics::install_metrics_recorder()?;
-    let _upkeep = crate::telemetry::metrics::spawn_upkeep(metrics.clone(), std::time::Duration::from_secs(5));
+    let _upkeep =
+        crate::telemetry::metrics::spawn_upkeep(metrics.clone(), std::time::Duration::from_secs(5));
     let engine = MediaEngine::start(config).context("starting the media relay")?;
     let listener = tokio::net::TcpListener::bind(control)
         .await

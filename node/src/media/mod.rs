@@ -6,9 +6,11 @@
 //! port numbers. Sockets and relay workers live at the edge, built on top of these.
 
 pub mod control;
+pub mod dtmf;
 pub mod engine;
 pub mod g711;
 pub mod mos;
+pub mod playback;
 pub mod ports;
 pub mod relay;
 pub mod rtcp;

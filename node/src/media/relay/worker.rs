@@ -284,7 +284,11 @@ impl Leg {
         let network = self.remote.round_trip.map_or(Duration::ZERO, |rtt| rtt / 2);
         let buffer = Duration::from_secs_f64(2.0 * self.receiver.jitter_ms() / 1000.0)
             + Duration::from_millis(20);
-        Some(estimate_mos(CodecImpairment::G711_PLC, loss_ratio, network + buffer))
+        Some(estimate_mos(
+            CodecImpairment::G711_PLC,
+            loss_ratio,
+            network + buffer,
+        ))
     }
 
     fn stats(&self, now: Instant) -> LegStats {
