@@ -230,11 +230,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 tongdai_node::media::control::prepare(&args).map_err(Failure::Config)?;
             let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::Runtime(e.into()))?;
             runtime
-                .block_on(tongdai_node::media::control::serve(
-                    config,
-                    token,
-                    args.control,
-                ))
+                .block_on(tongdai_node::media::control::serve(config, token, &args))
                 .map_err(Failure::Runtime)
         }
     }

@@ -24,13 +24,20 @@ use super::relay::LegSide;
 struct Control {
     engine: MediaEngine,
     token: Option<Arc<str>>,
+    prompts: Option<Arc<std::path::Path>>,
 }
 
-/// The media control routes, under `/v1/media`.
-pub fn router(engine: MediaEngine, token: Option<String>) -> Router {
+/// The media control routes, under `/v1/media`. Prompts named in play requests are WAV
+/// files in `prompts` (none can be played without it).
+pub fn router(
+    engine: MediaEngine,
+    token: Option<String>,
+    prompts: Option<std::path::PathBuf>,
+) -> Router {
     let state = Control {
         engine,
         token: token.map(Arc::from),
+        prompts: prompts.map(Arc::from),
     };
     Router::new()
         .route("/v1/media/health", get(health))
@@ -39,6 +46,9 @@ pub fn router(engine: MediaEngine, token: Option<String>) -> Router {
         .route("/v1/media/sessions/{id}/stats", get(stats))
         .route("/v1/media/sessions/{id}/offer", post(offer))
         .route("/v1/media/sessions/{id}/answer", post(answer))
+        .route("/v1/media/sessions/{id}/play", post(play).delete(stop_play))
+        .route("/v1/media/sessions/{id}/dtmf", post(dtmf))
+        .route("/v1/media/sessions/{id}/events", get(events))
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
 }
@@ -83,6 +93,8 @@ impl From<MediaError> for ApiError {
                 (StatusCode::CONFLICT, Some("from"))
             }
             MediaError::Ports(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
+            MediaError::NoG711(_) => (StatusCode::CONFLICT, Some("leg")),
+            MediaError::Playback(_) => (StatusCode::BAD_REQUEST, Some("prompt")),
             MediaError::Bind { .. } | MediaError::WorkerGone | MediaError::Worker(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, None)
             }
@@ -112,7 +124,18 @@ impl From<JsonRejection> for ApiError {
 }
 
 /// Request fields the media API knows, so an error can name one as `&'static str`.
-const KNOWN_FIELDS: &[&str] = &["call_id", "tenant", "sdp", "from", "to_family", "action"];
+const KNOWN_FIELDS: &[&str] = &[
+    "call_id",
+    "tenant",
+    "sdp",
+    "from",
+    "to_family",
+    "action",
+    "leg",
+    "prompt",
+    "loop",
+    "inband",
+];
 
 async fn authorize(State(state): State<Control>, request: Request, next: Next) -> Response {
     if let Some(token) = &state.token {
@@ -257,6 +280,97 @@ async fn destroy(
     Ok(axum::Json(state.engine.destroy(id).await?))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlayRequest {
+    /// Whose peer hears the prompt.
+    leg: LegSide,
+    /// A prompt name: the file `<name>.wav` in the prompts directory.
+    prompt: String,
+    #[serde(default, rename = "loop")]
+    looping: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegRequest {
+    leg: LegSide,
+}
+
+async fn play(
+    State(state): State<Control>,
+    Path(id): Path<String>,
+    body: Result<axum::Json<PlayRequest>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = session_id(&id)?;
+    let axum::Json(req) = body?;
+    let Some(dir) = &state.prompts else {
+        return Err(ApiError::bad(
+            "prompt",
+            "this media node has no prompts directory; start it with --prompts DIR",
+        ));
+    };
+    let valid = !req.prompt.is_empty()
+        && req.prompt.len() <= 64
+        && req
+            .prompt
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !valid {
+        return Err(ApiError::bad(
+            "prompt",
+            "a prompt name is 1 to 64 letters, digits, '-' or '_' (the file <name>.wav)",
+        ));
+    }
+    let path = dir.join(format!("{}.wav", req.prompt));
+    let bytes = tokio::fs::read(&path).await.map_err(|e| ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("prompt `{}`: {e}", req.prompt),
+        field: Some("prompt"),
+    })?;
+    let prompt = crate::media::playback::Prompt::from_wav(&bytes, crate::media::g711::Law::Ulaw)
+        .map_err(|e| ApiError::bad("prompt", format!("prompt `{}`: {e}", req.prompt)))?;
+    state.engine.play(id, req.leg, prompt, req.looping).await?;
+    Ok(axum::Json(json!({"playing": req.prompt})))
+}
+
+async fn stop_play(
+    State(state): State<Control>,
+    Path(id): Path<String>,
+    body: Result<axum::Json<LegRequest>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = session_id(&id)?;
+    let axum::Json(req) = body?;
+    state.engine.stop_playback(id, req.leg)?;
+    Ok(axum::Json(json!({"stopped": true})))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DtmfRequest {
+    leg: LegSide,
+    inband: bool,
+}
+
+async fn dtmf(
+    State(state): State<Control>,
+    Path(id): Path<String>,
+    body: Result<axum::Json<DtmfRequest>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = session_id(&id)?;
+    let axum::Json(req) = body?;
+    state.engine.detect_inband_dtmf(id, req.leg, req.inband)?;
+    Ok(axum::Json(json!({"inband": req.inband})))
+}
+
+async fn events(
+    State(state): State<Control>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = session_id(&id)?;
+    Ok(axum::Json(json!({"events": state.engine.take_events(id)?})))
+}
+
 /// `tongdai media`: the media plane alone, driven over HTTP.
 #[derive(Debug, clap::Args)]
 pub struct MediaArgs {
@@ -293,6 +407,9 @@ pub struct MediaArgs {
     /// IPv4 address written into SDP when it differs from --bind (1:1 NAT).
     #[arg(long, value_name = "IP", env = "TONGDAI_MEDIA_ADVERTISE")]
     pub advertise: Option<std::net::Ipv4Addr>,
+    /// Directory of WAV prompts that play requests may name (8 kHz mono).
+    #[arg(long, value_name = "DIR", env = "TONGDAI_MEDIA_PROMPTS")]
+    pub prompts: Option<std::path::PathBuf>,
     /// File holding the bearer token the control API requires (required off loopback).
     #[arg(long, value_name = "FILE", env = "TONGDAI_MEDIA_TOKEN_FILE")]
     pub token_file: Option<std::path::PathBuf>,
@@ -352,8 +469,9 @@ pub fn prepare(args: &MediaArgs) -> Result<(super::engine::MediaConfig, Option<S
 pub async fn serve(
     config: super::engine::MediaConfig,
     token: Option<String>,
-    control: std::net::SocketAddr,
+    args: &MediaArgs,
 ) -> anyhow::Result<()> {
+    let control = args.control;
     use anyhow::Context as _;
     let metrics = crate::telemetry::metrics::install_metrics_recorder()?;
     let _upkeep =
@@ -367,7 +485,7 @@ pub async fn serve(
         "tongdai media: control http://{addr}, {} relay worker(s)",
         engine.workers()
     );
-    let app = router(engine.clone(), token).route(
+    let app = router(engine.clone(), token, args.prompts.clone()).route(
         "/metrics",
         get(move || std::future::ready(metrics.render())),
     );

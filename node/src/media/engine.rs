@@ -20,9 +20,11 @@ use parking_lot::Mutex;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::sync::oneshot;
 
+use super::g711::Law;
+use super::playback::Prompt;
 use super::ports::{PortError, PortPair, PortPool, PortRange};
-use super::relay::worker::{Command, LegSockets, RemoteMedia};
-use super::relay::{CallStats, LegSide, Relay, WorkerId, latch::DEFAULT_RELATCH_AFTER};
+use super::relay::worker::{Command, EventSink, LegSockets, RemoteMedia};
+use super::relay::{CallStats, LegSide, MediaEvent, Relay, WorkerId, latch::DEFAULT_RELATCH_AFTER};
 use super::sdp::{RtcpPlacement, SessionDescription};
 
 /// DSCP EF (expedited forwarding, RFC 3246) in the TOS byte: voice gets priority queues.
@@ -96,6 +98,12 @@ pub enum MediaError {
     WrongAnswerer,
     #[error("the relay worker could not take the call: {0}")]
     Worker(io::Error),
+    #[error(
+        "no G.711 codec (PCMU or PCMA) was negotiated with the {0:?} leg, so no prompt can be played to it"
+    )]
+    NoG711(LegSide),
+    #[error("cannot play the prompt: {0}")]
+    Playback(String),
 }
 
 /// A media session's identifier, unique on this node.
@@ -159,7 +167,12 @@ struct Session {
     on_worker: bool,
     legs: [LegState; 2],
     pending: Option<PendingOffer>,
+    /// Events not yet collected through [`MediaEngine::take_events`] (bounded).
+    events: Vec<MediaEvent>,
 }
+
+/// Events kept per session for polling; older ones are dropped past this.
+const MAX_BUFFERED_EVENTS: usize = 256;
 
 /// Where one leg of a session receives media on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -179,6 +192,8 @@ pub struct SessionInfo {
 }
 
 struct Inner {
+    /// Every session's events as they happen, for the B2BUA.
+    event_feed: tokio::sync::broadcast::Sender<(SessionId, MediaEvent)>,
     config: MediaConfig,
     relay: Relay,
     ports: Mutex<PortPool>,
@@ -201,6 +216,18 @@ impl fmt::Debug for MediaEngine {
     }
 }
 
+impl Inner {
+    fn deliver(&self, id: SessionId, event: MediaEvent) {
+        if let Some(session) = self.sessions.lock().get_mut(&id) {
+            if session.events.len() >= MAX_BUFFERED_EVENTS {
+                session.events.remove(0);
+            }
+            session.events.push(event.clone());
+        }
+        let _ = self.event_feed.send((id, event));
+    }
+}
+
 impl MediaEngine {
     /// Starts the relay workers.
     pub fn start(config: MediaConfig) -> io::Result<Self> {
@@ -210,18 +237,137 @@ impl MediaEngine {
                 "media needs bind_v4 or bind_v6",
             ));
         }
-        let relay = Relay::start(config.workers, config.relatch_after)?;
+        // Workers report events to the sessions table; it does not exist yet, so the sink
+        // reaches it through a slot filled right after.
+        let slot: Arc<std::sync::OnceLock<std::sync::Weak<Inner>>> = Arc::default();
+        let sink_slot = slot.clone();
+        let sink: EventSink = Arc::new(move |key, event| {
+            if let Some(inner) = sink_slot.get().and_then(|w| w.upgrade()) {
+                inner.deliver(SessionId(key), event);
+            }
+        });
+        let relay = Relay::start(config.workers, config.relatch_after, sink)?;
         // Session ids start at a random point so ids from before a restart do not collide.
         let first = rand::random::<u32>() as u64;
-        Ok(Self {
-            inner: Arc::new(Inner {
-                ports: Mutex::new(PortPool::new(config.rtp_ports)),
-                config,
-                relay,
-                sessions: Mutex::new(HashMap::new()),
-                next_id: AtomicU64::new(first << 24),
-            }),
-        })
+        let (event_feed, _) = tokio::sync::broadcast::channel(1024);
+        let inner = Arc::new(Inner {
+            event_feed,
+            ports: Mutex::new(PortPool::new(config.rtp_ports)),
+            config,
+            relay,
+            sessions: Mutex::new(HashMap::new()),
+            next_id: AtomicU64::new(first << 24),
+        });
+        let _ = slot.set(Arc::downgrade(&inner));
+        Ok(Self { inner })
+    }
+
+    /// Every session's events (DTMF, end of prompts) as they happen.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<(SessionId, MediaEvent)> {
+        self.inner.event_feed.subscribe()
+    }
+
+    /// The events of one session since the last call (for callers that poll).
+    pub fn take_events(&self, id: SessionId) -> Result<Vec<MediaEvent>, MediaError> {
+        let mut sessions = self.inner.sessions.lock();
+        let session = sessions
+            .get_mut(&id)
+            .ok_or(MediaError::UnknownSession(id))?;
+        Ok(std::mem::take(&mut session.events))
+    }
+
+    /// Plays `prompt` to `to`'s peer instead of the other leg's audio until it ends (or,
+    /// with `looping`, until [`stop_playback`](Self::stop_playback)): announcements and
+    /// music on hold. The prompt is transcoded to the law negotiated with that leg.
+    pub async fn play(
+        &self,
+        id: SessionId,
+        to: LegSide,
+        prompt: Prompt,
+        looping: bool,
+    ) -> Result<(), MediaError> {
+        let (worker, law) = {
+            let sessions = self.inner.sessions.lock();
+            let s = sessions.get(&id).ok_or(MediaError::UnknownSession(id))?;
+            if !s.on_worker {
+                return Err(MediaError::NoG711(to));
+            }
+            (
+                s.worker,
+                s.legs[to.index()]
+                    .remote
+                    .law
+                    .ok_or(MediaError::NoG711(to))?,
+            )
+        };
+        let prompt = if prompt.law() == law {
+            prompt
+        } else {
+            Prompt::from_raw(prompt.as_bytes(), prompt.law(), law)
+                .map_err(|e| MediaError::Playback(e.to_string()))?
+        };
+        let (tx, rx) = oneshot::channel();
+        let command = Command::Play {
+            key: id.0,
+            side: to,
+            prompt,
+            looping,
+            reply: tx,
+        };
+        if !self.inner.relay.send(worker, command) {
+            return Err(MediaError::WorkerGone);
+        }
+        rx.await
+            .map_err(|_| MediaError::WorkerGone)?
+            .map_err(|e| MediaError::Playback(e.to_string()))
+    }
+
+    /// Stops a prompt playing to `to`'s peer; it hears the other leg again.
+    pub fn stop_playback(&self, id: SessionId, to: LegSide) -> Result<(), MediaError> {
+        let worker = self.worker_of(id)?;
+        self.send(
+            worker,
+            Command::StopPlay {
+                key: id.0,
+                side: to,
+            },
+        )
+    }
+
+    /// Turns in-band (Goertzel) DTMF detection on the audio from `from`'s peer on or off.
+    /// RFC 4733 digits are always detected when the peer negotiated telephone-event.
+    pub fn detect_inband_dtmf(
+        &self,
+        id: SessionId,
+        from: LegSide,
+        enabled: bool,
+    ) -> Result<(), MediaError> {
+        let worker = self.worker_of(id)?;
+        self.send(
+            worker,
+            Command::Inband {
+                key: id.0,
+                side: from,
+                enabled,
+            },
+        )
+    }
+
+    fn worker_of(&self, id: SessionId) -> Result<WorkerId, MediaError> {
+        self.inner
+            .sessions
+            .lock()
+            .get(&id)
+            .map(|s| s.worker)
+            .ok_or(MediaError::UnknownSession(id))
+    }
+
+    fn send(&self, worker: WorkerId, command: Command) -> Result<(), MediaError> {
+        if self.inner.relay.send(worker, command) {
+            Ok(())
+        } else {
+            Err(MediaError::WorkerGone)
+        }
     }
 
     /// The configuration the engine runs with.
@@ -285,6 +431,7 @@ impl MediaEngine {
                 on_worker: false,
                 legs: [leg(a), leg(b)],
                 pending: None,
+                events: Vec::new(),
             },
         );
         metrics::gauge!("tongdai_media_sessions").increment(1.0);
@@ -660,6 +807,8 @@ fn audio_remote(sdp: &SessionDescription) -> Result<(usize, RemoteMedia, Family)
         rtp,
         rtcp,
         rtcp_mux: media.rtcp_mux(),
+        telephone_event: media.telephone_event_pt(),
+        law: media.payload_types().find_map(Law::from_payload_type),
     };
     Ok((index, remote, Family::of(address)))
 }

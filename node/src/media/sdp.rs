@@ -134,6 +134,11 @@ fn as_value_error(e: SdpError) -> SdpError {
             expected,
             found,
         },
+        SdpError::Hostname { field, host, .. } => SdpError::InvalidValue {
+            field,
+            expected: "an IP address, not a hostname",
+            found: host,
+        },
         other => other,
     }
 }
@@ -676,14 +681,20 @@ impl MediaDescription {
         proto: &str,
         formats: &[&str],
     ) -> Result<Self, SdpError> {
-        let line = format!("{kind} {port} {proto} {}", formats.join(" "));
-        if line.contains(['\r', '\n', '\0']) {
-            return Err(SdpError::InvalidValue {
-                field: "m= line",
-                expected: "text without CR, LF or NUL",
-                found: snippet(&line),
-            });
+        let pieces = [kind.as_str(), proto]
+            .into_iter()
+            .chain(formats.iter().copied());
+        for piece in pieces {
+            // A space would shift the fields of the m= line, a line break start another line.
+            if piece.contains([' ', '\r', '\n', '\0']) {
+                return Err(SdpError::InvalidValue {
+                    field: "m= line",
+                    expected: "media, proto and formats without spaces or line breaks",
+                    found: snippet(piece),
+                });
+            }
         }
+        let line = format!("{kind} {port} {proto} {}", formats.join(" "));
         parse_media(0, &line).map_err(as_value_error)
     }
 
@@ -716,9 +727,14 @@ impl MediaDescription {
         &self.formats
     }
 
-    /// The formats that are payload types (all of them for RTP), in order.
+    /// The formats as payload types, in order; none unless [`Self::is_rtp`] (a numeric
+    /// format of another proto, such as an SCTP port, is no payload type).
     pub fn payload_types(&self) -> impl Iterator<Item = u8> + '_ {
-        self.formats.iter().filter_map(|f| payload_type(f))
+        let rtp = self.is_rtp();
+        self.formats
+            .iter()
+            .filter(move |_| rtp)
+            .filter_map(|f| payload_type(f))
     }
 
     /// The section's own `c=`; see [`SessionDescription::effective_connection`].
@@ -1010,7 +1026,8 @@ impl SessionDescription {
         self.origin.bump_version();
     }
 
-    /// The `s=` text.
+    /// The `s=` text; empty when a peer sent a bare `s=` (common, though RFC 8866 asks
+    /// for `s= ` or `s=-`), which we accept and write back as received.
     pub fn session_name(&self) -> &str {
         &self.session_name
     }
@@ -1612,10 +1629,21 @@ fn parse_origin(line: usize, value: &str) -> Result<Origin, SdpError> {
     let session_version = number("o= session version", version)?;
     expect_in(line, "o= network type", net)?;
     let address_type = parse_address_type(line, "o= address type", ty)?;
-    // A domain name is allowed here; an IP address must match its type.
-    let is_ip = address.parse::<IpAddr>().is_ok();
-    if address.is_empty() || is_ip {
+    // RFC 8866 allows a domain name here (unlike in c=, we never send to it); an IP
+    // address must match its type.
+    let domain = address
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+        && address.bytes().any(|b| b.is_ascii_alphabetic());
+    if address.parse::<IpAddr>().is_ok() {
         parse_ip(line, "o= address", address_type, address)?;
+    } else if !domain {
+        return Err(SdpError::Field {
+            line,
+            field: "o= address",
+            expected: "an IP address or a domain name",
+            found: snippet(address),
+        });
     }
     Ok(Origin {
         username: username.to_owned(),
@@ -2265,6 +2293,20 @@ a=ssrc:1001 cname:4TOk42mSjXCkVIa6
     }
 
     #[test]
+    fn numeric_formats_of_other_protos_are_not_payload_types() {
+        let mut sdp = parse(&format!(
+            "{BASE}m=application 9 UDP/DTLS/SCTP 5000\na=fmtp:5000 protocol=webrtc-datachannel\n"
+        ));
+        let m = &mut sdp.media_mut()[0];
+        assert!(!m.is_rtp());
+        assert_eq!(m.payload_types().count(), 0);
+        assert_eq!(m.rtpmap(0), None);
+        assert_eq!(m.retain_formats(|_, _| false), 1);
+        assert_eq!(m.formats(), ["5000"]);
+        assert!(m.attribute("fmtp").is_some());
+    }
+
+    #[test]
     fn direction_media_overrides_session_and_defaults_to_sendrecv() {
         let sdp = parse(
             "v=0\no=- 1 1 IN IP4 192.0.2.1\ns=-\nc=IN IP4 192.0.2.1\nt=0 0\na=sendonly\n\
@@ -2484,6 +2526,14 @@ a=ssrc:1001 cname:4TOk42mSjXCkVIa6
             (
                 origin("- 1 1 ATM IP4 192.0.2.1"),
                 field(2, "o= network type", "IN", "ATM"),
+            ),
+            (
+                origin("- 1 1 IN IP4 ???"),
+                field(2, "o= address", "an IP address or a domain name", "???"),
+            ),
+            (
+                origin("- 1 1 IN IP4 "),
+                field(2, "o= address", "an IP address or a domain name", ""),
             ),
             (
                 origin("- 1 1 IN IP6 192.0.2.1"),
@@ -3206,6 +3256,14 @@ a=rtcp-mux
             MediaDescription::new(MediaKind::Other("a b".into()), 1, "RTP/AVP", &["0"]).is_err()
         );
         assert!(MediaDescription::new(MediaKind::Audio, 1, "RTP/AVP\r\n", &["0"]).is_err());
+        assert_eq!(
+            MediaDescription::new(MediaKind::Audio, 1, "RTP/AVP", &["0 8"]),
+            Err(SdpError::InvalidValue {
+                field: "m= line",
+                expected: "media, proto and formats without spaces or line breaks",
+                found: "0 8".into()
+            })
+        );
         let mut m = MediaDescription::new(MediaKind::Audio, 1, "RTP/AVP", &["0"]).expect("media");
         assert_eq!(
             m.push_attribute("rtpmap", Some("96 opus")),
@@ -3216,6 +3274,14 @@ a=rtcp-mux
             })
         );
         assert!(m.push_attribute("x", Some("a\r\nm=audio")).is_err());
+        assert_eq!(
+            m.push_attribute("rtcp", Some("4001 IN IP4 media.example.com")),
+            Err(SdpError::InvalidValue {
+                field: "a=rtcp address",
+                expected: "an IP address, not a hostname",
+                found: "media.example.com".into()
+            })
+        );
         assert!(m.push_attribute("bad name", None).is_err());
         assert!(m.push_attribute("ptime", None).is_err());
         assert_eq!(m.attributes().len(), 0);
@@ -3292,6 +3358,9 @@ a=rtcp-mux
         ]))
     }
 
+    /// (encoding, clock rate, channels) of a generated `a=rtpmap`.
+    type GenRtpMap = (&'static str, u32, Option<u16>);
+
     #[derive(Debug, Clone)]
     struct GenMedia {
         kind: &'static str,
@@ -3299,8 +3368,8 @@ a=rtcp-mux
         port_count: Option<u16>,
         proto: &'static str,
         pts: Vec<u8>,
-        /// Per payload type: (encoding, clock, channels) for an rtpmap, and fmtp text.
-        maps: Vec<(Option<(&'static str, u32, Option<u16>)>, Option<String>)>,
+        /// Per payload type: its rtpmap and fmtp, if any.
+        maps: Vec<(Option<GenRtpMap>, Option<String>)>,
         connection: Option<String>,
         info: Option<String>,
         bandwidths: Vec<u32>,

@@ -17,9 +17,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use sys::EventFd;
-use worker::{Command, Worker};
+use worker::{Command, EventSink, Worker};
 
-pub use worker::{CallStats, LegSide, LegStats};
+pub use worker::{CallStats, LegSide, LegStats, MediaEvent};
 
 #[derive(Debug)]
 struct WorkerHandle {
@@ -42,7 +42,11 @@ pub struct WorkerId(usize);
 
 impl Relay {
     /// Starts `workers` threads (0 = one per available core).
-    pub fn start(workers: usize, relatch_after: Duration) -> io::Result<Self> {
+    pub(crate) fn start(
+        workers: usize,
+        relatch_after: Duration,
+        events: EventSink,
+    ) -> io::Result<Self> {
         let count = if workers == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
         } else {
@@ -52,7 +56,7 @@ impl Relay {
         for index in 0..count {
             let (tx, rx) = mpsc::channel();
             let wake = Arc::new(EventFd::new()?);
-            let worker = Worker::new(index, wake.clone(), rx, relatch_after)?;
+            let worker = Worker::new(index, wake.clone(), rx, relatch_after, events.clone())?;
             let thread = std::thread::Builder::new()
                 .name(format!("rtp-relay-{index}"))
                 .spawn(move || worker.run())?;

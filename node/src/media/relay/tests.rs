@@ -81,6 +81,7 @@ async fn session(
             rtp: Some(peer.local_addr().unwrap()),
             rtcp: None,
             rtcp_mux: true,
+            ..RemoteMedia::default()
         };
         engine.set_remote(id, side, remote).expect("remote");
     }
@@ -331,4 +332,262 @@ async fn bad_sdp_and_answers_out_of_turn_are_refused() {
 
 fn audio_addr(sdp: &crate::media::sdp::SessionDescription) -> std::net::IpAddr {
     sdp.effective_connection(&sdp.media()[0]).unwrap().address()
+}
+
+/// A session set up through SDP, as the B2BUA does it: PCMU + telephone-event 101.
+async fn sdp_session(
+    engine: &MediaEngine,
+    caller: &UdpSocket,
+    callee: &UdpSocket,
+) -> (SessionId, SocketAddr, SocketAddr) {
+    use crate::media::sdp::SessionDescription;
+    let id = engine.create_session("acme", "call-media").unwrap();
+    let offer = engine
+        .offer(
+            id,
+            LegSide::Caller,
+            &offer_sdp(caller.local_addr().unwrap().port()),
+            None,
+        )
+        .await
+        .unwrap();
+    let offer = SessionDescription::parse(&offer).unwrap();
+    let answer = engine
+        .answer(
+            id,
+            LegSide::Callee,
+            &answer_sdp(callee.local_addr().unwrap().port()),
+        )
+        .await
+        .unwrap();
+    let answer = SessionDescription::parse(&answer).unwrap();
+    let to_callee_leg = SocketAddr::new(audio_addr(&offer), offer.media()[0].port());
+    let to_caller_leg = SocketAddr::new(audio_addr(&answer), answer.media()[0].port());
+    (id, to_caller_leg, to_callee_leg)
+}
+
+async fn next_event(
+    events: &mut tokio::sync::broadcast::Receiver<(SessionId, crate::media::relay::MediaEvent)>,
+    id: SessionId,
+) -> crate::media::relay::MediaEvent {
+    loop {
+        let (session, event) = tokio::time::timeout(Duration::from_secs(5), events.recv())
+            .await
+            .expect("an event within 5 s")
+            .expect("feed open");
+        if session == id {
+            return event;
+        }
+    }
+}
+
+#[tokio::test]
+async fn rfc4733_digits_from_the_caller_are_reported_once_each() {
+    use crate::media::dtmf::{TelephoneEvent, digit_event};
+    use crate::media::relay::MediaEvent;
+    let engine = engine();
+    let mut events = engine.subscribe();
+    let (caller, callee) = (socket(), socket());
+    let (id, to_caller_leg, _) = sdp_session(&engine, &caller, &callee).await;
+    let digits = "0123456789*#ABCD";
+    let mut seq = 0u16;
+    let mut buf = [0u8; 64];
+    for (n, digit) in digits.chars().enumerate() {
+        let timestamp = 10_000 + n as u32 * 1600;
+        // 3 progress packets, then the end packet three times (RFC 4733 §2.5.1.4).
+        for (duration, end) in [
+            (160, false),
+            (320, false),
+            (480, false),
+            (640, true),
+            (640, true),
+            (640, true),
+        ] {
+            let payload = TelephoneEvent {
+                event: digit_event(digit).unwrap(),
+                end,
+                volume: 10,
+                duration,
+            }
+            .to_bytes();
+            let len = RtpHeader {
+                payload_type: 101,
+                sequence: seq,
+                timestamp,
+                ssrc: 0xD7,
+                marker: duration == 160,
+                ..RtpHeader::default()
+            }
+            .write(&payload, &mut buf)
+            .unwrap();
+            caller.send_to(&buf[..len], to_caller_leg).unwrap();
+            seq = seq.wrapping_add(1);
+        }
+    }
+    let mut got = String::new();
+    for _ in 0..digits.len() {
+        match next_event(&mut events, id).await {
+            MediaEvent::Dtmf {
+                leg,
+                digit,
+                source,
+                duration_ms,
+            } => {
+                assert_eq!((leg, source, duration_ms), (LegSide::Caller, "rfc4733", 80));
+                got.push(digit);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(got, digits);
+    // The digits were relayed too (the callee's phone may want them), and no digit twice.
+    assert_eq!(receive(&callee, 96, Duration::from_secs(5)).len(), 96);
+    assert!(engine.take_events(id).unwrap().len() == digits.len());
+    engine.destroy(id).await.unwrap();
+}
+
+#[tokio::test]
+async fn inband_digits_in_the_audio_are_detected_when_asked() {
+    use crate::media::dtmf::ToneGenerator;
+    use crate::media::g711::Law;
+    use crate::media::relay::MediaEvent;
+    let engine = engine();
+    let mut events = engine.subscribe();
+    let (caller, callee) = (socket(), socket());
+    let (id, to_caller_leg, _) = sdp_session(&engine, &caller, &callee).await;
+    engine
+        .detect_inband_dtmf(id, LegSide::Caller, true)
+        .unwrap();
+    // Let the worker take the command before audio starts.
+    engine.stats(id).await.unwrap();
+    let digits = "159#";
+    let mut seq = 0u16;
+    let mut payload = [0u8; 160];
+    let mut send = |payload: &[u8]| {
+        caller
+            .send_to(&rtp(seq, 0xAB, payload), to_caller_leg)
+            .unwrap();
+        seq = seq.wrapping_add(1);
+    };
+    for digit in digits.chars() {
+        let mut tone = ToneGenerator::digit(digit, -10.0).unwrap();
+        for _ in 0..4 {
+            tone.fill_g711(Law::Ulaw, &mut payload); // 80 ms of tone
+            send(&payload);
+        }
+        for _ in 0..4 {
+            send(&[Law::Ulaw.silence(); 160]); // 80 ms of silence
+        }
+    }
+    let mut got = String::new();
+    for _ in 0..digits.len() {
+        if let MediaEvent::Dtmf { digit, source, .. } = next_event(&mut events, id).await {
+            assert_eq!(source, "inband");
+            got.push(digit);
+        }
+    }
+    assert_eq!(got, digits);
+    engine.destroy(id).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_prompt_replaces_the_other_leg_paced_at_20_ms_then_relay_resumes() {
+    use crate::media::playback::Prompt;
+    use crate::media::relay::MediaEvent;
+    let engine = engine();
+    let mut events = engine.subscribe();
+    let (caller, callee) = (socket(), socket());
+    let (id, to_caller_leg, _) = sdp_session(&engine, &caller, &callee).await;
+    // The callee's SDP address is known, so the prompt goes there before it has sent
+    // anything. One second of a 1 kHz square wave: 50 packets.
+    let samples: Vec<i16> = (0..8000)
+        .map(|i| if i % 8 < 4 { 8000 } else { -8000 })
+        .collect();
+    let prompt = Prompt::from_linear(&samples, crate::media::g711::Law::Ulaw).unwrap();
+    engine
+        .play(id, LegSide::Callee, prompt, false)
+        .await
+        .unwrap();
+    // While it plays, the caller's audio does not reach the callee.
+    caller
+        .send_to(&rtp(1, 0xCA11, &[0x55; 160]), to_caller_leg)
+        .unwrap();
+    let mut arrivals = Vec::new();
+    let mut buf = [0u8; 2048];
+    let end = Instant::now() + Duration::from_secs(5);
+    while arrivals.len() < 50 && Instant::now() < end {
+        if let Ok((n, _)) = callee.recv_from(&mut buf) {
+            let packet = RtpPacket::parse(&buf[..n]).unwrap();
+            arrivals.push((
+                Instant::now(),
+                packet.sequence(),
+                packet.timestamp(),
+                packet.marker(),
+                packet.ssrc(),
+                n,
+            ));
+        }
+    }
+    assert_eq!(arrivals.len(), 50, "one second of prompt is 50 packets");
+    assert!(
+        arrivals.iter().all(|a| a.4 != 0xCA11),
+        "no relayed packet while the prompt plays"
+    );
+    assert!(
+        arrivals[0].3 && arrivals[1..].iter().all(|a| !a.3),
+        "marker on the first packet only"
+    );
+    for pair in arrivals.windows(2) {
+        assert_eq!(pair[1].1, pair[0].1.wrapping_add(1));
+        assert_eq!(pair[1].2, pair[0].2.wrapping_add(160));
+        assert_eq!(pair[1].5, 172);
+    }
+    let span = arrivals[49].0 - arrivals[0].0;
+    let mean = span / 49;
+    assert!(
+        mean >= Duration::from_micros(19_000) && mean <= Duration::from_micros(21_000),
+        "mean packet interval {mean:?}, wanted 20 ms +- 1 ms"
+    );
+    assert_eq!(
+        next_event(&mut events, id).await,
+        MediaEvent::PlaybackFinished {
+            leg: LegSide::Callee
+        }
+    );
+    // After the prompt the callee hears the caller again.
+    caller
+        .send_to(&rtp(2, 0xCA11, &[0x55; 160]), to_caller_leg)
+        .unwrap();
+    let got = receive(&callee, 1, Duration::from_secs(5));
+    assert_eq!(RtpPacket::parse(&got[0].0).unwrap().ssrc(), 0xCA11);
+    engine.destroy(id).await.unwrap();
+}
+
+#[tokio::test]
+async fn looping_music_on_hold_runs_until_stopped() {
+    use crate::media::playback::Prompt;
+    let engine = engine();
+    let (caller, callee) = (socket(), socket());
+    let (id, _, _) = sdp_session(&engine, &caller, &callee).await;
+    let prompt = Prompt::from_linear(&[1000i16; 400], crate::media::g711::Law::Alaw).unwrap();
+    engine
+        .play(id, LegSide::Caller, prompt, true)
+        .await
+        .unwrap();
+    // 400 samples is 2.5 packets; looping keeps going well past that.
+    let got = receive(&caller, 10, Duration::from_secs(5));
+    assert_eq!(got.len(), 10);
+    // Transcoded to the caller's law (PCMU, payload type 0).
+    assert!(
+        got.iter()
+            .all(|(p, _)| RtpPacket::parse(p).unwrap().payload_type() == 0)
+    );
+    engine.stop_playback(id, LegSide::Caller).unwrap();
+    engine.stats(id).await.unwrap(); // the stop has been handled
+    while caller.recv_from(&mut [0u8; 2048]).is_ok() {}
+    assert!(
+        receive(&caller, 1, Duration::from_millis(300)).is_empty(),
+        "stopped"
+    );
+    engine.destroy(id).await.unwrap();
 }

@@ -20,7 +20,10 @@ use tokio::sync::oneshot;
 
 use super::latch::{Admit, Latch};
 use super::sys::{Epoll, EventFd, RawAddr, RecvBatch, SendBatch};
+use crate::media::dtmf::{DtmfSource, InbandDetector, Rfc4733Detector};
+use crate::media::g711::Law;
 use crate::media::mos::{CodecImpairment, estimate_mos};
+use crate::media::playback::{Player, PlayerConfig, PlayerError, Prompt};
 use crate::media::rtcp::{RtcpCompound, RtcpPacket};
 use crate::media::rtp::{RtpPacket, is_rtcp};
 use crate::media::stats::{Arrival, ReceiverStats, RemoteReception};
@@ -69,7 +72,31 @@ pub(crate) struct RemoteMedia {
     pub rtp: Option<SocketAddr>,
     pub rtcp: Option<SocketAddr>,
     pub rtcp_mux: bool,
+    /// The peer's `telephone-event` payload type: RFC 4733 digits are detected on it.
+    pub telephone_event: Option<u8>,
+    /// The peer's first G.711 law: in-band detection and playback use it.
+    pub law: Option<Law>,
 }
+
+/// Something a worker noticed that the call's owner may act on.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum MediaEvent {
+    /// A key press from the leg's peer.
+    Dtmf {
+        leg: LegSide,
+        digit: char,
+        /// `rfc4733` or `inband`.
+        source: &'static str,
+        duration_ms: u32,
+    },
+    /// A prompt that does not loop has been played to the end to the leg's peer.
+    PlaybackFinished { leg: LegSide },
+}
+
+/// Where a worker reports [`MediaEvent`]s: called with the call's key, rarely (never per
+/// packet), from the worker thread.
+pub(crate) type EventSink = std::sync::Arc<dyn Fn(u64, MediaEvent) + Send + Sync>;
 
 /// Instructions from the engine.
 #[derive(Debug)]
@@ -83,6 +110,22 @@ pub(crate) enum Command {
         key: u64,
         side: LegSide,
         remote: RemoteMedia,
+    },
+    Play {
+        key: u64,
+        side: LegSide,
+        prompt: Prompt,
+        looping: bool,
+        reply: oneshot::Sender<Result<(), PlayerError>>,
+    },
+    StopPlay {
+        key: u64,
+        side: LegSide,
+    },
+    Inband {
+        key: u64,
+        side: LegSide,
+        enabled: bool,
     },
     Stats {
         key: u64,
@@ -178,6 +221,12 @@ struct Leg {
     dropped_malformed: u64,
     dropped_no_destination: u64,
     last_heard: Option<Instant>,
+    /// The peer's G.711 law, from SDP.
+    law: Option<Law>,
+    rfc4733: Option<Rfc4733Detector>,
+    inband: Option<InbandDetector>,
+    /// While set, this leg's peer hears the prompt instead of the other leg.
+    player: Option<Player>,
 }
 
 impl Leg {
@@ -201,6 +250,10 @@ impl Leg {
             dropped_malformed: 0,
             dropped_no_destination: 0,
             last_heard: None,
+            law: None,
+            rfc4733: None,
+            inband: None,
+            player: None,
         }
     }
 
@@ -216,6 +269,10 @@ impl Leg {
 
     fn set_remote(&mut self, remote: RemoteMedia) {
         self.rtcp_mux = remote.rtcp_mux;
+        self.law = remote.law;
+        if self.rfc4733.as_ref().map(|d| d.payload_type()) != remote.telephone_event {
+            self.rfc4733 = remote.telephone_event.map(Rfc4733Detector::new);
+        }
         self.rtp_latch.set_expected(remote.rtp);
         // Without a=rtcp, RTCP is on the port above RTP (RFC 3605).
         let rtcp = remote.rtcp.or_else(|| {
@@ -249,6 +306,24 @@ impl Leg {
             clock_rate: 8000,
             payload_len: packet.payload().len(),
         });
+    }
+
+    /// Runs the DTMF detectors on a packet from the peer.
+    fn detect(&mut self, packet: &RtpPacket<'_>, mut report: impl FnMut(DtmfSource, char, u32)) {
+        let pt = packet.payload_type();
+        if let Some(detector) = self.rfc4733.as_mut()
+            && pt == detector.payload_type()
+        {
+            for event in detector.on_packet(packet) {
+                report(event.source, event.digit, event.duration_samples);
+            }
+            return;
+        }
+        if let (Some(detector), Some(law)) = (self.inband.as_mut(), Law::from_payload_type(pt)) {
+            detector.push_g711(packet.payload(), law, |event| {
+                report(event.source, event.digit, event.duration_samples)
+            });
+        }
     }
 
     fn on_rtcp(&mut self, data: &[u8], now: Instant) {
@@ -347,7 +422,6 @@ enum Route {
     Rtcp(usize),
 }
 
-#[derive(Debug)]
 pub(crate) struct Worker {
     index: usize,
     epoll: Epoll,
@@ -365,6 +439,20 @@ pub(crate) struct Worker {
     out_rtcp: Vec<(usize, RawAddr)>,
     totals: Totals,
     published: Totals,
+    events: EventSink,
+    /// Legs with a prompt playing: (slot, side).
+    players: Vec<(usize, usize)>,
+    play_buf: Box<[u8; 2048]>,
+}
+
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("index", &self.index)
+            .field("calls", &self.by_key.len())
+            .field("players", &self.players.len())
+            .finish()
+    }
 }
 
 fn token(slot: usize, side: usize, rtcp: bool) -> u64 {
@@ -377,6 +465,7 @@ impl Worker {
         wake: std::sync::Arc<EventFd>,
         commands: Receiver<Command>,
         relatch_after: Duration,
+        events: EventSink,
     ) -> io::Result<Self> {
         let epoll = Epoll::new(256)?;
         epoll.add(wake.raw(), WAKE_TOKEN)?;
@@ -396,6 +485,9 @@ impl Worker {
             out_rtcp: Vec::with_capacity(BATCH),
             totals: Totals::default(),
             published: Totals::default(),
+            events,
+            players: Vec::new(),
+            play_buf: Box::new([0u8; 2048]),
         })
     }
 
@@ -404,7 +496,10 @@ impl Worker {
         let mut next_publish = Instant::now() + PUBLISH_EVERY;
         loop {
             let now = Instant::now();
-            let timeout = next_publish.saturating_duration_since(now);
+            let wake_at = self
+                .next_playback()
+                .map_or(next_publish, |due| due.min(next_publish));
+            let timeout = wake_at.saturating_duration_since(now);
             self.ready.clear();
             match self.epoll.wait(Some(timeout)) {
                 Ok(tokens) => self.ready.extend(tokens),
@@ -425,6 +520,9 @@ impl Worker {
                 } else {
                     self.on_readable(token, now);
                 }
+            }
+            if !self.players.is_empty() {
+                self.play(Instant::now());
             }
             if now >= next_publish {
                 self.publish();
@@ -468,6 +566,55 @@ impl Worker {
             Command::Remote { key, side, remote } => {
                 if let Some(call) = self.call_mut(key) {
                     call.legs[side.index()].set_remote(remote);
+                }
+            }
+            Command::Play {
+                key,
+                side,
+                prompt,
+                looping,
+                reply,
+            } => {
+                let Some(&slot) = self.by_key.get(&key) else {
+                    return;
+                };
+                let Some(call) = self.calls[slot].as_mut() else {
+                    return;
+                };
+                let config = PlayerConfig {
+                    ssrc: rand::random(),
+                    payload_type: prompt.law().payload_type(),
+                    first_sequence: rand::random(),
+                    first_timestamp: rand::random(),
+                    looping,
+                    packet_ms: 20,
+                };
+                match Player::new(prompt, config, now) {
+                    Ok(player) => {
+                        call.legs[side.index()].player = Some(player);
+                        let entry = (slot, side.index());
+                        if !self.players.contains(&entry) {
+                            self.players.push(entry);
+                        }
+                        let _ = reply.send(Ok(()));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::StopPlay { key, side } => {
+                if let Some(&slot) = self.by_key.get(&key) {
+                    if let Some(call) = self.calls[slot].as_mut() {
+                        call.legs[side.index()].player = None;
+                    }
+                    self.players.retain(|&p| p != (slot, side.index()));
+                }
+            }
+            Command::Inband { key, side, enabled } => {
+                if let Some(call) = self.call_mut(key) {
+                    let leg = &mut call.legs[side.index()];
+                    leg.inband = enabled.then(InbandDetector::new);
                 }
             }
             Command::Stats { key, reply } => {
@@ -529,6 +676,7 @@ impl Worker {
     fn remove_call(&mut self, key: u64, now: Instant) -> Option<CallStats> {
         let slot = self.by_key.remove(&key)?;
         let call = self.calls[slot].take()?;
+        self.players.retain(|&(s, _)| s != slot);
         debug_assert_eq!(call.key, key);
         for leg in &call.legs {
             let _ = self.epoll.delete(leg.rtp.as_raw_fd());
@@ -540,6 +688,57 @@ impl Worker {
             callee: call.legs[1].stats(now),
         })
         // The sockets close here, when `call` drops.
+    }
+
+    /// When the next prompt packet is due, if any prompt plays.
+    fn next_playback(&self) -> Option<Instant> {
+        self.players
+            .iter()
+            .filter_map(|&(slot, side)| {
+                self.calls[slot].as_ref()?.legs[side]
+                    .player
+                    .as_ref()?
+                    .next_due()
+            })
+            .min()
+    }
+
+    /// Sends every prompt packet that is due, and retires finished prompts.
+    fn play(&mut self, now: Instant) {
+        let mut i = 0;
+        while i < self.players.len() {
+            let (slot, side) = self.players[i];
+            let Some(call) = self.calls[slot].as_mut() else {
+                self.players.swap_remove(i);
+                continue;
+            };
+            let key = call.key;
+            let leg = &mut call.legs[side];
+            let Some(player) = leg.player.as_mut() else {
+                self.players.swap_remove(i);
+                continue;
+            };
+            while let Some(len) = player.poll(now, &mut self.play_buf[..]) {
+                if let Some(dest) = leg.rtp_dest.as_ref() {
+                    let sent = self
+                        .send
+                        .send(leg.rtp.as_raw_fd(), [(&self.play_buf[..len], dest)]);
+                    leg.packets_sent += sent as u64;
+                }
+            }
+            if player.is_finished() {
+                leg.player = None;
+                self.players.swap_remove(i);
+                let leg = if side == 0 {
+                    LegSide::Caller
+                } else {
+                    LegSide::Callee
+                };
+                (self.events)(key, MediaEvent::PlaybackFinished { leg });
+                continue;
+            }
+            i += 1;
+        }
     }
 
     /// Drains one ready socket: receive a batch, vet and account each datagram, then send
@@ -599,6 +798,33 @@ impl Worker {
                         continue;
                     };
                     leg.on_rtp(&packet, now);
+                    if leg.rfc4733.is_some() || leg.inband.is_some() {
+                        let events = &self.events;
+                        let key = call.key;
+                        let from = if side == 0 {
+                            LegSide::Caller
+                        } else {
+                            LegSide::Callee
+                        };
+                        leg.detect(&packet, |source, digit, samples| {
+                            events(
+                                key,
+                                MediaEvent::Dtmf {
+                                    leg: from,
+                                    digit,
+                                    source: match source {
+                                        DtmfSource::Rfc4733 => "rfc4733",
+                                        DtmfSource::Inband => "inband",
+                                    },
+                                    duration_ms: samples / 8,
+                                },
+                            )
+                        });
+                    }
+                    if call.legs[other].player.is_some() {
+                        // The other peer hears a prompt (hold, announcement) instead.
+                        continue;
+                    }
                     match call.legs[other].rtp_dest {
                         Some(dest) => self.out_rtp.push((i, dest)),
                         None => {
