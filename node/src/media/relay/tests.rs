@@ -591,3 +591,125 @@ async fn looping_music_on_hold_runs_until_stopped() {
     );
     engine.destroy(id).await.unwrap();
 }
+
+#[tokio::test]
+async fn separate_rtcp_ports_carry_rtcp_and_its_reports_reach_the_stats() {
+    use crate::media::rtcp::{ReportBlock, write_receiver_report};
+    use crate::media::sdp::SessionDescription;
+    let engine = engine();
+    let (caller, caller_rtcp, callee, callee_rtcp) = (socket(), socket(), socket(), socket());
+    let id = engine.create_session("acme", "call-rtcp").unwrap();
+    // No rtcp-mux from either side; RTCP on explicit a=rtcp ports.
+    let offer = format!(
+        "v=0\r\no=a 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtcp:{}\r\n",
+        caller.local_addr().unwrap().port(),
+        caller_rtcp.local_addr().unwrap().port()
+    );
+    let offer = SessionDescription::parse(
+        &engine
+            .offer(id, LegSide::Caller, &offer, None)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let answer = format!(
+        "v=0\r\no=b 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtcp:{}\r\n",
+        callee.local_addr().unwrap().port(),
+        callee_rtcp.local_addr().unwrap().port()
+    );
+    let answer =
+        SessionDescription::parse(&engine.answer(id, LegSide::Callee, &answer).await.unwrap())
+            .unwrap();
+    let caller_media = &answer.media()[0];
+    assert!(
+        !caller_media.rtcp_mux(),
+        "the caller did not offer mux, so it gets none"
+    );
+    let caller_leg_rtcp = SocketAddr::new(audio_addr(&answer), caller_media.rtcp().unwrap().port);
+    let callee_leg_rtcp =
+        SocketAddr::new(audio_addr(&offer), offer.media()[0].rtcp().unwrap().port);
+    assert_eq!(caller_leg_rtcp.port(), caller_media.port() + 1);
+
+    // The callee reports 25% loss of what we send it; the report goes on to the caller's
+    // RTCP address, and the callee leg's stats show it.
+    let block = ReportBlock {
+        ssrc: 1,
+        fraction_lost: 64,
+        cumulative_lost: 5,
+        highest_seq: 100,
+        jitter: 80,
+        lsr: 0,
+        dlsr: 0,
+    };
+    let mut buf = [0u8; 128];
+    let len = write_receiver_report(0xB0B, &[block], &mut buf).unwrap();
+    callee_rtcp.send_to(&buf[..len], callee_leg_rtcp).unwrap();
+    let got = receive(&caller_rtcp, 1, Duration::from_secs(5));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].0, buf[..len].to_vec());
+    assert_eq!(
+        got[0].1, caller_leg_rtcp,
+        "RTCP leaves from the leg's RTCP port"
+    );
+    let stats = engine.stats(id).await.unwrap();
+    assert_eq!(stats.callee.rtcp_received, 1);
+    assert_eq!(stats.callee.remote_fraction_lost, 0.25);
+    assert_eq!(stats.callee.remote_jitter_ms, 10.0);
+    engine.destroy(id).await.unwrap();
+}
+
+#[tokio::test]
+async fn ipv6_legs_relay_over_ipv6() {
+    use crate::media::engine::MediaConfig;
+    let Ok(probe) = UdpSocket::bind("[::1]:0") else {
+        panic!(
+            "this test needs IPv6 on loopback (::1); enable it (sysctl net.ipv6.conf.lo.disable_ipv6=0)"
+        );
+    };
+    let mut config = MediaConfig::loopback(test_ports());
+    config.bind_v6 = Some(std::net::Ipv6Addr::LOCALHOST);
+    let engine = MediaEngine::start(config).unwrap();
+    let callee = probe;
+    callee
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let caller = socket(); // IPv4 caller, IPv6 callee: the relay bridges the families.
+    let id = engine.create_session("acme", "call-v6").unwrap();
+    let offer = engine
+        .offer(
+            id,
+            LegSide::Caller,
+            &offer_sdp(caller.local_addr().unwrap().port()),
+            Some(Family::V6),
+        )
+        .await
+        .unwrap();
+    assert!(offer.contains("c=IN IP6 ::1"), "{offer}");
+    let answer = format!(
+        "v=0\r\no=b 1 1 IN IP6 ::1\r\ns=-\r\nc=IN IP6 ::1\r\nt=0 0\r\nm=audio {} RTP/AVP 0\r\na=rtcp-mux\r\n",
+        callee.local_addr().unwrap().port()
+    );
+    let answer = engine.answer(id, LegSide::Callee, &answer).await.unwrap();
+    assert!(answer.contains("c=IN IP4 127.0.0.1"), "{answer}");
+    let to_callee_leg: SocketAddr = {
+        let sdp = crate::media::sdp::SessionDescription::parse(&offer).unwrap();
+        SocketAddr::new(audio_addr(&sdp), sdp.media()[0].port())
+    };
+    let to_caller_leg: SocketAddr = {
+        let sdp = crate::media::sdp::SessionDescription::parse(&answer).unwrap();
+        SocketAddr::new(audio_addr(&sdp), sdp.media()[0].port())
+    };
+    for seq in 0..20 {
+        caller
+            .send_to(&rtp(seq, 4, &[4; 160]), to_caller_leg)
+            .unwrap();
+        callee
+            .send_to(&rtp(seq, 6, &[6; 160]), to_callee_leg)
+            .unwrap();
+    }
+    assert_eq!(receive(&callee, 20, Duration::from_secs(5)).len(), 20);
+    assert_eq!(receive(&caller, 20, Duration::from_secs(5)).len(), 20);
+    engine.destroy(id).await.unwrap();
+}
