@@ -613,6 +613,7 @@ impl MediaEngine {
         sdp: &str,
         to_family: Option<Family>,
     ) -> Result<String, MediaError> {
+        self.worker_of(id)?;
         let mut sdp = SessionDescription::parse(sdp).map_err(|e| MediaError::Sdp(e.to_string()))?;
         let (audio, remote, family) = audio_remote(&sdp)?;
         let mut families = [family; 2];
@@ -647,6 +648,7 @@ impl MediaEngine {
         from: LegSide,
         sdp: &str,
     ) -> Result<String, MediaError> {
+        self.worker_of(id)?;
         let mut sdp = SessionDescription::parse(sdp).map_err(|e| MediaError::Sdp(e.to_string()))?;
         let (pending, offerer_local, offerer_mux) = {
             let sessions = self.inner.sessions.lock();
