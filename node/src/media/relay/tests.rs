@@ -713,3 +713,31 @@ async fn ipv6_legs_relay_over_ipv6() {
     assert_eq!(receive(&caller, 20, Duration::from_secs(5)).len(), 20);
     engine.destroy(id).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_new_ssrc_mid_call_is_relayed_and_counted_without_false_loss() {
+    let engine = engine();
+    let (caller, callee) = (socket(), socket());
+    let (id, [to_caller_leg, _]) = session(&engine, &caller, &callee).await;
+    // 30 packets from one source, then the phone restarts its stream (new SSRC, new
+    // random sequence) as after a transfer or a re-INVITE.
+    for seq in 100..130u16 {
+        caller
+            .send_to(&rtp(seq, 0x1111, &[1; 160]), to_caller_leg)
+            .unwrap();
+    }
+    for seq in 40_000..40_030u16 {
+        caller
+            .send_to(&rtp(seq, 0x2222, &[2; 160]), to_caller_leg)
+            .unwrap();
+    }
+    assert_eq!(receive(&callee, 60, Duration::from_secs(5)).len(), 60);
+    let stats = engine.destroy(id).await.unwrap();
+    assert_eq!(stats.caller.packets_received, 60);
+    assert_eq!(stats.caller.ssrc_changes, 1);
+    assert_eq!(
+        stats.caller.packets_lost, 0,
+        "a new stream is not a 40,000-packet gap"
+    );
+    assert_eq!(stats.caller.loss_ratio, 0.0);
+}
