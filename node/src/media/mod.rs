@@ -8,6 +8,7 @@
 pub mod g711;
 pub mod mos;
 pub mod ports;
+pub mod recording;
 pub mod rtcp;
 pub mod rtp;
 pub mod stats;
