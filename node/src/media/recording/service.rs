@@ -7,7 +7,7 @@
 //! full the batch comes back in the error and the loss is counted. The recorder thread
 //! aligns packets, and every `flush_interval` drains the aligners into the spool files and
 //! flushes them to the OS (so `kill -9` loses at most that much plus the reorder window).
-//! A stopped recording goes to the shipper thread ([`super::shipper`]), which finishes
+//! A stopped recording goes to the shipper thread (module `shipper`), which finishes
 //! the file and ships it. At start the spool is recovered and whatever a previous process
 //! left is queued for shipping.
 //!
