@@ -13,6 +13,7 @@ pub mod mos;
 pub mod playback;
 pub mod ports;
 pub mod relay;
+pub mod recording;
 pub mod rtcp;
 pub mod rtp;
 pub mod sdp;
