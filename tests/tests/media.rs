@@ -202,3 +202,260 @@ fn sigterm_ends_the_sessions_and_exits_zero() {
         media.log()
     );
 }
+
+/// Finds `<name>` anywhere under `dir`.
+fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// Goertzel power of `hz` in 8 kHz samples.
+fn tone_power(samples: &[i16], hz: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - coeff * s1 * s2
+}
+
+/// The left and right channels of a 16-bit stereo WAV.
+fn channels(wav_bytes: &[u8]) -> (Vec<i16>, Vec<i16>) {
+    let wav = tongdai_node::media::wav::parse(wav_bytes).expect("a WAV file");
+    assert_eq!(wav.format.channels, 2);
+    let data = wav.data(wav_bytes);
+    let frames: Vec<(i16, i16)> = data
+        .chunks_exact(4)
+        .map(|f| {
+            (
+                i16::from_le_bytes([f[0], f[1]]),
+                i16::from_le_bytes([f[2], f[3]]),
+            )
+        })
+        .collect();
+    frames.iter().copied().unzip()
+}
+
+fn recording_args(media_dir: &std::path::Path) -> Vec<String> {
+    vec![
+        "--spool".into(),
+        media_dir.join("spool").display().to_string(),
+        "--recordings".into(),
+        media_dir.join("recordings").display().to_string(),
+    ]
+}
+
+fn start_recording(media: &MediaProc, id: &str) -> String {
+    let (code, answer) = media.api(
+        "POST",
+        &format!("/v1/media/sessions/{id}/recording"),
+        Some(&json!({"action": "start"})),
+    );
+    assert_eq!(code, 200, "{answer}");
+    answer["recording"]
+        .as_str()
+        .expect("recording id")
+        .to_owned()
+}
+
+#[test]
+fn a_recording_has_the_caller_left_the_callee_right_and_silence_while_paused() {
+    let dir = tongdai_tests::TempDir::new("rec");
+    let args = recording_args(dir.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let media = MediaProc::start(&args);
+    let (mut caller, mut callee) = (Phone::new(0xA), Phone::new(0xB));
+    let (id, to_caller_leg, to_callee_leg) = call(&media, &caller, &callee, "acme");
+    let recording = start_recording(&media, &id);
+
+    // Two seconds of 440 Hz from the caller and 1 kHz from the callee, with the
+    // recording paused from 0.8 s to 1.2 s (a card number being read out).
+    let mut low = ToneGenerator::single(440.0, -10.0);
+    let mut high = ToneGenerator::single(1000.0, -10.0);
+    let start = std::time::Instant::now();
+    for n in 0..PACKETS {
+        if n == 40 || n == 60 {
+            let action = if n == 40 { "pause" } else { "resume" };
+            let (code, _) = media.api(
+                "POST",
+                &format!("/v1/media/sessions/{id}/recording"),
+                Some(&json!({"action": action})),
+            );
+            assert_eq!(code, 200);
+        }
+        let (mut a, mut b) = ([0u8; 160], [0u8; 160]);
+        low.fill_g711(Law::Ulaw, &mut a);
+        high.fill_g711(Law::Ulaw, &mut b);
+        caller.send(to_caller_leg, 0, &a, n == 0);
+        callee.send(to_callee_leg, 0, &b, n == 0);
+        caller.tick();
+        callee.tick();
+        let due = start + Duration::from_millis(20 * (n as u64 + 1));
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+    }
+    let (code, answer) = media.api(
+        "POST",
+        &format!("/v1/media/sessions/{id}/recording"),
+        Some(&json!({"action": "stop"})),
+    );
+    assert_eq!(code, 200, "{answer}");
+
+    let store = dir.path().join("recordings");
+    let name = format!("{recording}.json");
+    assert!(
+        wait_until(Duration::from_secs(10), || find_file(&store, &name)
+            .is_some()),
+        "the recording reaches the store:\n{}",
+        media.log()
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(find_file(&store, &name).unwrap()).unwrap()).unwrap();
+    let wav_bytes = std::fs::read(find_file(&store, &format!("{recording}.wav")).unwrap()).unwrap();
+    use sha2::Digest;
+    assert_eq!(
+        meta["sha256"],
+        hex::encode(sha2::Sha256::digest(&wav_bytes)),
+        "{meta}"
+    );
+    assert_eq!(meta["tenant"], "acme");
+    assert_eq!(meta["complete"], true);
+    let duration_ms = meta["duration_ms"].as_u64().unwrap();
+    assert!(
+        (1900..=2600).contains(&duration_ms),
+        "about two seconds: {meta}"
+    );
+
+    let (left, right) = channels(&wav_bytes);
+    // Compare the tones in the first 0.7 s (before the pause).
+    let (l, r) = (&left[800..5600], &right[800..5600]);
+    assert!(
+        tone_power(l, 440.0) > 100.0 * tone_power(l, 1000.0),
+        "left is the caller's 440 Hz"
+    );
+    assert!(
+        tone_power(r, 1000.0) > 100.0 * tone_power(r, 440.0),
+        "right is the callee's 1 kHz"
+    );
+    let (l, r) = (&left[12_800..], &right[12_800..]);
+    assert!(
+        tone_power(l, 440.0) > 100.0 * tone_power(l, 1000.0),
+        "and again after the pause"
+    );
+    assert!(tone_power(r, 1000.0) > 100.0 * tone_power(r, 440.0));
+    // The middle of the pause (0.9 s to 1.1 s) is silent in both channels.
+    let paused = |c: &[i16]| {
+        c[7200..8800]
+            .iter()
+            .map(|&s| i64::from(s).abs())
+            .max()
+            .unwrap_or(0)
+    };
+    assert!(
+        paused(&left) < 50 && paused(&right) < 50,
+        "silence while paused"
+    );
+    media.api("DELETE", &format!("/v1/media/sessions/{id}"), None);
+}
+
+#[test]
+fn after_kill_9_mid_call_the_partial_recording_is_repaired_and_shipped_on_restart() {
+    let dir = tongdai_tests::TempDir::new("rec-crash");
+    let args = recording_args(dir.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut media = MediaProc::start(&args);
+    let (mut caller, mut callee) = (Phone::new(0xA), Phone::new(0xB));
+    let (id, to_caller_leg, to_callee_leg) = call(&media, &caller, &callee, "acme");
+    let recording = start_recording(&media, &id);
+    let spool_wav = dir.path().join("spool").join(format!("{recording}.wav"));
+    let mut tone = ToneGenerator::single(440.0, -10.0);
+    let start = std::time::Instant::now();
+    let mut n = 0u64;
+    // Stream until the recorder has written at least half a second to the spool.
+    let written = wait_until(Duration::from_secs(10), || {
+        let mut a = [0u8; 160];
+        tone.fill_g711(Law::Ulaw, &mut a);
+        caller.send(to_caller_leg, 0, &a, n == 0);
+        callee.send(to_callee_leg, 0, &a, n == 0);
+        caller.tick();
+        callee.tick();
+        n += 1;
+        let due = start + Duration::from_millis(20 * n);
+        std::thread::sleep(due.saturating_duration_since(std::time::Instant::now()));
+        std::fs::metadata(&spool_wav).is_ok_and(|m| m.len() > 44 + 4 * 4000)
+    });
+    assert!(
+        written,
+        "the spool file grows while the call runs:\n{}",
+        media.log()
+    );
+    media.kill9();
+    assert!(
+        spool_wav.exists(),
+        "the partial recording is left in the spool"
+    );
+
+    media.spawn(&args);
+    let store = dir.path().join("recordings");
+    let name = format!("{recording}.json");
+    assert!(
+        wait_until(Duration::from_secs(15), || find_file(&store, &name)
+            .is_some()),
+        "the repaired recording is shipped after the restart:\n{}",
+        media.log()
+    );
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(find_file(&store, &name).unwrap()).unwrap()).unwrap();
+    assert_eq!(meta["repaired"], true, "{meta}");
+    let wav_bytes = std::fs::read(find_file(&store, &format!("{recording}.wav")).unwrap()).unwrap();
+    let (left, _) = channels(&wav_bytes);
+    assert!(
+        left.len() >= 4000,
+        "at least half a second survived: {} frames",
+        left.len()
+    );
+    assert!(!spool_wav.exists(), "the spool is emptied once shipped");
+}
+
+#[test]
+fn sigterm_mid_call_finishes_and_ships_the_recording() {
+    let dir = tongdai_tests::TempDir::new("rec-term");
+    let args = recording_args(dir.path());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut media = MediaProc::start(&args);
+    let (mut caller, callee) = (Phone::new(0xA), Phone::new(0xB));
+    let (id, to_caller_leg, _) = call(&media, &caller, &callee, "acme");
+    let recording = start_recording(&media, &id);
+    for n in 0..25 {
+        caller.send(to_caller_leg, 0, &[0x55; 160], n == 0);
+        caller.tick();
+    }
+    assert_eq!(
+        media.terminate(Duration::from_secs(30)),
+        Some(0),
+        "{}",
+        media.log()
+    );
+    let store = dir.path().join("recordings");
+    let meta = find_file(&store, &format!("{recording}.json")).expect("shipped before exit");
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(meta).unwrap()).unwrap();
+    assert_eq!(meta["complete"], true, "{meta}");
+    assert!(
+        std::fs::read_dir(dir.path().join("spool"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "spool empty"
+    );
+}

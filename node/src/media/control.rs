@@ -19,6 +19,7 @@ use serde_json::json;
 
 use super::engine::{Family, MediaEngine, MediaError, SessionId};
 use super::relay::LegSide;
+use super::relay::worker::RecordError;
 
 #[derive(Clone)]
 struct Control {
@@ -48,6 +49,7 @@ pub fn router(
         .route("/v1/media/sessions/{id}/answer", post(answer))
         .route("/v1/media/sessions/{id}/play", post(play).delete(stop_play))
         .route("/v1/media/sessions/{id}/dtmf", post(dtmf))
+        .route("/v1/media/sessions/{id}/recording", post(recording))
         .route("/v1/media/sessions/{id}/events", get(events))
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .with_state(state)
@@ -95,6 +97,11 @@ impl From<MediaError> for ApiError {
             MediaError::Ports(_) => (StatusCode::SERVICE_UNAVAILABLE, None),
             MediaError::NoG711(_) => (StatusCode::CONFLICT, Some("leg")),
             MediaError::Playback(_) => (StatusCode::BAD_REQUEST, Some("prompt")),
+            MediaError::Record(RecordError::RecorderBusy) => {
+                (StatusCode::SERVICE_UNAVAILABLE, None)
+            }
+            MediaError::Record(RecordError::NoCall) => (StatusCode::NOT_FOUND, Some("id")),
+            MediaError::Record(_) => (StatusCode::CONFLICT, Some("action")),
             MediaError::Bind { .. } | MediaError::WorkerGone | MediaError::Worker(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, None)
             }
@@ -371,6 +378,47 @@ async fn events(
     Ok(axum::Json(json!({"events": state.engine.take_events(id)?})))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordingRequest {
+    action: String,
+}
+
+async fn recording(
+    State(state): State<Control>,
+    Path(id): Path<String>,
+    body: Result<axum::Json<RecordingRequest>, JsonRejection>,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = session_id(&id)?;
+    let axum::Json(req) = body?;
+    let engine = &state.engine;
+    match req.action.as_str() {
+        "start" => {
+            let recording = engine.start_recording(id).await?;
+            Ok(axum::Json(json!({"recording": recording})))
+        }
+        "pause" => engine
+            .pause_recording(id)
+            .await
+            .map(|()| axum::Json(json!({"paused": true})))
+            .map_err(Into::into),
+        "resume" => engine
+            .resume_recording(id)
+            .await
+            .map(|()| axum::Json(json!({"paused": false})))
+            .map_err(Into::into),
+        "stop" => engine
+            .stop_recording(id)
+            .await
+            .map(|()| axum::Json(json!({"stopped": true})))
+            .map_err(Into::into),
+        other => Err(ApiError::bad(
+            "action",
+            format!("`{other}` is not a recording action; use start, pause, resume or stop"),
+        )),
+    }
+}
+
 /// `tongdai media`: the media plane alone, driven over HTTP.
 #[derive(Debug, clap::Args)]
 pub struct MediaArgs {
@@ -410,6 +458,22 @@ pub struct MediaArgs {
     /// Directory of WAV prompts that play requests may name (8 kHz mono).
     #[arg(long, value_name = "DIR", env = "TONGDAI_MEDIA_PROMPTS")]
     pub prompts: Option<std::path::PathBuf>,
+    /// Spool directory for recordings in progress (turns recording on, with --recordings).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TONGDAI_MEDIA_SPOOL",
+        requires = "recordings"
+    )]
+    pub spool: Option<std::path::PathBuf>,
+    /// Directory finished recordings are moved to (<tenant>/<date>/<id>.wav and .json).
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TONGDAI_MEDIA_RECORDINGS",
+        requires = "spool"
+    )]
+    pub recordings: Option<std::path::PathBuf>,
     /// File holding the bearer token the control API requires (required off loopback).
     #[arg(long, value_name = "FILE", env = "TONGDAI_MEDIA_TOKEN_FILE")]
     pub token_file: Option<std::path::PathBuf>,
@@ -461,6 +525,13 @@ pub fn prepare(args: &MediaArgs) -> Result<(super::engine::MediaConfig, Option<S
         workers: args.workers,
         relatch_after: super::relay::latch::DEFAULT_RELATCH_AFTER,
         socket_buffer: 0,
+        recordings: match (&args.spool, &args.recordings) {
+            (Some(spool), Some(dir)) => Some(super::recording::RecordingConfig {
+                spool_dir: spool.clone(),
+                store: super::recording::StoreConfig::Local { dir: dir.clone() },
+            }),
+            _ => None,
+        },
     };
     Ok((config, token))
 }
@@ -505,10 +576,15 @@ pub async fn serve(
             let _ = tokio::signal::ctrl_c().await;
         })
         .await?;
-    for session in engine.sessions() {
-        if let Ok(id) = session.id.parse() {
-            let _ = engine.destroy(id).await;
-        }
+    // Every live call's recording is finished and shipped before we exit.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    if let Some(report) = engine.shutdown(deadline).await
+        && !report.all_shipped
+    {
+        tracing::warn!(
+            remaining = report.remaining.len(),
+            "some recordings are still in the spool; they are shipped at the next start"
+        );
     }
     Ok(())
 }

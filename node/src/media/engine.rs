@@ -23,7 +23,12 @@ use tokio::sync::oneshot;
 use super::g711::Law;
 use super::playback::Prompt;
 use super::ports::{PortError, PortPair, PortPool, PortRange};
-use super::relay::worker::{Command, EventSink, LegSockets, RemoteMedia};
+use super::recording::{
+    RecorderHandle, RecorderService, RecordingConfig, RecordingId, RecordingMeta, ShutdownReport,
+};
+use super::relay::worker::{
+    Command, EventSink, LegSockets, RecordAction, RecordError, RemoteMedia,
+};
 use super::relay::{CallStats, LegSide, MediaEvent, Relay, WorkerId, latch::DEFAULT_RELATCH_AFTER};
 use super::sdp::{RtcpPlacement, SessionDescription};
 
@@ -51,6 +56,8 @@ pub struct MediaConfig {
     pub relatch_after: Duration,
     /// Socket receive/send buffer per media socket, bytes (0 = the OS default).
     pub socket_buffer: usize,
+    /// Where recordings are spooled and stored; None: recording is off on this node.
+    pub recordings: Option<RecordingConfig>,
 }
 
 impl MediaConfig {
@@ -65,6 +72,7 @@ impl MediaConfig {
             workers: 1,
             relatch_after: DEFAULT_RELATCH_AFTER,
             socket_buffer: 0,
+            recordings: None,
         }
     }
 }
@@ -104,6 +112,8 @@ pub enum MediaError {
     NoG711(LegSide),
     #[error("cannot play the prompt: {0}")]
     Playback(String),
+    #[error(transparent)]
+    Record(#[from] RecordError),
 }
 
 /// A media session's identifier, unique on this node.
@@ -196,6 +206,8 @@ struct Inner {
     event_feed: tokio::sync::broadcast::Sender<(SessionId, MediaEvent)>,
     config: MediaConfig,
     relay: Relay,
+    recorder: Option<RecorderHandle>,
+    next_recording: AtomicU64,
     ports: Mutex<PortPool>,
     sessions: Mutex<HashMap<SessionId, Session>>,
     next_id: AtomicU64,
@@ -246,7 +258,17 @@ impl MediaEngine {
                 inner.deliver(SessionId(key), event);
             }
         });
-        let relay = Relay::start(config.workers, config.relatch_after, sink)?;
+        // The recorder starts first: it repairs and ships what a crash left in the spool.
+        let recorder = match &config.recordings {
+            Some(recordings) => Some(
+                RecorderService::from_config(recordings)
+                    .map_err(|e| io::Error::other(format!("recordings store: {e}")))?
+                    .start()
+                    .map_err(|e| io::Error::other(format!("recorder: {e}")))?,
+            ),
+            None => None,
+        };
+        let relay = Relay::start(config.workers, config.relatch_after, sink, recorder.clone())?;
         // Session ids start at a random point so ids from before a restart do not collide.
         let first = rand::random::<u32>() as u64;
         let (event_feed, _) = tokio::sync::broadcast::channel(1024);
@@ -255,6 +277,8 @@ impl MediaEngine {
             ports: Mutex::new(PortPool::new(config.rtp_ports)),
             config,
             relay,
+            recorder,
+            next_recording: AtomicU64::new(1),
             sessions: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(first << 24),
         });
@@ -351,6 +375,89 @@ impl MediaEngine {
                 enabled,
             },
         )
+    }
+
+    /// Starts recording both legs into one stereo WAV (caller left, callee right); returns
+    /// the recording's id, under which the store will keep it.
+    pub async fn start_recording(&self, id: SessionId) -> Result<String, MediaError> {
+        let (tenant, call_id) = {
+            let sessions = self.inner.sessions.lock();
+            let s = sessions.get(&id).ok_or(MediaError::UnknownSession(id))?;
+            (s.tenant.clone(), s.call_id.clone())
+        };
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let meta = RecordingMeta::new(&tenant, &call_id, unix_ms);
+        let name = meta.id.clone();
+        let recording = RecordingId(self.inner.next_recording.fetch_add(1, Ordering::Relaxed));
+        self.record(
+            id,
+            RecordAction::Start {
+                id: recording,
+                meta: Box::new(meta),
+            },
+        )
+        .await?;
+        Ok(name)
+    }
+
+    /// Pauses (silence in both channels, e.g. while a card number is read out), resumes
+    /// or stops the session's recording. A stopped recording is finished and shipped.
+    pub async fn pause_recording(&self, id: SessionId) -> Result<(), MediaError> {
+        self.record(id, RecordAction::Pause).await
+    }
+
+    pub async fn resume_recording(&self, id: SessionId) -> Result<(), MediaError> {
+        self.record(id, RecordAction::Resume).await
+    }
+
+    pub async fn stop_recording(&self, id: SessionId) -> Result<(), MediaError> {
+        self.record(id, RecordAction::Stop).await
+    }
+
+    async fn record(&self, id: SessionId, action: RecordAction) -> Result<(), MediaError> {
+        let (worker, on_worker) = {
+            let sessions = self.inner.sessions.lock();
+            let s = sessions.get(&id).ok_or(MediaError::UnknownSession(id))?;
+            (s.worker, s.on_worker)
+        };
+        if self.inner.recorder.is_none() {
+            return Err(RecordError::NotConfigured.into());
+        }
+        if !on_worker {
+            // Nothing to record before the first offer has bound the legs.
+            return Err(MediaError::NoPendingOffer);
+        }
+        let (tx, rx) = oneshot::channel();
+        self.send(
+            worker,
+            Command::Record {
+                key: id.0,
+                action,
+                reply: tx,
+            },
+        )?;
+        Ok(rx.await.map_err(|_| MediaError::WorkerGone)??)
+    }
+
+    /// The recordings store, when recording is configured.
+    pub fn recordings(&self) -> Option<&super::recording::RecordingStore> {
+        self.inner.recorder.as_ref().map(|r| r.store())
+    }
+
+    /// Graceful stop: ends every session (their recordings are finished) and waits until
+    /// the recorder has shipped them or `deadline` passes.
+    pub async fn shutdown(&self, deadline: std::time::Instant) -> Option<ShutdownReport> {
+        for session in self.sessions() {
+            if let Ok(id) = session.id.parse() {
+                let _ = self.destroy(id).await;
+            }
+        }
+        let recorder = self.inner.recorder.clone()?;
+        tokio::task::spawn_blocking(move || recorder.shutdown(deadline))
+            .await
+            .ok()
     }
 
     fn worker_of(&self, id: SessionId) -> Result<WorkerId, MediaError> {

@@ -46,6 +46,7 @@ impl Relay {
         workers: usize,
         relatch_after: Duration,
         events: EventSink,
+        recorder: Option<crate::media::recording::RecorderHandle>,
     ) -> io::Result<Self> {
         let count = if workers == 0 {
             std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -56,7 +57,14 @@ impl Relay {
         for index in 0..count {
             let (tx, rx) = mpsc::channel();
             let wake = Arc::new(EventFd::new()?);
-            let worker = Worker::new(index, wake.clone(), rx, relatch_after, events.clone())?;
+            let worker = Worker::new(
+                index,
+                wake.clone(),
+                rx,
+                relatch_after,
+                events.clone(),
+                recorder.clone(),
+            )?;
             let thread = std::thread::Builder::new()
                 .name(format!("rtp-relay-{index}"))
                 .spawn(move || worker.run())?;

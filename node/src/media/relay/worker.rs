@@ -24,6 +24,10 @@ use crate::media::dtmf::{DtmfSource, InbandDetector, Rfc4733Detector};
 use crate::media::g711::Law;
 use crate::media::mos::{CodecImpairment, estimate_mos};
 use crate::media::playback::{Player, PlayerConfig, PlayerError, Prompt};
+use crate::media::recording::{
+    Command as RecorderCommand, RecordedPacket, RecorderHandle, RecordingId, RecordingMeta,
+    SendError, Side,
+};
 use crate::media::rtcp::{RtcpCompound, RtcpPacket};
 use crate::media::rtp::{RtpPacket, is_rtcp};
 use crate::media::stats::{Arrival, ReceiverStats, RemoteReception};
@@ -32,6 +36,8 @@ use crate::media::stats::{Arrival, ReceiverStats, RemoteReception};
 const BATCH: usize = 32;
 /// How often counters go to the metrics registry.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
+/// Recorded packets per hand-over to the recorder (the batch also goes once per loop turn).
+const RECORD_BATCH: usize = 256;
 /// The epoll token of the command eventfd (no call slot can produce it).
 const WAKE_TOKEN: u64 = u64::MAX;
 
@@ -127,6 +133,11 @@ pub(crate) enum Command {
         side: LegSide,
         enabled: bool,
     },
+    Record {
+        key: u64,
+        action: RecordAction,
+        reply: oneshot::Sender<Result<(), RecordError>>,
+    },
     Stats {
         key: u64,
         reply: oneshot::Sender<Option<CallStats>>,
@@ -136,6 +147,33 @@ pub(crate) enum Command {
         reply: oneshot::Sender<Option<CallStats>>,
     },
     Shutdown,
+}
+
+/// What to do with a call's recording.
+#[derive(Debug)]
+pub(crate) enum RecordAction {
+    Start {
+        id: RecordingId,
+        meta: Box<RecordingMeta>,
+    },
+    Pause,
+    Resume,
+    Stop,
+}
+
+/// Why a recording request failed in the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    #[error("recording is not configured on this media node")]
+    NotConfigured,
+    #[error("the call is already being recorded")]
+    AlreadyRecording,
+    #[error("the call is not being recorded")]
+    NotRecording,
+    #[error("the recorder is overloaded or stopped; try again")]
+    RecorderBusy,
+    #[error("no such call on this worker")]
+    NoCall,
 }
 
 /// Statistics of one leg: what its peer sent us, and what we sent its peer.
@@ -405,6 +443,8 @@ impl Leg {
 struct Call {
     key: u64,
     legs: [Leg; 2],
+    /// The recording both legs feed, if one runs.
+    recording: Option<RecordingId>,
 }
 
 /// Counters summed over the worker, published once a second.
@@ -440,6 +480,11 @@ pub(crate) struct Worker {
     totals: Totals,
     published: Totals,
     events: EventSink,
+    recorder: Option<RecorderHandle>,
+    /// Packets of recorded calls, handed to the recorder once per loop turn.
+    recorded: Vec<RecordedPacket>,
+    /// Recorded packets dropped because the recorder's queue was full.
+    recorded_dropped: u64,
     /// Legs with a prompt playing: (slot, side).
     players: Vec<(usize, usize)>,
     play_buf: Box<[u8; 2048]>,
@@ -466,6 +511,7 @@ impl Worker {
         commands: Receiver<Command>,
         relatch_after: Duration,
         events: EventSink,
+        recorder: Option<RecorderHandle>,
     ) -> io::Result<Self> {
         let epoll = Epoll::new(256)?;
         epoll.add(wake.raw(), WAKE_TOKEN)?;
@@ -486,6 +532,9 @@ impl Worker {
             totals: Totals::default(),
             published: Totals::default(),
             events,
+            recorder,
+            recorded: Vec::with_capacity(RECORD_BATCH + BATCH),
+            recorded_dropped: 0,
             players: Vec::new(),
             play_buf: Box::new([0u8; 2048]),
         })
@@ -519,10 +568,16 @@ impl Worker {
                     }
                 } else {
                     self.on_readable(token, now);
+                    if self.recorded.len() >= RECORD_BATCH {
+                        self.hand_over_recorded();
+                    }
                 }
             }
             if !self.players.is_empty() {
                 self.play(Instant::now());
+            }
+            if !self.recorded.is_empty() {
+                self.hand_over_recorded();
             }
             if now >= next_publish {
                 self.publish();
@@ -617,6 +672,9 @@ impl Worker {
                     leg.inband = enabled.then(InbandDetector::new);
                 }
             }
+            Command::Record { key, action, reply } => {
+                let _ = reply.send(self.record(key, action, now));
+            }
             Command::Stats { key, reply } => {
                 let stats = self.call_mut(key).map(|call| CallStats {
                     caller: call.legs[0].stats(now),
@@ -654,6 +712,7 @@ impl Worker {
                 Leg::new(a, self.relatch_after),
                 Leg::new(b, self.relatch_after),
             ],
+            recording: None,
         };
         let mut registered = Vec::with_capacity(4);
         for (side, leg) in call.legs.iter().enumerate() {
@@ -677,6 +736,10 @@ impl Worker {
         let slot = self.by_key.remove(&key)?;
         let call = self.calls[slot].take()?;
         self.players.retain(|&(s, _)| s != slot);
+        if let Some(id) = call.recording {
+            self.hand_over_recorded();
+            self.tell_recorder(RecorderCommand::Stop { id });
+        }
         debug_assert_eq!(call.key, key);
         for leg in &call.legs {
             let _ = self.epoll.delete(leg.rtp.as_raw_fd());
@@ -688,6 +751,82 @@ impl Worker {
             callee: call.legs[1].stats(now),
         })
         // The sockets close here, when `call` drops.
+    }
+
+    fn record(&mut self, key: u64, action: RecordAction, now: Instant) -> Result<(), RecordError> {
+        if self.recorder.is_none() {
+            return Err(RecordError::NotConfigured);
+        }
+        let slot = *self.by_key.get(&key).ok_or(RecordError::NoCall)?;
+        let current = self.calls[slot]
+            .as_ref()
+            .ok_or(RecordError::NoCall)?
+            .recording;
+        // Packets already taken go first, so the recorder sees everything in order.
+        self.hand_over_recorded();
+        let (command, next) = match (action, current) {
+            (RecordAction::Start { .. }, Some(_)) => return Err(RecordError::AlreadyRecording),
+            (RecordAction::Start { id, meta }, None) => (
+                RecorderCommand::Start {
+                    id,
+                    meta: *meta,
+                    at: now,
+                },
+                Some(id),
+            ),
+            (_, None) => return Err(RecordError::NotRecording),
+            (RecordAction::Pause, Some(id)) => (RecorderCommand::Pause { id, at: now }, Some(id)),
+            (RecordAction::Resume, Some(id)) => (RecorderCommand::Resume { id, at: now }, Some(id)),
+            (RecordAction::Stop, Some(id)) => (RecorderCommand::Stop { id }, None),
+        };
+        if !self.tell_recorder(command) {
+            return Err(RecordError::RecorderBusy);
+        }
+        if let Some(call) = self.calls[slot].as_mut() {
+            call.recording = next;
+        }
+        Ok(())
+    }
+
+    /// Sends a control command to the recorder without blocking the worker.
+    fn tell_recorder(&mut self, command: RecorderCommand) -> bool {
+        let Some(recorder) = self.recorder.as_ref() else {
+            return false;
+        };
+        match recorder.try_send(command) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(worker = self.index, error = ?e, "recorder queue full or closed");
+                false
+            }
+        }
+    }
+
+    /// Hands the batch of recorded packets to the recorder and takes an empty one back.
+    fn hand_over_recorded(&mut self) {
+        let Some(recorder) = self.recorder.as_ref() else {
+            self.recorded.clear();
+            return;
+        };
+        if self.recorded.is_empty() {
+            return;
+        }
+        let fresh = recorder
+            .recycled()
+            .unwrap_or_else(|| Vec::with_capacity(RECORD_BATCH + BATCH));
+        let batch = std::mem::replace(&mut self.recorded, fresh);
+        if let Err(
+            SendError::Full(RecorderCommand::Packets(mut batch))
+            | SendError::Closed(RecorderCommand::Packets(mut batch)),
+        ) = recorder.try_send(RecorderCommand::Packets(batch))
+        {
+            // A recorder that cannot keep up loses audio, never the call.
+            self.recorded_dropped += batch.len() as u64;
+            batch.clear();
+            if self.recorded.capacity() < batch.capacity() {
+                self.recorded = batch;
+            }
+        }
     }
 
     /// When the next prompt packet is due, if any prompt plays.
@@ -798,6 +937,16 @@ impl Worker {
                         continue;
                     };
                     leg.on_rtp(&packet, now);
+                    if let Some(recording) = call.recording {
+                        let side = if side == 0 {
+                            Side::Caller
+                        } else {
+                            Side::Callee
+                        };
+                        self.recorded
+                            .push(RecordedPacket::from_rtp(recording, side, now, &packet));
+                    }
+                    let leg = &mut call.legs[side];
                     if leg.rfc4733.is_some() || leg.inband.is_some() {
                         let events = &self.events;
                         let key = call.key;
