@@ -53,7 +53,9 @@ class Level:
         r = self.result or {}
         t = r.get("traffic") or {}
         b = r.get("baseline") or {}
-        return t.get("generator_cores", 0) > 0.9 or b.get("lost", 0) > 0
+        lag_p99 = (t.get("send_lag_us") or {}).get("p99", 0)
+        # Not the generator's core busy time: on a shared machine other processes fill it.
+        return t.get("generator_cores", 0) > 0.85 or b.get("lost", 0) > 0 or lag_p99 > 20_000
 
 
 @dataclass
@@ -76,7 +78,7 @@ class ConfigResult:
         return max(passed, key=lambda lv: lv.calls) if passed else None
 
 
-def judge(level: Level) -> None:
+def judge(level: Level, max_p99_ms: float) -> None:
     reasons = []
     r = level.result
     if not level.relay_alive:
@@ -94,6 +96,11 @@ def judge(level: Level) -> None:
             reasons.append(f"{t['misrouted']} packets on the wrong leg")
         if t["sent"] == 0:
             reasons.append("nothing sent")
+        p99 = (t.get("latency_us") or {}).get("p99", 0)
+        # A relay behind its load queues packets for seconds before its socket buffers
+        # overflow; that is saturation even before the first packet is lost.
+        if p99 > max_p99_ms * 1000:
+            reasons.append(f"latency p99 {p99 / 1000:.1f} ms > {max_p99_ms:g} ms (queueing)")
     level.passed = not reasons
     level.reason = "; ".join(reasons) or "pass"
 
@@ -126,7 +133,7 @@ def run_level(owned: OwnedProcesses, relay: Relay, args, calls: int, raw_path: P
     proc = relay.start(owned, free_port())
     try:
         gen_argv = [
-            "taskset", "-c", str(args.gen_core), str(args.rtpgen),
+            *args.sched_prefix, "taskset", "-c", str(args.gen_core), str(args.rtpgen),
             *relay.rtpgen_args(),
             "--calls", str(calls),
             "--duration", str(args.duration),
@@ -134,6 +141,7 @@ def run_level(owned: OwnedProcesses, relay: Relay, args, calls: int, raw_path: P
             "--baseline", str(args.baseline),
             "--threads", str(args.gen_threads),
             "--relay-pid", str(proc.pid),
+            "--relay-cpu", str(relay.core),
             "--ready-timeout", str(int(args.startup_timeout)),
             "--setup-limit", str(args.setup_limit),
             "--label", f"{relay.label} {calls}",
@@ -173,7 +181,7 @@ def run_level(owned: OwnedProcesses, relay: Relay, args, calls: int, raw_path: P
     if relay.record:
         level.recorded_bytes = dir_bytes(relay.recordings)
         shutil.rmtree(relay.recordings, ignore_errors=True)
-    judge(level)
+    judge(level, args.max_p99_ms)
     with raw_path.open("a") as f:
         f.write(json.dumps({
             "system": relay.name, "record": relay.record, "calls": calls, "passed": level.passed,
@@ -192,23 +200,19 @@ def summarize(level: Level) -> str:
     t, p = r["traffic"], r.get("relay_process") or {}
     a = r.get("added_latency_us") or {}
     return (f"sent {t['sent']} lost {t['lost']}, relay {p.get('cores', 0):.3f} cores "
-            f"({p.get('calls_per_core', 0):.0f} calls/core), added p50 {a.get('p50', 0):.1f} "
-            f"p99 {a.get('p99', 0):.1f} µs, {p.get('kib_per_call', 0):.1f} KiB/call, "
-            f"gen {t.get('generator_cores', 0):.2f} cores, other {level.other_cores:.2f} cores")
+            f"(its core busy {p.get('core_busy') or 0:.2f}; {p.get('calls_per_core', 0):.0f} calls/core), "
+            f"added p50 {a.get('p50', 0):.1f} p99 {a.get('p99', 0):.1f} µs, "
+            f"{p.get('kib_per_call', 0):.1f} KiB/call, gen {t.get('generator_cores', 0):.2f} cores "
+            f"(its core busy {t.get('generator_core_busy') or 0:.2f}), other {level.other_cores:.2f} cores")
 
 
 def bench_config(owned, relay: Relay, args, raw_path: Path, deadline: float) -> ConfigResult:
     res = ConfigResult(name=relay.name, record=relay.record, version=relay.version())
     print(f"== {relay.label}: {res.version}", flush=True)
     per_level = 2 * args.quiet_wait / 3 + args.baseline + args.ramp + args.duration + 30
-    for calls in args.levels:
-        if calls > relay.max_calls:
-            res.stop_reason = (f"{calls} calls need {calls * relay.ports_per_call} media ports; the range "
-                               f"{relay.port_min}-{relay.port_max} holds {relay.max_calls} calls")
-            break
-        if time.monotonic() + per_level > deadline:
-            res.stop_reason = f"time budget (--max-minutes {args.max_minutes}) reached before {calls} calls"
-            break
+    last_pass, first_fail = None, None
+
+    def measure(calls: int) -> Level:
         level = run_level(owned, relay, args, calls, raw_path)
         res.levels.append(level)
         res.command = relay.command
@@ -218,17 +222,49 @@ def bench_config(owned, relay: Relay, args, raw_path: Path, deadline: float) -> 
             level = run_level(owned, relay, args, calls, raw_path)
             level.retry_of = calls
             res.levels.append(level)
+        return level
+
+    for calls in args.levels:
+        if calls > relay.max_calls:
+            res.stop_reason = (f"{calls} calls need {calls * relay.ports_per_call} media ports; the range "
+                               f"{relay.port_min}-{relay.port_max} holds {relay.max_calls} calls")
+            break
+        if time.monotonic() + per_level > deadline:
+            res.stop_reason = f"time budget (--max-minutes {args.max_minutes}) reached before {calls} calls"
+            break
+        level = measure(calls)
         if not level.passed:
+            first_fail = calls
             res.stop_reason = f"first level with loss or failure: {calls} calls ({level.reason})"
             if not level.relay_alive:
                 res.error = f"{relay.name} died at {calls} calls. Log tail:\n{relay.log_tail()}"
             break
+        last_pass = calls
         if level.generator_bound:
-            res.stop_reason = (f"the generator was the limit at {calls} calls (baseline loss or > 0.9 "
-                               f"of its core): higher levels would measure rtpgen, not the relay")
+            res.stop_reason = (f"the generator was the limit at {calls} calls (> 0.85 of its core, send lag "
+                               f"p99 > 20 ms, or loss on the direct path): higher levels would measure rtpgen")
             break
     else:
         res.stop_reason = "end of the ladder"
+    # Bisect between the last pass and the first failure: the highest passing level is
+    # where calls per core is read, so it should be near saturation.
+    for _ in range(args.refine):
+        if first_fail is None or res.error:
+            break
+        low = last_pass or 0
+        mid = (low + first_fail) // 2
+        if mid <= low or first_fail - mid < max(50, first_fail // 10):
+            break
+        if time.monotonic() + per_level > deadline:
+            break
+        level = measure(mid)
+        if level.passed:
+            last_pass = mid
+        else:
+            first_fail = mid
+        res.stop_reason += f"; refined at {mid} calls: {'pass' if level.passed else level.reason}"
+        if not level.relay_alive:
+            res.error = f"{relay.name} died at {mid} calls. Log tail:\n{relay.log_tail()}"
     print(f"  [{relay.label}] stopped: {res.stop_reason}", flush=True)
     return res
 
@@ -248,6 +284,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--ramp", type=float, default=2.0, help="seconds over which calls start streaming")
     p.add_argument("--baseline", type=float, default=3.0,
                    help="seconds of direct loopback traffic before each level (the added-latency baseline)")
+    p.add_argument("--max-p99-ms", type=float, default=50.0,
+                   help="a level also fails when the relay path's p99 latency exceeds this (queueing)")
+    p.add_argument("--sched", choices=["fifo", "other"], default=None,
+                   help="scheduling class of the relay and rtpgen: fifo = SCHED_FIFO priority 10 via chrt "
+                        "(default as root: keeps other processes' bursts out of the measurement), other = normal")
+    p.add_argument("--refine", type=int, default=1,
+                   help="bisection steps between the last passing and the first failing level")
     p.add_argument("--relay-core", type=int, default=0)
     p.add_argument("--gen-core", type=int, default=1)
     p.add_argument("--gen-threads", type=int, default=1)
@@ -279,6 +322,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error("--levels: 1..100000 calls each")
     if args.relay_core == args.gen_core and (os.cpu_count() or 1) > 1:
         p.error("--relay-core and --gen-core must differ")
+    if args.sched is None:
+        args.sched = "fifo" if os.geteuid() == 0 else "other"
+    if args.sched == "fifo" and os.geteuid() != 0:
+        p.error("--sched fifo needs root (chrt -f)")
+    args.sched_prefix = ["chrt", "-f", "10"] if args.sched == "fifo" else []
     return args
 
 
@@ -293,7 +341,7 @@ def main(argv: list[str]) -> int:
     if not args.rtpgen.exists():
         print(f"media_bench: {args.rtpgen} missing; cargo build --release -p tongdai-rtpgen", file=sys.stderr)
         return 2
-    for tool in ["taskset"] + (["rtpengine"] if "rtpengine" in args.systems else []):
+    for tool in ["taskset", "chrt"] + (["rtpengine"] if "rtpengine" in args.systems else []):
         if shutil.which(tool) is None:
             print(f"media_bench: '{tool}' not found; run loadtest/media_bench.sh (it installs it)", file=sys.stderr)
             return 2
@@ -323,7 +371,7 @@ def main(argv: list[str]) -> int:
                 if name == "rtpengine":
                     lo, hi = port_range(args.rtpengine_ports)
                     relay = Rtpengine(name=name, record=record, workdir=workdir, core=args.relay_core,
-                                      port_min=lo, port_max=hi)
+                                      port_min=lo, port_max=hi, sched=args.sched_prefix)
                 else:
                     if tongdai_problem:
                         results.append(ConfigResult(name=name, record=record, error=tongdai_problem,
@@ -332,7 +380,8 @@ def main(argv: list[str]) -> int:
                     lo, hi = port_range(args.tongdai_ports)
                     TongdaiMedia.binary = args.tongdai_bin
                     relay = TongdaiMedia(name=name, record=record, workdir=workdir, core=args.relay_core,
-                                         port_min=lo, port_max=hi, extra_args=shlex.split(args.tongdai_args))
+                                         port_min=lo, port_max=hi, extra_args=shlex.split(args.tongdai_args),
+                                         sched=args.sched_prefix)
                 results.append(bench_config(owned, relay, args, raw_path, deadline))
     finally:
         owned.stop_all()

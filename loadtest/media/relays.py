@@ -21,6 +21,11 @@ tongdai runs `tongdai media --control 127.0.0.1:PORT --rtp-ports MIN-MAX --worke
 call's recording through the control API.
 
 Both are started under `taskset -c <relay core>`; so all their threads share one core.
+With `--sched fifo` (the default as root) they, and rtpgen, also run under `chrt -f 10`
+(SCHED_FIFO): on a shared machine a build landing on the relay's core would otherwise
+take turns with the relay and show up as the relay's latency and loss. The kernel still
+leaves other tasks 5% of each core (sched_rt_runtime_us), and both relays get the same
+treatment.
 """
 
 from __future__ import annotations
@@ -58,6 +63,8 @@ class Relay:
     ports_per_call: int = 4
     proc: subprocess.Popen | None = None
     control_port: int = 0
+    # Prefix putting the process in its scheduling class, e.g. ["chrt", "-f", "10"].
+    sched: list[str] = field(default_factory=list)
     extra_args: list[str] = field(default_factory=list)
 
     @property
@@ -90,7 +97,7 @@ class Relay:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.record:
             self.recordings.mkdir(parents=True, exist_ok=True)
-        argv = ["taskset", "-c", str(self.core), *self.argv(), *self.extra_args]
+        argv = [*self.sched, "taskset", "-c", str(self.core), *self.argv(), *self.extra_args]
         self.command = argv
         self.proc = owned.start(argv, log_path=self.log_path, cwd=self.workdir)
         return self.proc

@@ -74,7 +74,9 @@ def _figures(level) -> dict:
         "added_p50": a.get("p50"), "added_p99": a.get("p99"), "added_p999": a.get("p999"),
         "rss0": p.get("rss_kib_before_setup"), "rss1": p.get("rss_kib_after_setup"), "rss2": p.get("rss_kib_end"),
         "kib_per_call": p.get("kib_per_call"), "kib_per_call_end": p.get("kib_per_call_streaming"),
-        "gen_cores": t.get("generator_cores"), "lag_p99": lag.get("p99"), "setup_s": setup.get("seconds"),
+        "gen_cores": t.get("generator_cores"), "gen_core_busy": t.get("generator_core_busy"),
+        "core_busy": p.get("core_busy"), "process_cores": p.get("process_cores"),
+        "lag_p99": lag.get("p99"), "setup_s": setup.get("seconds"),
         "setup_rate": setup.get("per_second"), "base_lost": b.get("lost"),
     }
 
@@ -93,17 +95,25 @@ def render(results, args, command: str, started: float, finished: float) -> str:
     L.append("")
     L.append(
         f"Each relay is pinned to core {args.relay_core} (`taskset`), with one worker thread; rtpgen to "
-        f"core {args.gen_core}. A *call* is two RTP streams (caller->relay->callee and back), G.711 μ-law, "
+        f"core {args.gen_core}; both "
+        + ("under SCHED_FIFO (`chrt -f 10`), so other processes on this shared machine cannot take turns "
+           "with them (they keep 5% of each core). " if args.sched == "fifo" else "at normal priority. ")
+        + f"A *call* is two RTP streams (caller->relay->callee and back), G.711 μ-law, "
         f"172-byte packets, 50 packets/s each way, so N calls offer 100·N packets/s to the relay. "
         f"Each level: a fresh relay process, {args.baseline:g} s of direct loopback traffic (the latency "
         f"baseline, no relay), the calls set up through the relay's control protocol, {args.ramp:g} s ramp, "
         f"{args.duration:g} s with every call streaming (the *steady window* the CPU figures cover), "
         f"1 s drain, teardown. A level **passes** with 0 packets lost, every call set up and nothing on "
-        f"the wrong leg; the ladder stops at the first level that does not pass."
+        f"the wrong leg, and a relay-path p99 latency under {args.max_p99_ms:g} ms (above it the relay is "
+        f"queueing: saturated before its buffers overflow); the ladder stops at the first level that "
+        f"does not pass."
     )
     L.append("")
     L.append("- **calls per core** = calls / relay cores used in the steady window, at the highest passing "
-             "level (relay CPU = utime+stime of all its threads from /proc/PID/stat).")
+             "level. Relay CPU = utime+stime of all its threads (/proc/PID/stat) + the CPU of "
+             "`ksoftirqd/<relay core>` (loopback delivery of what the relay sends, when the kernel defers it). "
+             "*relay core busy* is everything that ran on that core (from /proc/stat): above the relay's "
+             "cores means something else shared it.")
     L.append("- **packets/s per core** = packets relayed per second in the steady window / relay cores.")
     L.append("- **added latency** = one-way latency through the relay minus the direct loopback latency "
              "at the same percentile and call count (send stamp just before `sendmmsg` -> kernel receive "
@@ -173,15 +183,18 @@ def render(results, args, command: str, started: float, finished: float) -> str:
                      f"**{'met' if goal2 else 'not met'}**.")
             L.append("")
     else:
-        L.append("No tongdai / rtpengine ratio: " + "; ".join(
-            f"{r.label}: {r.error.splitlines()[0] if r.error else 'no passing level'}"
-            for r in results if not r.best) + ".")
+        missing = [f"{r.label}: {r.error.splitlines()[0] if r.error else 'no passing level'}"
+                   for r in results if not r.best]
+        measured = sorted({r.name for r in results})
+        if len(measured) < 2:
+            missing.append(f"only {', '.join(measured) or 'nothing'} measured in this run")
+        L.append("No tongdai / rtpengine ratio: " + "; ".join(missing) + ".")
         L.append("")
     bound = [r.label for r in results if r.best and r.best.generator_bound]
     if bound:
-        L.append(f"Note: at the highest passing level of {', '.join(bound)} the generator used more than 0.9 "
-                 "of its core or lost packets on the direct path: the relay was not saturated and its "
-                 "calls per core is extrapolated from a partly loaded core.")
+        L.append(f"Note: at the highest passing level of {', '.join(bound)} the generator was at its limit "
+                 "(> 0.85 of its core, send lag p99 > 20 ms, or loss on the direct path): the relay was not "
+                 "saturated and its calls per core is extrapolated from a partly loaded core.")
         L.append("")
     for r in results:
         if r.error:
@@ -194,25 +207,28 @@ def render(results, args, command: str, started: float, finished: float) -> str:
 
     L.append("## Every level")
     L.append("")
-    L.append("| relay | calls | verdict | packets sent | lost | relay cores | calls/core | pkt/s/core "
+    L.append("| relay | calls | verdict | packets sent | lost | relay cores (own threads) | relay core busy "
+             "| calls/core | pkt/s/core "
              "| relay latency p50 / p99 (µs) | direct p50 / p99 | added p50 / p99 / p99.9 "
              "| RSS before / after setup / end (MiB) | KiB/call (setup / end) | recorded MiB "
-             "| setup s (calls/s) | gen cores | send lag p99 (µs) | other cores |")
-    L.append("|" + "---|" * 18)
+             "| setup s (calls/s) | gen cores (core busy) | send lag p99 (µs) | other cores |")
+    L.append("|" + "---|" * 19)
     mib = lambda k: "—" if k is None else f"{k / 1024:.1f}"  # noqa: E731
     for r in results:
         for lv in r.levels:
             f = _figures(lv)
             L.append(
                 f"| {r.label} | {lv.calls}{' (again)' if lv.retry_of else ''} | {lv.reason} "
-                f"| {_f(f['sent'])} | {_f(f['lost'])} | {_f(f['cores'], '.3f')} | {_f(f['calls_per_core'])} "
+                f"| {_f(f['sent'])} | {_f(f['lost'])} | {_f(f['cores'], '.3f')} ({_f(f['process_cores'], '.3f')}) "
+                f"| {_f(f['core_busy'], '.2f')} | {_f(f['calls_per_core'])} "
                 f"| {_f(f['pps_per_core'])} | {_f(f['p50'], '.1f')} / {_f(f['p99'], '.1f')} "
                 f"| {_f(f['base_p50'], '.1f')} / {_f(f['base_p99'], '.1f')} "
                 f"| {_f(f['added_p50'], '.1f')} / {_f(f['added_p99'], '.1f')} / {_f(f['added_p999'], '.1f')} "
                 f"| {mib(f['rss0'])} / {mib(f['rss1'])} / {mib(f['rss2'])} "
                 f"| {_f(f['kib_per_call'], '.1f')} / {_f(f['kib_per_call_end'], '.1f')} "
                 f"| {lv.recorded_bytes / 2**20:.0f} | {_f(f['setup_s'], '.1f')} ({_f(f['setup_rate'])}) "
-                f"| {_f(f['gen_cores'], '.2f')} | {_f(f['lag_p99'], '.0f')} | {lv.other_cores:.2f} |"
+                f"| {_f(f['gen_cores'], '.2f')} ({_f(f['gen_core_busy'], '.2f')}) | {_f(f['lag_p99'], '.0f')} "
+                f"| {lv.other_cores:.2f} |"
             )
     L.append("")
     L.append("*send lag*: how late rtpgen sent packets against their schedule (the latency figures do not "

@@ -88,8 +88,13 @@ struct Args {
     threads: u32,
     /// Packets per sendmmsg. Packets of one batch are stamped together, so a large batch
     /// adds its own send time to the latency of the last packets.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 4)]
     batch: usize,
+    /// Microseconds between two turns of a generator thread's loop: packets due within a
+    /// tick leave together, up to a tick late (their latency is measured from when they
+    /// actually leave). 0 wakes for every packet, which costs a core at ~1,000 calls.
+    #[arg(long, default_value_t = 200)]
+    tick_us: u64,
     /// Milliseconds to keep receiving after the last send.
     #[arg(long, default_value_t = 1000)]
     drain_ms: u64,
@@ -109,11 +114,18 @@ struct Args {
     /// PID of the relay: its CPU time over the steady window and its RSS are reported.
     #[arg(long)]
     relay_pid: Option<u32>,
+    /// The core the relay is pinned to (with --relay-pid): its `ksoftirqd/N` thread's CPU
+    /// (the kernel delivering what the relay sends, when there is too much to do inline)
+    /// is counted as the relay's, and the core's total busy time is reported.
+    #[arg(long)]
+    relay_cpu: Option<u32>,
     /// Address of the generator's sockets (loopback).
     #[arg(long, default_value = "127.0.0.1")]
     bind: Ipv4Addr,
-    /// Receive/send buffer of each generator socket, bytes.
-    #[arg(long, default_value_t = 8 << 20)]
+    /// Receive/send buffer of each generator socket, bytes. On loopback a sent packet is
+    /// charged to the sender's buffer until the receiver (the relay) reads it, so this
+    /// bounds how far a relay may fall behind before sends are refused (counted as lost).
+    #[arg(long, default_value_t = 32 << 20)]
     socket_buffer: usize,
     /// Leave the calls on the relay at the end.
     #[arg(long)]
@@ -160,6 +172,10 @@ fn validate(a: &Args) -> Result<()> {
     ensure!((1..=1024).contains(&a.batch), "--batch must be 1..=1024");
     ensure!(a.drain_ms <= 60_000, "--drain-ms must be at most 60000");
     ensure!(
+        a.tick_us <= 10_000,
+        "--tick-us must be at most 10000 (half a packet interval)"
+    );
+    ensure!(
         a.bind.is_loopback(),
         "--bind must be a loopback address (127.0.0.0/8)"
     );
@@ -184,20 +200,24 @@ fn validate(a: &Args) -> Result<()> {
     Ok(())
 }
 
+fn per_second(x: f64, window_s: f64) -> f64 {
+    if window_s > 0.0 { x / window_s } else { 0.0 }
+}
+
 fn secs_ns(s: f64) -> u64 {
     (s * 1e9) as u64
 }
 
-/// Runs one traffic phase on all threads; returns its report and the relay's CPU seconds
-/// over the steady window (when `relay_pid` is given).
+/// Runs one traffic phase on all threads; returns its report and the relay's CPU use
+/// over the steady window (when a probe is given).
 fn run_phase(
     path: &'static str,
     args: &Args,
     sockets: &[Sockets],
     plans: &[Vec<CallPlan>],
     schedule: Schedule,
-    relay_pid: Option<u32>,
-) -> Result<(PhaseReport, Option<f64>)> {
+    relay: Option<&procfs::RelayProbe>,
+) -> Result<(PhaseReport, Option<procfs::RelaySample>)> {
     let calls: usize = plans.iter().map(Vec::len).sum();
     let start = Instant::now();
     let epoch_ns = worker::realtime_ns();
@@ -209,7 +229,7 @@ fn run_phase(
             std::thread::sleep(target - now);
         }
     };
-    let (workers, relay_cpu, gen_cpu) = std::thread::scope(|scope| -> Result<_> {
+    let (workers, relay_cpu, gen_cpu, gen_core_busy) = std::thread::scope(|scope| -> Result<_> {
         let handles: Vec<_> = sockets
             .iter()
             .zip(plans)
@@ -221,18 +241,23 @@ fn run_phase(
                     schedule,
                     batch: args.batch,
                     drain: Duration::from_millis(args.drain_ms),
+                    tick: Duration::from_micros(args.tick_us),
                     start,
                     epoch_ns,
                 };
                 scope.spawn(move || worker::run(&cfg, socks, plan))
             })
             .collect();
+        let gen_core = procfs::pinned_cpu();
+        let core_busy = || gen_core.and_then(|c| procfs::cpu_busy_seconds(c).ok());
         sleep_until(from_ns);
-        let relay0 = relay_pid.map(procfs::cpu_seconds).transpose()?;
+        let relay0 = relay.map(procfs::RelayProbe::sample).transpose()?;
         let gen0 = procfs::self_cpu_seconds();
+        let gen_core0 = core_busy();
         sleep_until(to_ns);
-        let relay1 = relay_pid.map(procfs::cpu_seconds).transpose()?;
+        let relay1 = relay.map(procfs::RelayProbe::sample).transpose()?;
         let gen1 = procfs::self_cpu_seconds();
+        let gen_core_busy = core_busy().zip(gen_core0).map(|(b, a)| b - a);
         let mut workers = Vec::with_capacity(handles.len());
         for h in handles {
             match h.join() {
@@ -240,16 +265,18 @@ fn run_phase(
                 Err(_) => bail!("a generator thread panicked"),
             }
         }
-        Ok((workers, relay0.zip(relay1).map(|(a, b)| b - a), gen1 - gen0))
+        Ok((
+            workers,
+            relay0.zip(relay1).map(|(a, b)| b - a),
+            gen1 - gen0,
+            gen_core_busy,
+        ))
     })?;
     let window_s = (to_ns - from_ns) as f64 / 1e9;
     let mut report = PhaseReport::build(path, calls, (schedule.end_ns() as f64) / 1e9, &workers);
     report.window_s = window_s;
-    report.generator_cores = if window_s > 0.0 {
-        gen_cpu / window_s
-    } else {
-        0.0
-    };
+    report.generator_cores = per_second(gen_cpu, window_s);
+    report.generator_core_busy = gen_core_busy.map(|b| per_second(b, window_s));
     Ok((report, relay_cpu))
 }
 
@@ -347,6 +374,15 @@ fn run(args: Args) -> Result<()> {
         report.baseline = Some(baseline);
     }
 
+    let probe = args
+        .relay_pid
+        .map(|pid| procfs::RelayProbe::new(pid, args.relay_cpu));
+    if let (Some(cpu), Some(p)) = (args.relay_cpu, &probe) {
+        ensure!(
+            p.ksoftirqd.is_some(),
+            "no ksoftirqd/{cpu} thread: is --relay-cpu a CPU of this machine?"
+        );
+    }
     let rss_before = args.relay_pid.map(procfs::rss_kib).transpose()?;
     let run_id = format!(
         "{}-{}",
@@ -402,7 +438,7 @@ fn run(args: Args) -> Result<()> {
                 .unwrap_or_default()
         ))
     } else {
-        run_phase("relay", &args, &sockets, &plans, schedule, args.relay_pid).map(
+        run_phase("relay", &args, &sockets, &plans, schedule, probe.as_ref()).map(
             |(traffic, relay_cpu)| {
                 report.traffic = traffic;
                 relay_cpu
@@ -426,7 +462,8 @@ fn run(args: Args) -> Result<()> {
     if let (Some(pid), Some(cpu)) = (args.relay_pid, relay_cpu) {
         let t = &report.traffic;
         let window_s = t.window_s;
-        let cores = if window_s > 0.0 { cpu / window_s } else { 0.0 };
+        let per_s = |x: f64| if window_s > 0.0 { x / window_s } else { 0.0 };
+        let cores = per_s(cpu.process_s + cpu.ksoftirqd_s);
         let calls = t.calls as f64;
         let relayed_pps = calls * 100.0 * (1.0 - t.loss_ratio);
         let before = rss_before.unwrap_or(0);
@@ -439,9 +476,13 @@ fn run(args: Args) -> Result<()> {
         };
         report.relay_process = Some(RelayProcess {
             pid,
-            cpu_seconds: cpu,
+            cpu: args.relay_cpu,
+            process_cpu_seconds: cpu.process_s,
+            ksoftirqd_cpu_seconds: cpu.ksoftirqd_s,
             window_s,
+            process_cores: per_s(cpu.process_s),
             cores,
+            core_busy: args.relay_cpu.map(|_| per_s(cpu.core_busy_s)),
             rss_kib_before_setup: before,
             rss_kib_after_setup: rss_after_setup.unwrap_or(0),
             rss_kib_end: rss_end.unwrap_or(0),

@@ -71,6 +71,8 @@ pub struct PhaseReport {
     pub reordered: u64,
     pub misrouted: u64,
     pub unknown: u64,
+    /// Sends the kernel refused (socket buffer full of packets the relay has not read);
+    /// included in `sent` and so in `lost`.
     pub send_errors: u64,
     pub receive_errors: u64,
     pub clock_anomalies: u64,
@@ -83,6 +85,10 @@ pub struct PhaseReport {
     /// Seconds of the steady window (every call streaming) the CPU figures cover.
     pub window_s: f64,
     pub generator_cores: f64,
+    /// When rtpgen is pinned to one core: how busy that core was (rtpgen, the kernel's
+    /// loopback delivery of what it sent, anything else). Near 1.0 the generator, not
+    /// the relay, may be the limit.
+    pub generator_core_busy: Option<f64>,
 }
 
 impl PhaseReport {
@@ -151,6 +157,7 @@ impl PhaseReport {
             send_lag_us: Percentiles::of(&lag),
             window_s: 0.0,
             generator_cores: 0.0,
+            generator_core_busy: None,
         }
     }
 }
@@ -168,10 +175,20 @@ pub struct ControlReport {
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct RelayProcess {
     pub pid: u32,
-    /// CPU seconds over the steady window.
-    pub cpu_seconds: f64,
+    /// The core it is pinned to (--relay-cpu).
+    pub cpu: Option<u32>,
+    /// utime + stime of all its threads over the steady window.
+    pub process_cpu_seconds: f64,
+    /// CPU of ksoftirqd/<cpu> over the window: loopback delivery of what the relay sent,
+    /// deferred from its own context (0 without --relay-cpu).
+    pub ksoftirqd_cpu_seconds: f64,
     pub window_s: f64,
+    pub process_cores: f64,
+    /// (process + ksoftirqd) / window: the relay's cores, what calls_per_core divides by.
     pub cores: f64,
+    /// Everything that ran on the relay's core (whoever), per second of the window: more
+    /// than `cores` means something else shared the core.
+    pub core_busy: Option<f64>,
     pub rss_kib_before_setup: u64,
     pub rss_kib_after_setup: u64,
     pub rss_kib_end: u64,
@@ -245,14 +262,16 @@ fn phase_summary(out: &mut String, name: &str, p: &PhaseReport) {
     let _ = writeln!(out, "  latency {}", fmt_lat(&p.latency_us));
     let _ = writeln!(
         out,
-        "  generator {:.2} cores, send lag {}",
+        "  generator {:.2} cores (its core busy {}), send lag {}",
         p.generator_cores,
+        p.generator_core_busy
+            .map_or("?".to_owned(), |b| format!("{b:.2}")),
         fmt_lat(&p.send_lag_us)
     );
     if p.send_errors + p.receive_errors + p.clock_anomalies > 0 {
         let _ = writeln!(
             out,
-            "  send errors {} receive errors {} clock anomalies {}",
+            "  sends refused (relay not reading) {} receive errors {} clock anomalies {}",
             p.send_errors, p.receive_errors, p.clock_anomalies
         );
     }
@@ -299,9 +318,12 @@ impl Report {
         if let Some(r) = &self.relay_process {
             let _ = writeln!(
                 out,
-                "relay pid {}: {:.3} cores over {:.1} s -> {:.0} calls/core, {:.0} pps/core; RSS {} -> {} -> {} KiB ({:.1} KiB/call after setup, {:.1} at the end)",
+                "relay pid {}: {:.3} cores ({:.3} own threads + {:.3} ksoftirqd; core busy {}) over {:.1} s -> {:.0} calls/core, {:.0} pps/core; RSS {} -> {} -> {} KiB ({:.1} KiB/call after setup, {:.1} at the end)",
                 r.pid,
                 r.cores,
+                r.process_cores,
+                r.cores - r.process_cores,
+                r.core_busy.map_or("?".to_owned(), |b| format!("{b:.3}")),
                 r.window_s,
                 r.calls_per_core,
                 r.pps_per_core,

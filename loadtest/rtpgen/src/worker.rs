@@ -111,6 +111,10 @@ pub struct WorkerConfig {
     pub batch: usize,
     /// How long to keep receiving after the last send.
     pub drain: Duration,
+    /// Shortest time between two turns of the loop: packets due within a tick leave
+    /// together (up to a tick late), so the loop's fixed cost is paid per tick, not per
+    /// packet. Zero wakes for every packet.
+    pub tick: Duration,
     /// Time zero of the schedule.
     pub start: Instant,
     /// CLOCK_REALTIME at `start`, ns since the Unix epoch; stamps are relative to it.
@@ -120,7 +124,11 @@ pub struct WorkerConfig {
 /// What one thread did.
 #[derive(Debug)]
 pub struct WorkerResult {
+    /// Packets handed to the kernel, per direction (including those it refused).
     pub sent: [u64; 2],
+    /// Packets the kernel refused to send: with non-blocking sends on loopback this is
+    /// the sending socket's buffer full of packets still queued at a receiver that does
+    /// not keep up (a relay behind its load). They count as lost.
     pub send_errors: u64,
     pub rx: RxTracker,
     /// How late packets left against their schedule (generator overload shows here).
@@ -153,7 +161,9 @@ impl TxBatch {
         }
     }
 
-    /// Stamps and sends everything queued; returns (sent, failed).
+    /// Stamps and sends everything queued without blocking; returns (attempted, refused).
+    /// A blocking send would stall the whole schedule behind one slow receiver; a phone
+    /// on a real network never waits for the relay either.
     fn flush(&mut self, fd: RawFd, epoch_ns: u64) -> (u64, u64) {
         if self.bufs.is_empty() {
             return (0, 0);
@@ -163,6 +173,7 @@ impl TxBatch {
             packet::set_sent(b, now);
         }
         let (mut sent, mut failed) = (0u64, 0u64);
+        let attempted = self.bufs.len() as u64;
         let mut off = 0;
         let len = self.bufs.len();
         while off < len {
@@ -175,7 +186,7 @@ impl TxBatch {
                 &iovs,
                 &self.addrs[off..],
                 no_cmsgs,
-                MsgFlags::empty(),
+                MsgFlags::MSG_DONTWAIT,
             ) {
                 Ok(done) => {
                     let n = done.count();
@@ -187,6 +198,11 @@ impl TxBatch {
                     off += n;
                 }
                 Err(Errno::EINTR) => {}
+                // Socket buffer full: the rest of the batch would be refused too.
+                Err(Errno::EAGAIN) => {
+                    failed += (len - off) as u64;
+                    break;
+                }
                 // The first message failed (e.g. ENOBUFS); drop it and go on.
                 Err(_) => {
                     failed += 1;
@@ -196,7 +212,8 @@ impl TxBatch {
         }
         self.bufs.clear();
         self.addrs.clear();
-        (sent, failed)
+        debug_assert_eq!(sent + failed, attempted);
+        (attempted, failed)
     }
 }
 
@@ -298,8 +315,10 @@ pub fn run(cfg: &WorkerConfig, sockets: &Sockets, plans: &[CallPlan]) -> WorkerR
     // Whatever happens, the loop ends: a bounded overrun past the drain.
     let hard_stop_ns = stop_ns + 2_000_000_000;
 
+    let tick_ns = cfg.tick.as_nanos() as u64;
     loop {
         let now = cfg.start.elapsed().as_nanos() as u64;
+        let turn_started = now;
         // Send everything due.
         while let Some(&Reverse((due, s))) = heap.peek() {
             if due > now {
@@ -388,7 +407,10 @@ pub fn run(cfg: &WorkerConfig, sockets: &Sockets, plans: &[CallPlan]) -> WorkerR
         if now >= hard_stop_ns {
             break;
         }
-        let next = heap.peek().map_or(stop_ns, |Reverse((due, _))| *due);
+        let next = heap
+            .peek()
+            .map_or(stop_ns, |Reverse((due, _))| *due)
+            .max(turn_started + tick_ns);
         if next > now {
             // Sleep until the next send rather than wake on every arrival: arrivals keep
             // their kernel time stamp while they wait, and a sleep of at most MAX_WAIT
