@@ -242,9 +242,10 @@ def render(results, args, command: str, started: float, finished: float) -> str:
     for r in results:
         if r.command:
             L.append(f"- {r.label}: `{' '.join(r.command)}`")
-    L.append("- rtpgen, per level: `taskset -c GEN rtpgen --relay R --ng|--control ADDR --calls N "
+    L.append(f"- rtpgen, per level: `{' '.join(args.sched_prefix + ['taskset', '-c', str(args.gen_core)])} "
+             "rtpgen --relay R --ng|--control ADDR --calls N "
              f"--duration {args.duration:g} --ramp {args.ramp:g} --baseline {args.baseline:g} "
-             f"--threads {args.gen_threads} --relay-pid PID [--record]` "
+             f"--threads {args.gen_threads} --relay-pid PID --relay-cpu {args.relay_core} [--record]` "
              "(each level's exact argv is in the .jsonl beside this report)")
     L.append("")
     L.append("## Machine")
