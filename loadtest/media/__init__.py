@@ -1,0 +1,1 @@
+"""Media relay benchmark runner (tongdai media vs rtpengine), driving rtpgen."""
