@@ -45,10 +45,13 @@ impl Epoll {
         })
     }
 
-    /// Watches `fd` for readability (level-triggered), reporting `token`.
+    /// Watches `fd` for readability, reporting `token`. Edge-triggered: an event comes
+    /// when new data arrives, so the reader must drain the socket (read until a batch
+    /// comes back short); in exchange epoll does not poll every socket it reported again
+    /// on the next wait, which level-triggering does, once per packet.
     pub fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
         let mut event = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
             u64: token,
         };
         // SAFETY: `event` is a valid epoll_event for the duration of the call.

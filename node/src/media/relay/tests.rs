@@ -741,3 +741,38 @@ async fn a_new_ssrc_mid_call_is_relayed_and_counted_without_false_loss() {
     );
     assert_eq!(stats.caller.loss_ratio, 0.0);
 }
+
+#[tokio::test]
+async fn a_source_silent_for_the_relatch_time_is_replaced_by_a_new_one() {
+    use crate::media::engine::MediaConfig;
+    let mut config = MediaConfig::loopback(test_ports());
+    config.relatch_after = Duration::from_millis(200);
+    let engine = MediaEngine::start(config).unwrap();
+    let (caller, callee) = (socket(), socket());
+    let (id, [to_caller_leg, to_callee_leg]) = session(&engine, &caller, &callee).await;
+    caller
+        .send_to(&rtp(1, 7, &[1; 160]), to_caller_leg)
+        .unwrap();
+    assert_eq!(receive(&callee, 1, Duration::from_secs(5)).len(), 1);
+    // The phone's NAT mapping changes: the same stream now comes from another port. The
+    // old source is silent, so after the re-latch time the new one wins.
+    let moved = socket();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut seq = 2;
+    let mut relayed = false;
+    while !relayed && Instant::now() < deadline {
+        moved
+            .send_to(&rtp(seq, 7, &[1; 160]), to_caller_leg)
+            .unwrap();
+        seq += 1;
+        relayed = !receive(&callee, 1, Duration::from_millis(50)).is_empty();
+    }
+    assert!(relayed, "the new source took over");
+    // Media for the caller now goes to the new address.
+    callee
+        .send_to(&rtp(1, 9, &[2; 160]), to_callee_leg)
+        .unwrap();
+    assert_eq!(receive(&moved, 1, Duration::from_secs(5)).len(), 1);
+    let stats = engine.destroy(id).await.unwrap();
+    assert_eq!(stats.caller.latched, Some(moved.local_addr().unwrap()));
+}

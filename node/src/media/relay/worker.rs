@@ -567,7 +567,12 @@ impl Worker {
                         return;
                     }
                 } else {
-                    self.on_readable(token, now);
+                    // Edge-triggered: drain until a batch comes back short.
+                    while self.on_readable(token, now) == BATCH {
+                        if self.recorded.len() >= RECORD_BATCH {
+                            self.hand_over_recorded();
+                        }
+                    }
                     if self.recorded.len() >= RECORD_BATCH {
                         self.hand_over_recorded();
                     }
@@ -882,12 +887,13 @@ impl Worker {
 
     /// Drains one ready socket: receive a batch, vet and account each datagram, then send
     /// what is bound for the other leg.
-    fn on_readable(&mut self, token: u64, now: Instant) {
+    /// Returns how many datagrams the receive took (BATCH: there may be more).
+    fn on_readable(&mut self, token: u64, now: Instant) -> usize {
         let slot = (token >> 2) as usize;
         let side = ((token >> 1) & 1) as usize;
         let on_rtcp_socket = token & 1 == 1;
         let Some(Some(call)) = self.calls.get_mut(slot) else {
-            return;
+            return 0;
         };
         let fd = if on_rtcp_socket {
             call.legs[side].rtcp.as_raw_fd()
@@ -898,7 +904,7 @@ impl Worker {
             Ok(n) => n,
             Err(e) => {
                 tracing::debug!(error = %e, "receive on a relay socket failed");
-                return;
+                return 0;
             }
         };
         self.out_rtp.clear();
@@ -1028,5 +1034,6 @@ impl Worker {
             out.packets_sent += sent as u64;
             self.totals.relayed_packets += sent as u64;
         }
+        received
     }
 }
