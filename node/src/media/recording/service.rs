@@ -328,7 +328,10 @@ impl RecorderService {
         };
         let shipper_thread = thread::Builder::new()
             .name("tongdai-rec-ship".to_owned())
-            .spawn(move || shipper.run(shipper_rx))
+            .spawn(move || {
+                crate::media::relay::sys::background_priority();
+                shipper.run(shipper_rx)
+            })
             .map_err(|source| ServiceError::Spawn {
                 what: "shipper thread",
                 source,
@@ -346,8 +349,11 @@ impl RecorderService {
         );
         let recorder_thread = match thread::Builder::new()
             .name("tongdai-recorder".to_owned())
-            .spawn(move || recorder.run(commands_rx))
-        {
+            .spawn(move || {
+                // Recording can lag by the reorder window without harm; relaying cannot.
+                crate::media::relay::sys::background_priority();
+                recorder.run(commands_rx)
+            }) {
             Ok(t) => t,
             Err(source) => {
                 let _ = to_shipper.send(ToShipper::Stop);

@@ -6,7 +6,7 @@
 //! See [`latch`] for the symmetric-RTP rules and [`worker`] for the hot path.
 
 pub mod latch;
-mod sys;
+pub(crate) mod sys;
 pub(crate) mod worker;
 
 use std::io;

@@ -103,6 +103,19 @@ impl Epoll {
     }
 }
 
+/// Lowers the calling thread below the relay workers: normal (not real-time) scheduling,
+/// even when the process was started under a real-time policy, at nice 10. For the
+/// recorder and the shipper, whose work can wait a few milliseconds: a relay worker
+/// sharing their core then keeps forwarding while they write files.
+pub(crate) fn background_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: plain syscalls on the calling thread (pid 0 / its own tid) with a live param.
+    unsafe {
+        libc::sched_setscheduler(0, libc::SCHED_OTHER, &param);
+        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
+    }
+}
+
 /// A counter descriptor used to wake a worker blocked in [`Epoll::wait`].
 #[derive(Debug)]
 pub struct EventFd {

@@ -36,8 +36,11 @@ use crate::media::stats::{Arrival, ReceiverStats, RemoteReception};
 const BATCH: usize = 32;
 /// How often counters go to the metrics registry.
 const PUBLISH_EVERY: Duration = Duration::from_secs(1);
-/// Recorded packets per hand-over to the recorder (the batch also goes once per loop turn).
+/// Recorded packets per hand-over to the recorder...
 const RECORD_BATCH: usize = 256;
+/// ...or whatever has been taken after this long (well inside the recorder's 100 ms
+/// reorder window, so batching never makes a packet late for the recording).
+const RECORD_HAND_OVER_EVERY: Duration = Duration::from_millis(20);
 /// The epoll token of the command eventfd (no call slot can produce it).
 const WAKE_TOKEN: u64 = u64::MAX;
 
@@ -543,11 +546,15 @@ impl Worker {
     /// Runs until a `Shutdown` command or until the engine goes away.
     pub(crate) fn run(mut self) {
         let mut next_publish = Instant::now() + PUBLISH_EVERY;
+        let mut next_hand_over = Instant::now() + RECORD_HAND_OVER_EVERY;
         loop {
             let now = Instant::now();
-            let wake_at = self
+            let mut wake_at = self
                 .next_playback()
                 .map_or(next_publish, |due| due.min(next_publish));
+            if !self.recorded.is_empty() {
+                wake_at = wake_at.min(next_hand_over);
+            }
             let timeout = wake_at.saturating_duration_since(now);
             self.ready.clear();
             match self.epoll.wait(Some(timeout)) {
@@ -581,8 +588,11 @@ impl Worker {
             if !self.players.is_empty() {
                 self.play(Instant::now());
             }
-            if !self.recorded.is_empty() {
+            // Recorded packets go over in batches (full, or every 20 ms), not once per
+            // loop turn: each hand-over wakes the recorder thread.
+            if now >= next_hand_over {
                 self.hand_over_recorded();
+                next_hand_over = now + RECORD_HAND_OVER_EVERY;
             }
             if now >= next_publish {
                 self.publish();
