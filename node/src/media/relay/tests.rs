@@ -776,3 +776,28 @@ async fn a_source_silent_for_the_relatch_time_is_replaced_by_a_new_one() {
     let stats = engine.destroy(id).await.unwrap();
     assert_eq!(stats.caller.latched, Some(moved.local_addr().unwrap()));
 }
+
+#[tokio::test]
+async fn an_exhausted_port_range_is_a_clear_error_and_frees_up_again() {
+    use crate::media::engine::{MediaConfig, MediaError};
+    let base = test_ports().first_rtp();
+    // Two pairs: exactly one session (a session takes a pair per leg).
+    let config = MediaConfig::loopback(PortRange::new(base, base + 3).unwrap());
+    let engine = MediaEngine::start(config).unwrap();
+    let first = engine.create_session("acme", "one").unwrap();
+    let err = engine.create_session("acme", "two").unwrap_err();
+    assert!(matches!(err, MediaError::Ports(_)), "{err}");
+    assert!(
+        err.to_string().contains("widen the RTP port range"),
+        "{err}"
+    );
+    assert_eq!(
+        engine.ports_in_use(),
+        (2, 0),
+        "the failed session took nothing"
+    );
+    engine.destroy(first).await.unwrap();
+    engine
+        .create_session("acme", "three")
+        .expect("ports are back");
+}
