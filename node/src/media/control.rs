@@ -455,6 +455,15 @@ pub struct MediaArgs {
     /// IPv4 address written into SDP when it differs from --bind (1:1 NAT).
     #[arg(long, value_name = "IP", env = "TONGDAI_MEDIA_ADVERTISE")]
     pub advertise: Option<std::net::Ipv4Addr>,
+    /// Seconds of silence from both peers before a session reports an `inactive` event
+    /// (0: never).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        env = "TONGDAI_MEDIA_RTP_TIMEOUT",
+        default_value_t = 60
+    )]
+    pub rtp_timeout: u64,
     /// Directory of WAV prompts that play requests may name (8 kHz mono).
     #[arg(long, value_name = "DIR", env = "TONGDAI_MEDIA_PROMPTS")]
     pub prompts: Option<std::path::PathBuf>,
@@ -524,6 +533,7 @@ pub fn prepare(args: &MediaArgs) -> Result<(super::engine::MediaConfig, Option<S
         advertise_v6: None,
         workers: args.workers,
         relatch_after: super::relay::latch::DEFAULT_RELATCH_AFTER,
+        rtp_timeout: std::time::Duration::from_secs(args.rtp_timeout),
         socket_buffer: 0,
         recordings: match (&args.spool, &args.recordings) {
             (Some(spool), Some(dir)) => Some(super::recording::RecordingConfig {

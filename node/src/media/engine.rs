@@ -29,11 +29,15 @@ use super::recording::{
 use super::relay::worker::{
     Command, EventSink, LegSockets, RecordAction, RecordError, RemoteMedia,
 };
-use super::relay::{CallStats, LegSide, MediaEvent, Relay, WorkerId, latch::DEFAULT_RELATCH_AFTER};
+use super::relay::{
+    CallStats, LegSide, MediaEvent, Relay, WorkerId, WorkerSettings, latch::DEFAULT_RELATCH_AFTER,
+};
 use super::sdp::{RtcpPlacement, SessionDescription};
 
 /// DSCP EF (expedited forwarding, RFC 3246) in the TOS byte: voice gets priority queues.
 const TOS_EF: u32 = 46 << 2;
+/// Default silence before a session is reported inactive (rtpengine's default is 60 s too).
+pub const DEFAULT_RTP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many port pairs to try when a pair turns out to be taken by another process.
 const BIND_ATTEMPTS: usize = 16;
 
@@ -54,6 +58,8 @@ pub struct MediaConfig {
     pub workers: usize,
     /// Silence of a latched source after which another source may take over.
     pub relatch_after: Duration,
+    /// Silence of both peers after which the session reports `Inactive` (zero: never).
+    pub rtp_timeout: Duration,
     /// Socket receive/send buffer per media socket, bytes (0 = the OS default).
     pub socket_buffer: usize,
     /// Where recordings are spooled and stored; None: recording is off on this node.
@@ -71,6 +77,7 @@ impl MediaConfig {
             advertise_v6: None,
             workers: 1,
             relatch_after: DEFAULT_RELATCH_AFTER,
+            rtp_timeout: DEFAULT_RTP_TIMEOUT,
             socket_buffer: 0,
             recordings: None,
         }
@@ -268,7 +275,11 @@ impl MediaEngine {
             ),
             None => None,
         };
-        let relay = Relay::start(config.workers, config.relatch_after, sink, recorder.clone())?;
+        let settings = WorkerSettings {
+            relatch_after: config.relatch_after,
+            rtp_timeout: (!config.rtp_timeout.is_zero()).then_some(config.rtp_timeout),
+        };
+        let relay = Relay::start(config.workers, settings, sink, recorder.clone())?;
         // Session ids start at a random point so ids from before a restart do not collide.
         let first = rand::random::<u32>() as u64;
         let (event_feed, _) = tokio::sync::broadcast::channel(1024);
@@ -482,6 +493,12 @@ impl MediaEngine {
         &self.inner.config
     }
 
+    fn publish_ports(&self) {
+        let (in_use, available) = self.ports_in_use();
+        metrics::gauge!("tongdai_media_port_pairs_in_use").set(in_use as f64);
+        metrics::gauge!("tongdai_media_port_pairs_available").set(available as f64);
+    }
+
     /// How many relay workers run.
     pub fn workers(&self) -> usize {
         self.inner.relay.workers()
@@ -542,6 +559,7 @@ impl MediaEngine {
             },
         );
         metrics::gauge!("tongdai_media_sessions").increment(1.0);
+        self.publish_ports();
         Ok(id)
     }
 
@@ -884,12 +902,15 @@ impl MediaEngine {
         self.inner.relay.unplace(session.worker);
         record_quality(&session.tenant, &stats);
         // Ports go back only after the worker has closed the sockets.
-        let mut pool = self.inner.ports.lock();
-        for leg in session.legs {
-            if let Some(pair) = leg.ports {
-                let _ = pool.release(pair);
+        {
+            let mut pool = self.inner.ports.lock();
+            for leg in session.legs {
+                if let Some(pair) = leg.ports {
+                    let _ = pool.release(pair);
+                }
             }
         }
+        self.publish_ports();
         Ok(stats)
     }
 }

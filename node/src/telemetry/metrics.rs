@@ -164,6 +164,16 @@ pub fn describe_metrics() {
         "Calls placed on each relay worker thread"
     );
     describe_gauge!(
+        "tongdai_media_port_pairs_in_use",
+        Unit::Count,
+        "RTP/RTCP port pairs held by media sessions (two per session)"
+    );
+    describe_gauge!(
+        "tongdai_media_port_pairs_available",
+        Unit::Count,
+        "RTP/RTCP port pairs still free in the configured range"
+    );
+    describe_gauge!(
         "tongdai_media_sessions",
         Unit::Count,
         "Media sessions open on this node"

@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use sys::EventFd;
+pub(crate) use worker::WorkerSettings;
 use worker::{Command, EventSink, Worker};
 
 pub use worker::{CallStats, LegSide, LegStats, MediaEvent};
@@ -44,7 +44,7 @@ impl Relay {
     /// Starts `workers` threads (0 = one per available core).
     pub(crate) fn start(
         workers: usize,
-        relatch_after: Duration,
+        settings: WorkerSettings,
         events: EventSink,
         recorder: Option<crate::media::recording::RecorderHandle>,
     ) -> io::Result<Self> {
@@ -61,7 +61,7 @@ impl Relay {
                 index,
                 wake.clone(),
                 rx,
-                relatch_after,
+                settings,
                 events.clone(),
                 recorder.clone(),
             )?;

@@ -801,3 +801,27 @@ async fn an_exhausted_port_range_is_a_clear_error_and_frees_up_again() {
         .create_session("acme", "three")
         .expect("ports are back");
 }
+
+#[tokio::test]
+async fn a_call_silent_for_the_rtp_timeout_is_reported_inactive_once() {
+    use crate::media::engine::MediaConfig;
+    use crate::media::relay::MediaEvent;
+    let mut config = MediaConfig::loopback(test_ports());
+    config.rtp_timeout = Duration::from_millis(300);
+    let engine = MediaEngine::start(config).unwrap();
+    let mut events = engine.subscribe();
+    let (caller, callee) = (socket(), socket());
+    let (id, [to_caller_leg, _]) = session(&engine, &caller, &callee).await;
+    caller
+        .send_to(&rtp(1, 1, &[0; 160]), to_caller_leg)
+        .unwrap();
+    assert_eq!(receive(&callee, 1, Duration::from_secs(5)).len(), 1);
+    // Then nothing: within the timeout plus one once-a-second check, one event.
+    match next_event(&mut events, id).await {
+        MediaEvent::Inactive { idle_ms } => assert!(idle_ms >= 300, "{idle_ms}"),
+        other => panic!("unexpected {other:?}"),
+    }
+    let later = tokio::time::timeout(Duration::from_millis(2500), events.recv()).await;
+    assert!(later.is_err(), "reported once, not every second: {later:?}");
+    engine.destroy(id).await.unwrap();
+}

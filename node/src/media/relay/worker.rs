@@ -101,6 +101,10 @@ pub enum MediaEvent {
     },
     /// A prompt that does not loop has been played to the end to the leg's peer.
     PlaybackFinished { leg: LegSide },
+    /// Neither peer has sent anything for the RTP timeout: the call is probably dead (a
+    /// phone lost power, a NAT dropped out). Reported once, again only after media
+    /// flowed in between; the call's owner decides whether to hang up.
+    Inactive { idle_ms: u64 },
 }
 
 /// Where a worker reports [`MediaEvent`]s: called with the call's key, rarely (never per
@@ -446,6 +450,10 @@ impl Leg {
 struct Call {
     key: u64,
     legs: [Leg; 2],
+    /// When the worker took the call: the start of its silence until a packet arrives.
+    added: Instant,
+    /// Whether [`MediaEvent::Inactive`] went out for the current silence.
+    reported_inactive: bool,
     /// The recording both legs feed, if one runs.
     recording: Option<RecordingId>,
 }
@@ -465,6 +473,13 @@ enum Route {
     Rtcp(usize),
 }
 
+/// How every worker treats its calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WorkerSettings {
+    pub relatch_after: Duration,
+    pub rtp_timeout: Option<Duration>,
+}
+
 pub(crate) struct Worker {
     index: usize,
     epoll: Epoll,
@@ -474,6 +489,8 @@ pub(crate) struct Worker {
     free_slots: Vec<usize>,
     by_key: HashMap<u64, usize>,
     relatch_after: Duration,
+    /// Silence after which a call is reported [`MediaEvent::Inactive`]; None: never.
+    rtp_timeout: Option<Duration>,
     recv: RecvBatch,
     send: SendBatch,
     ready: Vec<u64>,
@@ -512,10 +529,14 @@ impl Worker {
         index: usize,
         wake: std::sync::Arc<EventFd>,
         commands: Receiver<Command>,
-        relatch_after: Duration,
+        settings: WorkerSettings,
         events: EventSink,
         recorder: Option<RecorderHandle>,
     ) -> io::Result<Self> {
+        let WorkerSettings {
+            relatch_after,
+            rtp_timeout,
+        } = settings;
         let epoll = Epoll::new(256)?;
         epoll.add(wake.raw(), WAKE_TOKEN)?;
         Ok(Self {
@@ -527,6 +548,7 @@ impl Worker {
             free_slots: Vec::new(),
             by_key: HashMap::new(),
             relatch_after,
+            rtp_timeout,
             recv: RecvBatch::new(BATCH),
             send: SendBatch::new(BATCH),
             ready: Vec::with_capacity(256),
@@ -595,6 +617,7 @@ impl Worker {
                 next_hand_over = now + RECORD_HAND_OVER_EVERY;
             }
             if now >= next_publish {
+                self.report_inactive(now);
                 self.publish();
                 next_publish = now + PUBLISH_EVERY;
             }
@@ -728,6 +751,8 @@ impl Worker {
                 Leg::new(b, self.relatch_after),
             ],
             recording: None,
+            added: Instant::now(),
+            reported_inactive: false,
         };
         let mut registered = Vec::with_capacity(4);
         for (side, leg) in call.legs.iter().enumerate() {
@@ -840,6 +865,33 @@ impl Worker {
             batch.clear();
             if self.recorded.capacity() < batch.capacity() {
                 self.recorded = batch;
+            }
+        }
+    }
+
+    /// Once a second: calls whose peers have both been silent for the RTP timeout.
+    fn report_inactive(&mut self, now: Instant) {
+        let Some(timeout) = self.rtp_timeout else {
+            return;
+        };
+        for call in self.calls.iter_mut().flatten() {
+            let last = call
+                .legs
+                .iter()
+                .filter_map(|leg| leg.last_heard)
+                .max()
+                .unwrap_or(call.added);
+            let idle = now.saturating_duration_since(last);
+            if idle < timeout {
+                call.reported_inactive = false;
+            } else if !call.reported_inactive {
+                call.reported_inactive = true;
+                (self.events)(
+                    call.key,
+                    MediaEvent::Inactive {
+                        idle_ms: idle.as_millis() as u64,
+                    },
+                );
             }
         }
     }
