@@ -647,14 +647,17 @@ impl MediaEngine {
                 .ok_or(MediaError::UnknownSession(id))?;
             let mut sockets = Vec::new();
             let mut locals = Vec::with_capacity(2);
-            for (leg, family) in session.legs.iter_mut().zip(families) {
+            let mut newly_bound = Vec::with_capacity(2);
+            for (index, (leg, family)) in session.legs.iter_mut().zip(families).enumerate() {
                 let (bind_ip, advertise) = self.advertise(family)?;
                 match leg.bound {
                     Some((f, _)) if f != family => return Err(MediaError::FamilyChange),
                     Some(_) => {}
+                    // If the second leg fails, the first one's sockets close on return and
+                    // neither counts as bound: the next offer starts over.
                     None => {
                         sockets.push(self.bind_leg(leg, bind_ip)?);
-                        leg.bound = Some((family, advertise));
+                        newly_bound.push((index, family, advertise));
                     }
                 }
                 let ports = leg.ports.as_ref().ok_or(MediaError::UnknownSession(id))?;
@@ -663,6 +666,9 @@ impl MediaEngine {
                     rtp_port: ports.rtp(),
                     rtcp_port: ports.rtcp(false),
                 });
+            }
+            for (index, family, advertise) in newly_bound {
+                session.legs[index].bound = Some((family, advertise));
             }
             let handover = !session.on_worker;
             session.on_worker = true;
@@ -680,12 +686,25 @@ impl MediaEngine {
                 legs: Box::new([a, b]),
                 reply: tx,
             };
-            if !self.inner.relay.send(worker, command) {
-                return Err(MediaError::WorkerGone);
+            let handed_over = if self.inner.relay.send(worker, command) {
+                match rx.await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(MediaError::Worker(e)),
+                    Err(_) => Err(MediaError::WorkerGone),
+                }
+            } else {
+                Err(MediaError::WorkerGone)
+            };
+            if let Err(e) = handed_over {
+                // The sockets are gone with the command: the next offer binds again.
+                if let Some(session) = self.inner.sessions.lock().get_mut(&id) {
+                    session.on_worker = false;
+                    for leg in &mut session.legs {
+                        leg.bound = None;
+                    }
+                }
+                return Err(e);
             }
-            rx.await
-                .map_err(|_| MediaError::WorkerGone)?
-                .map_err(MediaError::Worker)?;
         }
         Ok(locals)
     }
