@@ -27,7 +27,8 @@ def _cmd(argv: list[str]) -> str:
         return "unknown"
 
 
-def machine() -> dict:
+def cpu_and_memory() -> tuple[str, float]:
+    """The CPU model and the memory in GiB, from /proc (shared by every report)."""
     model = "unknown"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -39,6 +40,11 @@ def machine() -> dict:
         for line in f:
             if line.startswith("MemTotal:"):
                 mem_kb = int(line.split()[1])
+    return model, round(mem_kb / 1024 / 1024, 1)
+
+
+def machine() -> dict:
+    model, mem_gib = cpu_and_memory()
     def sysctl(name: str) -> str:
         try:
             return Path("/proc/sys/" + name.replace(".", "/")).read_text().strip()
@@ -48,7 +54,7 @@ def machine() -> dict:
         "nproc": os.cpu_count(),
         "cpu_model": model,
         "kernel": platform.release(),
-        "mem_gib": round(mem_kb / 1024 / 1024, 1),
+        "mem_gib": mem_gib,
         "rmem_max": sysctl("net.core.rmem_max"),
         "loadavg_at_start": Path("/proc/loadavg").read_text().split()[:3],
         "sipp": _cmd(["sipp", "-v"]).replace("\n", " ").strip().split("  ")[0].strip() or "unknown",

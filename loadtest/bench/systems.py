@@ -19,7 +19,8 @@ LOADTEST_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = LOADTEST_DIR.parent
 
 
-def _first_line(argv: list[str]) -> str:
+def first_line(argv: list[str]) -> str:
+    """The first line a command prints (stdout, else stderr), or why it could not run."""
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired) as e:
@@ -89,7 +90,7 @@ class Kamailio(SystemUnderTest):
         return self.workdir / "ctl.sock"
 
     def version(self) -> str:
-        return _first_line(["kamailio", "-v"]).replace("version: ", "")
+        return first_line(["kamailio", "-v"]).replace("version: ", "")
 
     def prepare(self) -> None:
         self.users.write_kamailio_htable(self.workdir / "db")
@@ -143,7 +144,7 @@ class Tongdai(SystemUnderTest):
     api_port: int = 0
 
     def version(self) -> str:
-        return _first_line([str(self.binary), "--version"])
+        return first_line([str(self.binary), "--version"])
 
     def prepare(self) -> None:
         self.quic_port = consecutive_free_ports("udp", self.replicas)

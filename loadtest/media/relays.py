@@ -35,18 +35,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.procs import OwnedProcesses
+from bench.systems import first_line
 
 LOADTEST_DIR = Path(__file__).resolve().parent.parent
 REPO_DIR = LOADTEST_DIR.parent
-
-
-def first_line(argv: list[str]) -> str:
-    try:
-        out = subprocess.run(argv, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return f"unknown ({e})"
-    text = (out.stdout or out.stderr).strip()
-    return text.splitlines()[0].strip() if text else "unknown"
 
 
 @dataclass

@@ -9,7 +9,10 @@ import subprocess
 import time
 from pathlib import Path
 
-from .relays import REPO_DIR, first_line
+from bench.report import cpu_and_memory
+from bench.systems import first_line
+
+from .relays import REPO_DIR
 
 
 def default_path(results_dir: Path, started: float) -> Path:
@@ -21,17 +24,7 @@ def default_path(results_dir: Path, started: float) -> Path:
 
 
 def machine(args) -> dict:
-    model = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    mem_kb = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                mem_kb = int(line.split()[1])
+    model, mem_gib = cpu_and_memory()
     try:
         kmod = "loaded" if "xt_RTPENGINE" in Path("/proc/modules").read_text() else "not loaded"
     except OSError:
@@ -42,7 +35,7 @@ def machine(args) -> dict:
         "nproc": os.cpu_count(),
         "cpu_model": model,
         "kernel": platform.release(),
-        "mem_gib": round(mem_kb / 1024 / 1024, 1),
+        "mem_gib": mem_gib,
         "loadavg_at_end": Path("/proc/loadavg").read_text().split()[:3],
         "rtpengine": first_line(["dpkg-query", "-W", "-f=${Version}", "rtpengine-daemon"]),
         "xt_RTPENGINE kernel module": kmod,
