@@ -248,6 +248,29 @@ fn channels(wav_bytes: &[u8]) -> (Vec<i16>, Vec<i16>) {
     frames.iter().copied().unzip()
 }
 
+/// Waits until recording `id` is in the store under `dir`/recordings and returns its
+/// metadata and its WAV bytes.
+fn shipped(
+    media: &MediaProc,
+    dir: &std::path::Path,
+    id: &str,
+    within: Duration,
+    what: &str,
+) -> (serde_json::Value, Vec<u8>) {
+    let store = dir.join("recordings");
+    let name = format!("{id}.json");
+    assert!(
+        wait_until(within, || find_file(&store, &name).is_some()),
+        "{what}:\n{}",
+        media.log()
+    );
+    let meta = serde_json::from_slice(&std::fs::read(find_file(&store, &name).unwrap()).unwrap())
+        .expect("metadata is JSON");
+    let wav = std::fs::read(find_file(&store, &format!("{id}.wav")).expect("the WAV is stored"))
+        .expect("read the WAV");
+    (meta, wav)
+}
+
 fn recording_args(media_dir: &std::path::Path) -> Vec<String> {
     vec![
         "--spool".into(),
@@ -312,17 +335,13 @@ fn a_recording_has_the_caller_left_the_callee_right_and_silence_while_paused() {
     );
     assert_eq!(code, 200, "{answer}");
 
-    let store = dir.path().join("recordings");
-    let name = format!("{recording}.json");
-    assert!(
-        wait_until(Duration::from_secs(10), || find_file(&store, &name)
-            .is_some()),
-        "the recording reaches the store:\n{}",
-        media.log()
+    let (meta, wav_bytes) = shipped(
+        &media,
+        dir.path(),
+        &recording,
+        Duration::from_secs(10),
+        "the recording reaches the store",
     );
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(find_file(&store, &name).unwrap()).unwrap()).unwrap();
-    let wav_bytes = std::fs::read(find_file(&store, &format!("{recording}.wav")).unwrap()).unwrap();
     use sha2::Digest;
     assert_eq!(
         meta["sha256"],
@@ -407,18 +426,14 @@ fn after_kill_9_mid_call_the_partial_recording_is_repaired_and_shipped_on_restar
     );
 
     media.spawn(&args);
-    let store = dir.path().join("recordings");
-    let name = format!("{recording}.json");
-    assert!(
-        wait_until(Duration::from_secs(15), || find_file(&store, &name)
-            .is_some()),
-        "the repaired recording is shipped after the restart:\n{}",
-        media.log()
+    let (meta, wav_bytes) = shipped(
+        &media,
+        dir.path(),
+        &recording,
+        Duration::from_secs(15),
+        "the repaired recording is shipped after the restart",
     );
-    let meta: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(find_file(&store, &name).unwrap()).unwrap()).unwrap();
     assert_eq!(meta["repaired"], true, "{meta}");
-    let wav_bytes = std::fs::read(find_file(&store, &format!("{recording}.wav")).unwrap()).unwrap();
     let (left, _) = channels(&wav_bytes);
     assert!(
         left.len() >= 4000,
