@@ -1043,7 +1043,10 @@ impl Worker {
                         continue;
                     }
                     match call.legs[other].rtp_dest {
-                        Some(dest) => self.out_rtp.push((i, dest)),
+                        Some(dest) => {
+                            self.totals.relayed_bytes += data.len() as u64;
+                            self.out_rtp.push((i, dest));
+                        }
                         None => {
                             call.legs[other].dropped_no_destination += 1;
                             self.totals.dropped += 1;
@@ -1073,12 +1076,6 @@ impl Worker {
             );
             out.packets_sent += sent as u64;
             self.totals.relayed_packets += sent as u64;
-            self.totals.relayed_bytes += self
-                .out_rtp
-                .iter()
-                .filter_map(|(i, _)| recv.get(*i))
-                .map(|(d, _)| d.len() as u64)
-                .sum::<u64>();
             self.totals.dropped += (self.out_rtp.len() - sent) as u64;
         }
         if !self.out_rtcp.is_empty() {
