@@ -3,6 +3,7 @@
 //! The codec and validation here are sans-IO: bytes in, typed messages out, and back.
 
 pub mod auth;
+pub mod dialog;
 pub mod header;
 pub mod message;
 pub mod parse;
