@@ -29,6 +29,16 @@ pub fn cancel_for(invite: &Request) -> Request {
     request_like(invite, Method::Cancel)
 }
 
+/// [`cancel_for`] with a `Reason` header (RFC 3326), e.g.
+/// `SIP;cause=200;text="Call completed elsewhere"` for the losers of a forked call.
+pub fn cancel_with_reason(invite: &Request, reason: Option<&str>) -> Request {
+    let mut cancel = cancel_for(invite);
+    if let Some(reason) = reason {
+        cancel.headers.push(HeaderName::Reason, reason);
+    }
+    cancel
+}
+
 /// A request of `method` sharing the INVITE's identity fields, in the usual header order.
 fn request_like(invite: &Request, method: Method) -> Request {
     let mut req = Request::new(method.clone(), invite.uri.clone());
@@ -66,6 +76,8 @@ pub(super) struct ClientInvite {
     /// The TU asked to cancel before any provisional response: send it on the first one
     /// (RFC 3261 §9.1 forbids sending it earlier).
     pub(super) cancel_pending: bool,
+    /// The `Reason` header value for that CANCEL (RFC 3326), if the TU gave one.
+    pub(super) cancel_reason: Option<String>,
     timer_a: Option<Instant>,
     interval_a: Duration,
     timer_b: Option<Instant>,
@@ -84,6 +96,7 @@ impl ClientInvite {
             wire,
             ack: None,
             cancel_pending: false,
+            cancel_reason: None,
             timer_a: if ctx.reliable() { None } else { ctx.after(t1) },
             interval_a: t1,
             timer_b: Some(ctx.now + ctx.timers.timeout()),

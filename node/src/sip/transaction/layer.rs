@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use rand::Rng;
 
-use super::client::{ClientInvite, ClientNonInvite, cancel_for};
+use super::client::{ClientInvite, ClientNonInvite, cancel_with_reason};
 use super::key::{KeyError, MAGIC_COOKIE, TransactionKey};
 use super::server::{ServerInvite, ServerNonInvite, WrongState};
 use super::{Config, Ctx, Event, Peer, State, Transmit, is_reliable};
@@ -244,7 +244,7 @@ impl TransactionLayer {
                     let send_cancel =
                         was_calling && c.state == State::Proceeding && c.cancel_pending;
                     c.cancel_pending = false;
-                    send_cancel.then(|| cancel_for(&c.invite))
+                    send_cancel.then(|| cancel_with_reason(&c.invite, c.cancel_reason.as_deref()))
                 }
                 Machine::ClientNonInvite(c) => {
                     c.on_response(resp, ctx);
@@ -378,6 +378,16 @@ impl TransactionLayer {
         invite: &TransactionKey,
         now: Instant,
     ) -> Result<TransactionKey, SendError> {
+        self.cancel_with_reason(invite, None, now)
+    }
+
+    /// [`Self::cancel`] with a `Reason` header value (RFC 3326) in the CANCEL.
+    pub fn cancel_with_reason(
+        &mut self,
+        invite: &TransactionKey,
+        reason: Option<&str>,
+        now: Instant,
+    ) -> Result<TransactionKey, SendError> {
         let id = *self.index.get(invite).ok_or(SendError::NoTransaction)?;
         let cancel_key = invite
             .cancel_of_client_invite()
@@ -394,9 +404,10 @@ impl TransactionLayer {
                 State::Calling if c.cancel_pending => return Err(SendError::Duplicate),
                 State::Calling => {
                     c.cancel_pending = true;
+                    c.cancel_reason = reason.map(str::to_owned);
                     return Ok(cancel_key);
                 }
-                State::Proceeding => (cancel_for(&c.invite), *peer),
+                State::Proceeding => (cancel_with_reason(&c.invite, reason), *peer),
                 other => return Err(SendError::WrongState(other)),
             },
             _ => return Err(SendError::NotClientInvite),

@@ -41,7 +41,7 @@ use bytes::Bytes;
 use crate::sip::message::{Request, Response};
 use crate::sip::transport::TransportKind;
 
-pub use client::{ack_for_non_2xx, cancel_for};
+pub use client::{ack_for_non_2xx, cancel_for, cancel_with_reason};
 pub use key::{KeyError, MAGIC_COOKIE, TransactionKey};
 pub use layer::{SendError, TransactionLayer, new_branch};
 

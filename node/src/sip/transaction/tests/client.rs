@@ -268,6 +268,22 @@ fn cancel_waits_for_a_provisional_then_487_is_acked() {
 }
 
 #[test]
+fn a_deferred_cancel_keeps_its_reason_header() {
+    let mut sim = Sim::new(TransportKind::Udp);
+    let invite_key = sim.alice_sends(request(Method::Invite, TransportKind::Udp, 1));
+    let now = sim.now;
+    let reason = "SIP;cause=200;text=\"Call completed elsewhere\"";
+    sim.layer(ALICE)
+        .cancel_with_reason(&invite_key, Some(reason), now)
+        .expect("cancel accepted");
+    // Released by Bob's automatic 100 Trying at 220 ms.
+    sim.run_until(ms(240));
+    let (_, cancel_req) = sim.bob_request(1);
+    assert_eq!(cancel_req.method, Method::Cancel);
+    assert_eq!(cancel_req.headers.get_by(&HeaderName::Reason), Some(reason));
+}
+
+#[test]
 fn cancel_is_refused_after_a_final_response() {
     let mut sim = Sim::new(TransportKind::Udp);
     let invite_key = sim.alice_sends(request(Method::Invite, TransportKind::Udp, 1));
