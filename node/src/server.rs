@@ -10,6 +10,8 @@ use anyhow::Context as _;
 use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
 
+use crate::b2bua::B2bua;
+use crate::media::engine::MediaEngine;
 use crate::cluster::ClusterStore;
 use crate::config::{Config, DigestAlgorithm};
 use crate::registrar::{AuthOutcome, LocationService, Registrar, RegistrarPolicy};
@@ -22,8 +24,9 @@ use crate::sip::transport::{
 use crate::sip::{HeaderName, Message, Method, Request, Response, SipHeaders, validate_request};
 use crate::telemetry::{self, AuthFailureReason, Health};
 
-/// Methods this node answers itself; others get 405 (known) or 501 (unknown).
-pub const ALLOWED_METHODS: &str = "REGISTER, OPTIONS";
+/// Methods this node takes; others get 405 (known) or 501 (unknown).
+pub const ALLOWED_METHODS: &str =
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, REGISTER";
 
 type ClusterRegistrar = Registrar<ClusterStore, ClusterStore>;
 
@@ -38,6 +41,16 @@ pub struct SipCore {
     out: Outbound,
     /// Wakes the timer task when a transaction may have scheduled an earlier deadline.
     timers_changed: Notify,
+    /// The calls; absent on a node without a media engine (INVITE gets 503).
+    b2bua: std::sync::OnceLock<Arc<B2bua>>,
+}
+
+/// What authenticating a phone's INVITE gave.
+#[derive(Debug)]
+pub enum CallAuth {
+    Ok { tenant: String, user: String },
+    /// Send this (407 challenge, 403, 404, 400) and stop.
+    Respond(Box<Response>),
 }
 
 impl SipCore {
@@ -54,7 +67,75 @@ impl SipCore {
             }),
             out,
             timers_changed: Notify::new(),
+            b2bua: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Hands calls to `b2bua`, which sends through this core.
+    pub fn attach_b2bua(self: &Arc<Self>, b2bua: Arc<B2bua>) {
+        b2bua.attach(self);
+        let _ = self.b2bua.set(b2bua);
+    }
+
+    pub fn b2bua(&self) -> Option<&Arc<B2bua>> {
+        self.b2bua.get()
+    }
+
+    pub fn server_header(&self) -> String {
+        self.server_header.clone()
+    }
+
+    /// Authenticates a phone's INVITE (digest, 407 challenge).
+    pub fn authenticate_call(&self, req: &Request, to_tag: &str) -> CallAuth {
+        let now_ms = unix_millis(SystemTime::now());
+        match self.registrar.authenticate_call(req, to_tag, now_ms) {
+            Ok((tenant, user)) => CallAuth::Ok { tenant, user },
+            Err((mut resp, outcome)) => {
+                record_auth(outcome);
+                resp.headers
+                    .push(HeaderName::Server, self.server_header.clone());
+                CallAuth::Respond(Box::new(resp))
+            }
+        }
+    }
+
+    /// Sends a response on a server transaction.
+    pub async fn respond(&self, key: &TransactionKey, response: Response) {
+        let method = key.method().as_str().to_owned();
+        let status = response.status;
+        let events = self.with_layer(|l| l.send_response(key, response, Instant::now()));
+        telemetry::record_response(&method, status);
+        self.dispatch(events).await;
+    }
+
+    /// Starts a client transaction.
+    pub async fn request(
+        &self,
+        request: Request,
+        peer: Peer,
+    ) -> Result<TransactionKey, crate::sip::transaction::SendError> {
+        let mut result = None;
+        let events = self.with_layer(|l| {
+            result = Some(l.send_request(request, peer, Instant::now()));
+        });
+        self.dispatch(events).await;
+        result.unwrap_or(Err(crate::sip::transaction::SendError::NoTransaction))
+    }
+
+    /// CANCELs a client INVITE transaction, with a Reason header if given.
+    pub async fn cancel(&self, invite: &TransactionKey, reason: Option<&str>) {
+        let events = self.with_layer(|l| {
+            if let Err(e) = l.cancel_with_reason(invite, reason, Instant::now()) {
+                tracing::debug!(%invite, "CANCEL not sent: {e}");
+            }
+        });
+        self.dispatch(events).await;
+    }
+
+    /// Sends a request outside any transaction (an ACK for a 2xx).
+    pub async fn send_stateless(&self, request: Request, peer: Peer) {
+        let events = self.with_layer(|l| l.send_stateless(&Message::Request(request), peer));
+        self.dispatch(events).await;
     }
 
     pub fn registrar(&self) -> &ClusterRegistrar {
@@ -137,8 +218,33 @@ impl SipCore {
                     key,
                     request,
                     source,
-                    ..
+                    cancels,
                 } => {
+                    let request = match self.b2bua.get() {
+                        Some(b2b) => {
+                            match Self::to_b2bua(b2b, &key, request, source, cancels.as_ref()) {
+                                Routed::Taken => continue,
+                                Routed::NotACall(request) => request,
+                                // 200 to a CANCEL a call took (the call answers
+                                // its INVITE 487); 481 to anything naming no call.
+                                routed @ (Routed::Cancelled(_) | Routed::Unknown(_)) => {
+                                    let (request, status) = match routed {
+                                        Routed::Cancelled(r) => (r, 200),
+                                        Routed::Unknown(r) | Routed::NotACall(r) => (r, 481),
+                                        Routed::Taken => continue,
+                                    };
+                                    let r = Response::to_request(&request, status, Some(&new_tag()));
+                                    telemetry::record_response(request.method.as_str(), status);
+                                    let more = self.with_layer(|l| {
+                                        let _ = l.send_response(&key, r, Instant::now());
+                                    });
+                                    Box::pin(self.dispatch(more)).await;
+                                    continue;
+                                }
+                            }
+                        }
+                        None => request,
+                    };
                     let response = self.answer(&request, source.addr, source.transport).await;
                     telemetry::record_response(request.method.as_str(), response.status);
                     let more = self.with_layer(|l| {
@@ -148,14 +254,58 @@ impl SipCore {
                     });
                     Box::pin(self.dispatch(more)).await;
                 }
-                // ACKs for 2xx and client-side events need dialogs and a UAC; the node
-                // has neither yet.
-                Event::Ack { .. } | Event::Response { .. } => {}
+                Event::Ack { request, .. } => {
+                    if let Some(b2b) = self.b2bua.get() {
+                        b2b.on_ack(request);
+                    }
+                }
+                Event::Response { key, response } => {
+                    if let Some(b2b) = self.b2bua.get() {
+                        b2b.on_response(key, response);
+                    }
+                }
                 Event::Timeout { key } | Event::TransportError { key } => {
                     tracing::debug!(%key, "transaction failed");
+                    if let Some(b2b) = self.b2bua.get() {
+                        b2b.on_transaction_failed(key);
+                    }
                 }
                 Event::Terminated { .. } => {}
             }
+        }
+    }
+
+    /// Hands a request to the B2BUA when it is a call's: a new INVITE, anything inside a
+    /// dialog, a CANCEL of a call's INVITE.
+    fn to_b2bua(
+        b2b: &Arc<B2bua>,
+        key: &TransactionKey,
+        request: Request,
+        source: Peer,
+        cancels: Option<&TransactionKey>,
+    ) -> Routed {
+        let in_dialog = request.hdr_to().ok().is_some_and(|to| to.tag().is_some());
+        match request.method {
+            Method::Cancel => match cancels {
+                Some(invite) if b2b.on_cancel(invite) => Routed::Cancelled(request),
+                _ => Routed::Unknown(request),
+            },
+            Method::Invite if !in_dialog => match validate_request(&request) {
+                Ok(()) => {
+                    b2b.on_invite(key.clone(), request, source);
+                    Routed::Taken
+                }
+                Err(_) => Routed::NotACall(request),
+            },
+            Method::Register => Routed::NotACall(request),
+            _ if in_dialog => {
+                if b2b.on_in_dialog(key.clone(), request.clone(), source) {
+                    Routed::Taken
+                } else {
+                    Routed::Unknown(request)
+                }
+            }
+            _ => Routed::NotACall(request),
         }
     }
 
@@ -287,6 +437,18 @@ impl MessageHandler for SipCore {
     }
 }
 
+/// Where a request went.
+enum Routed {
+    /// A call has it.
+    Taken,
+    /// A CANCEL a call took: answer it 200.
+    Cancelled(Request),
+    /// Names no call: 481.
+    Unknown(Request),
+    /// Not a call request: the registrar / OPTIONS answer it.
+    NotACall(Request),
+}
+
 /// The transaction layer and the deadline the timer task is sleeping until.
 #[derive(Debug)]
 struct Layer {
@@ -394,7 +556,27 @@ pub async fn run(
     let udp_addr = udp_sockets.first().map(|s| s.local_addr()).transpose()?;
     // Replies, retransmissions and timer-driven sends all leave from the first socket.
     let out = Outbound::new(udp_sockets.first().cloned());
+    let cache = store.client().cache().clone();
     let core = Arc::new(build_core(&config, store, out.clone()));
+    let sip_addr = udp_addr
+        .or(sip.listen_tcp)
+        .context("SIP needs sip.listen_udp or sip.listen_tcp")?;
+    let media = start_media(&config, sip_addr.ip())?;
+    let advertise = match media.config().advertise_v4.or(media.config().bind_v4) {
+        Some(ip) if sip_addr.ip().is_unspecified() => SocketAddr::new(ip.into(), sip_addr.port()),
+        _ => sip_addr,
+    };
+    let b2bua = B2bua::new(
+        crate::b2bua::B2buaConfig {
+            advertise,
+            node: config.node.name.clone(),
+            min_session_expires: config.calls.min_session_expires,
+            ack_timeout: Duration::from_secs(32),
+        },
+        media.clone(),
+        cache,
+    );
+    core.attach_b2bua(b2bua.clone());
     for socket in udp_sockets {
         tasks.spawn(udp::serve(
             socket,
@@ -448,7 +630,59 @@ pub async fn run(
     }
     health.set_ok();
     shutdown.await;
+    // Calls end with BYEs both ways before the transports close.
+    b2bua.hang_up_all("shutdown");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while b2bua.active_calls() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
+    media
+        .shutdown(std::time::Instant::now() + Duration::from_secs(10))
+        .await;
     Ok(())
+}
+
+/// Starts the media engine from `[media]`: binds on the SIP address unless told otherwise.
+fn start_media(config: &Config, sip_ip: std::net::IpAddr) -> anyhow::Result<MediaEngine> {
+    let m = &config.media;
+    let rtp_ports = crate::media::control::parse_port_range(&m.rtp_ports)
+        .map_err(|e| anyhow::anyhow!("media.rtp_ports: {e}"))?;
+    let parse_v4 = |key: &str, raw: &str| -> anyhow::Result<Option<std::net::Ipv4Addr>> {
+        if raw.trim().is_empty() {
+            return Ok(None);
+        }
+        raw.trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("{key}: {raw:?} is not an IPv4 address"))
+    };
+    let bind = match parse_v4("media.bind", &m.bind)? {
+        Some(ip) => ip,
+        None => match sip_ip {
+            std::net::IpAddr::V4(ip) => ip,
+            std::net::IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
+        },
+    };
+    let recordings = match (m.spool_dir.trim(), m.recordings_dir.trim()) {
+        ("", _) | (_, "") => None,
+        (spool, dir) => Some(crate::media::recording::RecordingConfig {
+            spool_dir: spool.into(),
+            store: crate::media::recording::StoreConfig::Local { dir: dir.into() },
+        }),
+    };
+    let media_config = crate::media::engine::MediaConfig {
+        rtp_ports,
+        bind_v4: Some(bind),
+        bind_v6: None,
+        advertise_v4: parse_v4("media.advertise", &m.advertise)?,
+        advertise_v6: None,
+        workers: m.workers,
+        relatch_after: crate::media::relay::latch::DEFAULT_RELATCH_AFTER,
+        rtp_timeout: Duration::from_secs(m.rtp_timeout_secs),
+        socket_buffer: 0,
+        recordings,
+    };
+    MediaEngine::start(media_config).context("cannot start the media relay ([media])")
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// The workspace root (this crate lives in `<root>/tests`).
+pub mod calls;
 pub mod cluster;
 pub mod media;
 
@@ -345,6 +346,11 @@ pub fn run_sipp(
         std::thread::sleep(Duration::from_millis(20));
     };
     let output = reader.join().unwrap_or_default();
+    sipp_results(status, output, dir.path())
+}
+
+/// Reads a finished SIPp's counts from its final statistics and its log files.
+pub fn sipp_results(status: ExitStatus, output: String, dir: &Path) -> SippRun {
     let count = |label: &str| {
         output
             .lines()
@@ -355,7 +361,7 @@ pub fn run_sipp(
             .unwrap_or(0)
     };
     let read_logs = |suffix: &str| {
-        std::fs::read_dir(dir.path())
+        std::fs::read_dir(dir)
             .into_iter()
             .flatten()
             .flatten()
@@ -368,9 +374,9 @@ pub fn run_sipp(
         status,
         successful: count("Successful call"),
         failed: count("Failed call"),
-        output,
         errors: read_logs("_errors.log"),
         logs: read_logs("_logs.log"),
+        output,
     }
 }
 

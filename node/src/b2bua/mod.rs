@@ -1,3 +1,233 @@
-//! The B2BUA: every call is two legs, with the media engine anchored between them.
+//! The B2BUA: every call is two legs (the caller's, and the one we place), with the media
+//! engine anchored between them. Nothing of one leg (Via, Contact, Call-ID, tags, media
+//! addresses) reaches the other.
+//!
+//! Each call is a task ([`call`]) fed by the SIP core through [`B2bua`]'s routing tables:
+//! requests inside its dialogs, responses to its client transactions, the CANCEL of its
+//! INVITE, and media events of its session. The protocol decisions are sans-IO:
+//! [`crate::sip::dialog`] (dialog state), [`route`] (number plan and hunting),
+//! [`sdp_policy`] (codecs, hold); the task sequences them.
 
+mod call;
+mod directory;
+mod moh;
 pub mod route;
+pub mod sdp_policy;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tongdai_control_plane::model::Id;
+
+use crate::cluster::Cache;
+use crate::media::engine::{MediaEngine, SessionId};
+use crate::media::playback::Prompt;
+use crate::server::SipCore;
+use crate::sip::dialog::DialogKey;
+use crate::sip::transaction::{Peer, TransactionKey};
+use crate::sip::{Request, Response};
+
+pub use call::Input;
+pub use directory::CacheDirectory;
+
+/// B2BUA settings.
+#[derive(Debug, Clone)]
+pub struct B2buaConfig {
+    /// The address written in our Via and Contact headers.
+    pub advertise: SocketAddr,
+    /// This node's name, for CDRs.
+    pub node: String,
+    /// Shortest session interval accepted (RFC 4028 Min-SE), seconds.
+    pub min_session_expires: u32,
+    /// How long an answered call waits for the caller's ACK before giving up.
+    pub ack_timeout: Duration,
+}
+
+/// Where the SIP core hands each message that belongs to a call.
+#[derive(Default)]
+struct Routes {
+    dialogs: HashMap<DialogKey, mpsc::UnboundedSender<Input>>,
+    transactions: HashMap<TransactionKey, mpsc::UnboundedSender<Input>>,
+    sessions: HashMap<SessionId, mpsc::UnboundedSender<Input>>,
+}
+
+/// The calls of one node.
+pub struct B2bua {
+    config: B2buaConfig,
+    core: OnceLock<Weak<SipCore>>,
+    media: MediaEngine,
+    cache: Arc<Cache>,
+    routes: Mutex<Routes>,
+    /// Extensions on a call through this node (caller or answered callee), by count.
+    busy: Mutex<HashMap<(Id, Id), usize>>,
+    active: Mutex<usize>,
+    music_on_hold: Prompt,
+}
+
+impl std::fmt::Debug for B2bua {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("B2bua")
+            .field("advertise", &self.config.advertise)
+            .field("calls", &*self.active.lock())
+            .finish()
+    }
+}
+
+impl B2bua {
+    pub fn new(config: B2buaConfig, media: MediaEngine, cache: Arc<Cache>) -> Arc<B2bua> {
+        let b2b = Arc::new(B2bua {
+            config,
+            core: OnceLock::new(),
+            media,
+            cache,
+            routes: Mutex::new(Routes::default()),
+            busy: Mutex::new(HashMap::new()),
+            active: Mutex::new(0),
+            music_on_hold: moh::default_prompt(),
+        });
+        // Media events (RTP timeout) reach their call through the sessions table.
+        let weak = Arc::downgrade(&b2b);
+        let mut events = b2b.media.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok((session, event)) => {
+                        let Some(b2b) = weak.upgrade() else { return };
+                        if let Some(tx) = b2b.routes.lock().sessions.get(&session) {
+                            let _ = tx.send(Input::Media(event));
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "B2BUA fell behind on media events");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        b2b
+    }
+
+    /// Connects the B2BUA to the SIP core that feeds it and sends for it.
+    pub fn attach(&self, core: &Arc<SipCore>) {
+        let _ = self.core.set(Arc::downgrade(core));
+    }
+
+    pub fn media(&self) -> &MediaEngine {
+        &self.media
+    }
+
+    /// Calls in progress on this node.
+    pub fn active_calls(&self) -> usize {
+        *self.active.lock()
+    }
+
+    /// A new INVITE outside any dialog: starts a call.
+    pub fn on_invite(self: &Arc<Self>, key: TransactionKey, request: Request, source: Peer) {
+        let Some(core) = self.core.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        call::spawn(self.clone(), core, key, request, source);
+    }
+
+    /// A request inside a dialog (BYE, re-INVITE, UPDATE, INFO, ...). False when no call
+    /// has that dialog (the caller answers 481).
+    pub fn on_in_dialog(&self, key: TransactionKey, request: Request, source: Peer) -> bool {
+        let Some(dialog) = DialogKey::of_incoming(&request) else {
+            return false;
+        };
+        let routes = self.routes.lock();
+        match routes.dialogs.get(&dialog) {
+            Some(tx) => tx
+                .send(Input::Request {
+                    key,
+                    request,
+                    source,
+                })
+                .is_ok(),
+            None => false,
+        }
+    }
+
+    /// A CANCEL for the INVITE server transaction `invite`. False when that INVITE is not
+    /// a call's (answer 481).
+    pub fn on_cancel(&self, invite: &TransactionKey) -> bool {
+        let routes = self.routes.lock();
+        match routes.transactions.get(invite) {
+            Some(tx) => tx.send(Input::Cancel).is_ok(),
+            None => false,
+        }
+    }
+
+    /// An ACK outside any transaction: the ACK for a 2xx we sent.
+    pub fn on_ack(&self, request: Request) {
+        let Some(dialog) = DialogKey::of_incoming(&request) else {
+            return;
+        };
+        if let Some(tx) = self.routes.lock().dialogs.get(&dialog) {
+            let _ = tx.send(Input::Ack { request });
+        }
+    }
+
+    /// A response to one of the calls' client transactions.
+    pub fn on_response(&self, key: TransactionKey, response: Response) {
+        if let Some(tx) = self.routes.lock().transactions.get(&key) {
+            let _ = tx.send(Input::Response { key, response });
+        }
+    }
+
+    /// A client transaction that timed out or could not be sent.
+    pub fn on_transaction_failed(&self, key: TransactionKey) {
+        if let Some(tx) = self.routes.lock().transactions.get(&key) {
+            let _ = tx.send(Input::TransactionFailed { key });
+        }
+    }
+
+    /// Ends every call (node shutdown): each sends its BYEs and writes its record.
+    pub fn hang_up_all(&self, reason: &'static str) {
+        let routes = self.routes.lock();
+        for tx in routes.sessions.values() {
+            let _ = tx.send(Input::Hangup { reason });
+        }
+    }
+
+    fn mark_busy(&self, tenant: &Id, ext: &Id) {
+        *self
+            .busy
+            .lock()
+            .entry((tenant.clone(), ext.clone()))
+            .or_default() += 1;
+    }
+
+    fn unmark_busy(&self, tenant: &Id, ext: &Id) {
+        let mut busy = self.busy.lock();
+        let key = (tenant.clone(), ext.clone());
+        if let Some(n) = busy.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                busy.remove(&key);
+            }
+        }
+    }
+
+    fn is_busy(&self, tenant: &Id, ext: &Id) -> bool {
+        self.busy
+            .lock()
+            .contains_key(&(tenant.clone(), ext.clone()))
+    }
+}
+
+impl B2bua {
+    /// The SIP core this B2BUA sends through, while it runs.
+    pub fn core(&self) -> Option<Arc<SipCore>> {
+        self.core.get().and_then(Weak::upgrade)
+    }
+
+    /// The caller when `source` is a trunk's trusted address.
+    fn trunk_caller(&self, _source: SocketAddr) -> Option<route::Caller> {
+        None
+    }
+}

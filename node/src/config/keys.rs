@@ -83,6 +83,8 @@ pub(super) const SECTIONS: &[&str] = &[
     "log",
     "control_plane",
     "replica",
+    "media",
+    "calls",
     "demo",
 ];
 
@@ -117,6 +119,14 @@ pub(super) const KEYS: &[KeySpec] = &[
     key("replica.initial_members", Kind::Text),
     key("replica.operator_token", Kind::Text),
     key("replica.snapshot_every", uint(10, 100_000_000)),
+    key("media.rtp_ports", Kind::Text),
+    key("media.bind", Kind::Text),
+    key("media.advertise", Kind::Text),
+    key("media.workers", uint(0, 1024)),
+    key("media.rtp_timeout_secs", uint(0, 86_400)),
+    key("media.spool_dir", Kind::Text),
+    key("media.recordings_dir", Kind::Text),
+    key("calls.min_session_expires", uint(90, 86_400)),
     key("demo.realm", Kind::Realm),
     key("demo.first_extension", uint(1, MAX_DEMO_EXTENSION)),
     key("demo.count", uint(1, 1_000_000)),

@@ -49,6 +49,16 @@
 //! [log]
 //! level = "info"                 # or directives, e.g. "info,tongdai_node::sip=debug"; RUST_LOG wins
 //! format = "text"                # text | json
+//! [media]
+//! rtp_ports = "30000-39999"      # RTP/RTCP ports of the relay
+//! bind = ""                      # IPv4 to bind media on; "" = the IP of sip.listen_udp
+//! advertise = ""                 # IPv4 written in SDP (1:1 NAT); "" = bind
+//! workers = 0                    # relay threads; 0 = one per core
+//! rtp_timeout_secs = 60          # hang up after this much silence from both sides; 0 = never
+//! spool_dir = ""                 # recordings in progress; "" (or recordings_dir "") = recording off
+//! recordings_dir = ""            # finished recordings
+//! [calls]
+//! min_session_expires = 90       # RFC 4028 Min-SE; shorter Session-Expires gets 422
 //! [demo]                         # optional: a demo tenant's extensions
 //! realm = "tongdai"
 //! first_extension = 1001
@@ -82,6 +92,8 @@ pub struct Config {
     pub log: LogConfig,
     pub control_plane: ControlPlaneConfig,
     pub replica: ReplicaConfig,
+    pub media: MediaSection,
+    pub calls: CallsConfig,
     /// Present when the demo tenant should be provisioned (always under `tongdai up`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub demo: Option<DemoConfig>,
@@ -227,6 +239,57 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 9060)),
+        }
+    }
+}
+
+/// `[media]`: the node's media relay (RTP anchored for every call).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSection {
+    /// RTP/RTCP port range, `first-last`.
+    pub rtp_ports: String,
+    /// IPv4 address media sockets bind; empty: the IP of `sip.listen_udp`.
+    pub bind: String,
+    /// IPv4 address written in SDP (1:1 NAT); empty: the bind address.
+    pub advertise: String,
+    /// Relay worker threads; 0 = one per core.
+    pub workers: usize,
+    /// Silence from both sides after which a call is hung up; 0 = never.
+    pub rtp_timeout_secs: u64,
+    /// Where recordings are written while in progress; empty (with `recordings_dir`):
+    /// recording off.
+    pub spool_dir: String,
+    /// The recordings store (a local directory).
+    pub recordings_dir: String,
+}
+
+impl Default for MediaSection {
+    fn default() -> Self {
+        MediaSection {
+            rtp_ports: "30000-39999".to_owned(),
+            bind: String::new(),
+            advertise: String::new(),
+            workers: 0,
+            rtp_timeout_secs: 60,
+            spool_dir: String::new(),
+            recordings_dir: String::new(),
+        }
+    }
+}
+
+/// `[calls]`: the B2BUA.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CallsConfig {
+    /// Shortest session interval accepted (RFC 4028 Min-SE); shorter requests get 422.
+    pub min_session_expires: u32,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig {
+            min_session_expires: 90,
         }
     }
 }

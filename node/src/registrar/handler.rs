@@ -190,7 +190,19 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
         stale: bool,
         now_ms: u64,
     ) -> Response {
-        let mut r = Response::to_request(req, 401, Some(to_tag));
+        self.challenge_with(req, realm, to_tag, stale, now_ms, Challenger::Registrar)
+    }
+
+    fn challenge_with(
+        &self,
+        req: &Request,
+        realm: &str,
+        to_tag: &str,
+        stale: bool,
+        now_ms: u64,
+        who: Challenger,
+    ) -> Response {
+        let mut r = Response::to_request(req, who.status(), Some(to_tag));
         let first = self
             .policy
             .algorithms
@@ -203,15 +215,63 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
         for alg in &self.policy.algorithms {
             let mut c = base.clone();
             c.algorithm = *alg;
-            r.headers.push(HeaderName::WwwAuthenticate, c.to_string());
+            r.headers.push(who.challenge_header(), c.to_string());
         }
         r
     }
 
     fn authenticate(&self, req: &Request, realm: &str, now_ms: u64) -> Result<String, Denied> {
+        self.authenticate_with(req, realm, now_ms, Challenger::Registrar)
+    }
+
+    /// Authenticates a call (INVITE) from a phone: the realm (tenant) comes from the From
+    /// URI as for REGISTER's To, the credentials from Proxy-Authorization (RFC 3261
+    /// 22.3). `Ok((tenant, user))`, or the response to send: a 407 challenge, 403, 404.
+    pub fn authenticate_call(
+        &self,
+        req: &Request,
+        to_tag: &str,
+        now_ms: u64,
+    ) -> Result<(String, String), (Response, AuthOutcome)> {
+        let reply = |status: u16, reason: &str| {
+            let mut r = Response::to_request(req, status, Some(to_tag));
+            r.reason = reason.to_owned();
+            r
+        };
+        let Ok(from) = req.hdr_from() else {
+            return Err((reply(400, "Malformed From header"), AuthOutcome::Malformed));
+        };
+        let Some(realm) = self.realm_for(&from.uri) else {
+            return Err((reply(404, "Unknown domain"), AuthOutcome::Forbidden));
+        };
+        match self.authenticate_with(req, &realm, now_ms, Challenger::Proxy) {
+            Ok(user) => Ok((realm, user)),
+            Err(Denied::Challenge { stale }) => Err((
+                self.challenge_with(req, &realm, to_tag, stale, now_ms, Challenger::Proxy),
+                if stale {
+                    AuthOutcome::Stale
+                } else {
+                    AuthOutcome::Challenged
+                },
+            )),
+            Err(Denied::Malformed(why)) => Err((reply(400, &why), AuthOutcome::Malformed)),
+            Err(Denied::Wrong) => Err((
+                reply(403, "Wrong credentials"),
+                AuthOutcome::WrongCredentials,
+            )),
+        }
+    }
+
+    fn authenticate_with(
+        &self,
+        req: &Request,
+        realm: &str,
+        now_ms: u64,
+        who: Challenger,
+    ) -> Result<String, Denied> {
         // Phones may carry credentials for several realms; use the one for ours.
         let mut ours = None;
-        for value in req.headers.get_all_by(HeaderName::Authorization) {
+        for value in req.headers.get_all_by(who.credentials_header()) {
             if !value
                 .trim_start()
                 .get(..6)
@@ -301,6 +361,38 @@ impl<L: LocationService, D: UserDirectory> Registrar<L, D> {
                 }
                 Ok(RegisterOp::Update(updates))
             }
+        }
+    }
+}
+
+/// Who challenges: the registrar (401, WWW-Authenticate / Authorization) or the call
+/// server acting as a proxy toward the phone (407, Proxy-Authenticate /
+/// Proxy-Authorization).
+#[derive(Debug, Clone, Copy)]
+enum Challenger {
+    Registrar,
+    Proxy,
+}
+
+impl Challenger {
+    fn status(self) -> u16 {
+        match self {
+            Challenger::Registrar => 401,
+            Challenger::Proxy => 407,
+        }
+    }
+
+    fn challenge_header(self) -> HeaderName {
+        match self {
+            Challenger::Registrar => HeaderName::WwwAuthenticate,
+            Challenger::Proxy => HeaderName::ProxyAuthenticate,
+        }
+    }
+
+    fn credentials_header(self) -> HeaderName {
+        match self {
+            Challenger::Registrar => HeaderName::Authorization,
+            Challenger::Proxy => HeaderName::ProxyAuthorization,
         }
     }
 }

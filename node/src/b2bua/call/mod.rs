@@ -1,0 +1,478 @@
+//! One call, as a task: setup (who calls, where to, media anchored), hunting (forks,
+//! sequential steps, fallbacks), the established dialog (BYE, hold, session timer, RTP
+//! timeout) and the end (media stats, record). The protocol pieces it sequences are
+//! sans-IO and tested on their own; this file is the order they run in.
+
+mod confirmed;
+mod hunt;
+mod legs;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+use tongdai_control_plane::model::Id;
+
+use super::B2bua;
+use super::directory::CacheDirectory;
+use super::route::{self, Caller, Plan, Reject, Step};
+use super::sdp_policy::{CodecPolicy, PolicyError};
+use crate::media::engine::{MediaError, SessionId};
+use crate::media::relay::{LegSide, MediaEvent};
+use crate::server::{CallAuth, SipCore};
+use crate::sip::auth::unix_millis;
+use crate::sip::dialog::{Dialog, DialogKey};
+use crate::sip::transaction::{Peer, TransactionKey};
+use crate::sip::{HeaderName, Request, Response, SipHeaders};
+
+use legs::Fork;
+
+/// What the SIP core and the media engine tell a call.
+#[derive(Debug)]
+pub enum Input {
+    /// A request inside one of the call's dialogs.
+    Request {
+        key: TransactionKey,
+        request: Request,
+        source: Peer,
+    },
+    /// The caller cancelled the INVITE (the CANCEL itself is answered already).
+    Cancel,
+    /// The caller's ACK for our 2xx.
+    Ack { request: Request },
+    Response {
+        key: TransactionKey,
+        response: Response,
+    },
+    TransactionFailed { key: TransactionKey },
+    Media(MediaEvent),
+    /// End the call now (node shutdown, operator).
+    Hangup { reason: &'static str },
+}
+
+/// Who ended the call, for the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HangupBy {
+    Caller,
+    Callee,
+    System,
+}
+
+impl HangupBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HangupBy::Caller => "caller",
+            HangupBy::Callee => "callee",
+            HangupBy::System => "system",
+        }
+    }
+}
+
+/// How the call ended, for the record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ending {
+    pub status: u16,
+    pub by: HangupBy,
+    pub reason: String,
+}
+
+/// The caller's side: the INVITE we answer and the dialog it creates.
+struct ALeg {
+    key: TransactionKey,
+    invite: Request,
+    peer: Peer,
+    tag: String,
+    dialog: Option<Dialog>,
+}
+
+pub(super) struct Call {
+    b2b: Arc<B2bua>,
+    core: Arc<SipCore>,
+    inbox: mpsc::UnboundedReceiver<Input>,
+    tx: mpsc::UnboundedSender<Input>,
+    a: ALeg,
+    caller: Option<Caller>,
+    plan: Option<Plan>,
+    media: Option<SessionId>,
+    /// The caller's offer after the codec policy; re-offered when the answer changes.
+    a_offer: String,
+    /// The offer we send to callees (pointing at our callee-side port).
+    b_offer: String,
+    /// Our SDP to the caller once a callee answered (or sent early media).
+    a_answer: Option<String>,
+    /// Which fork's SDP the media engine holds as the answer.
+    answer_from: Option<usize>,
+    steps: VecDeque<Step>,
+    expansions: usize,
+    forks: Vec<Fork>,
+    winner: Option<usize>,
+    ringing_sent: bool,
+    session_expires: Option<u32>,
+    /// Keys this call put in the routing tables, removed at the end.
+    routed_dialogs: Vec<DialogKey>,
+    routed_transactions: Vec<TransactionKey>,
+    busy: Vec<(Id, Id)>,
+    on_hold: [bool; 2],
+    // For the record.
+    setup_ms: u64,
+    ringing_ms: Option<u64>,
+    answer_ms: Option<u64>,
+}
+
+pub(super) fn spawn(
+    b2b: Arc<B2bua>,
+    core: Arc<SipCore>,
+    key: TransactionKey,
+    invite: Request,
+    source: Peer,
+) {
+    let (tx, inbox) = mpsc::unbounded_channel();
+    // A CANCEL may follow the INVITE at once: route it before the task runs.
+    b2b.routes.lock().transactions.insert(key.clone(), tx.clone());
+    *b2b.active.lock() += 1;
+    let call = Call {
+        b2b,
+        core,
+        inbox,
+        tx,
+        a: ALeg {
+            key: key.clone(),
+            invite,
+            peer: source,
+            tag: new_token(),
+            dialog: None,
+        },
+        caller: None,
+        plan: None,
+        media: None,
+        a_offer: String::new(),
+        b_offer: String::new(),
+        a_answer: None,
+        answer_from: None,
+        steps: VecDeque::new(),
+        expansions: 0,
+        forks: Vec::new(),
+        winner: None,
+        ringing_sent: false,
+        session_expires: None,
+        routed_dialogs: Vec::new(),
+        routed_transactions: vec![key],
+        busy: Vec::new(),
+        on_hold: [false; 2],
+        setup_ms: unix_millis(SystemTime::now()),
+        ringing_ms: None,
+        answer_ms: None,
+    };
+    tokio::spawn(call.run());
+}
+
+impl Call {
+    async fn run(mut self) {
+        let ending = match self.setup().await {
+            Err(reject) => {
+                self.reply_final(reject.status, &reject.reason).await;
+                Ending {
+                    status: reject.status,
+                    by: HangupBy::System,
+                    reason: reject.reason,
+                }
+            }
+            Ok(None) => Ending {
+                status: 407,
+                by: HangupBy::System,
+                reason: "challenged".into(),
+            },
+            Ok(Some(())) => match self.hunt().await {
+                hunt::Outcome::Answered => self.confirmed().await,
+                hunt::Outcome::Failed(ending) => {
+                    self.reply_final(ending.status, &ending.reason).await;
+                    ending
+                }
+                hunt::Outcome::Cancelled => Ending {
+                    status: 487,
+                    by: HangupBy::Caller,
+                    reason: "cancel".into(),
+                },
+            },
+        };
+        self.finish(ending).await;
+    }
+
+    /// Identifies the caller, routes, checks the offer and anchors media. `Ok(None)`: a
+    /// digest challenge went out, the phone will retry with a new INVITE.
+    async fn setup(&mut self) -> Result<Option<()>, Reject> {
+        let invite = &self.a.invite;
+        if invite.max_forwards().ok().flatten() == Some(0) {
+            return Err(reject(483, "Too Many Hops"));
+        }
+        let caller = match self.b2b.trunk_caller(self.a.peer.addr) {
+            Some(caller) => caller,
+            None => match self.core.authenticate_call(invite, &self.a.tag) {
+                CallAuth::Ok { tenant, user } => Caller::Extension {
+                    tenant: Id::new(&tenant).map_err(|_| reject(403, "Unknown tenant"))?,
+                    ext: Id::new(&user).map_err(|_| reject(403, "Unknown extension"))?,
+                },
+                CallAuth::Respond(resp) => {
+                    self.core.respond(&self.a.key, *resp).await;
+                    return Ok(None);
+                }
+            },
+        };
+        let dialled = invite.uri.user_unescaped().unwrap_or_default();
+        let presented = presented_identity(invite);
+        let plan = route::plan(
+            &CacheDirectory {
+                cache: &self.b2b.cache,
+                b2b: &self.b2b,
+            },
+            &caller,
+            &dialled,
+            &presented,
+        )?;
+        if let Caller::Extension { tenant, ext } = &caller {
+            self.b2b.mark_busy(tenant, ext);
+            self.busy.push((tenant.clone(), ext.clone()));
+        }
+        self.caller = Some(caller);
+        self.session_expires = self.session_interval()?;
+        let body = String::from_utf8_lossy(&self.a.invite.body).into_owned();
+        if body.trim().is_empty() {
+            return Err(reject(
+                488,
+                "An SDP offer is required in the INVITE (delayed offer is not supported)",
+            ));
+        }
+        self.a_offer = CodecPolicy::default().apply(&body).map_err(|e| match e {
+            PolicyError::Malformed(_) => reject(400, &e.to_string()),
+            PolicyError::NoCodec(_) => reject(488, &e.to_string()),
+        })?;
+        let call_id = self.a.invite.call_id().unwrap_or_default().to_owned();
+        let session = self
+            .b2b
+            .media
+            .create_session(plan.tenant.as_str(), &call_id)
+            .map_err(media_reject)?;
+        self.media = Some(session);
+        self.b2b
+            .routes
+            .lock()
+            .sessions
+            .insert(session, self.tx.clone());
+        self.b_offer = self
+            .b2b
+            .media
+            .offer(session, LegSide::Caller, &self.a_offer, None)
+            .await
+            .map_err(media_reject)?;
+        self.steps = route::expand(
+            &CacheDirectory {
+                cache: &self.b2b.cache,
+                b2b: &self.b2b,
+            },
+            &plan.tenant,
+            &plan.destination,
+            unix_millis(SystemTime::now()),
+        )?;
+        self.plan = Some(plan);
+        self.reply(100, "Trying", None).await;
+        Ok(Some(()))
+    }
+
+    /// RFC 4028: the interval the caller asked for, refused (422) below our minimum.
+    fn session_interval(&self) -> Result<Option<u32>, Reject> {
+        // `x` is the compact form (RFC 4028 §4).
+        let headers = &self.a.invite.headers;
+        let Some(value) = headers.get("Session-Expires").or_else(|| headers.get("x")) else {
+            return Ok(None);
+        };
+        let secs = value
+            .split(';')
+            .next()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .ok_or_else(|| reject(400, "Malformed Session-Expires"))?;
+        let min = self.b2b.config.min_session_expires;
+        if secs < min {
+            return Err(Reject {
+                status: 422,
+                reason: format!("Session Interval Too Small (Min-SE: {min})"),
+            });
+        }
+        Ok(Some(secs))
+    }
+
+    /// A response to the caller's INVITE.
+    fn a_response(&self, status: u16, reason: &str, sdp: Option<&str>) -> Response {
+        let mut r = Response::to_request(&self.a.invite, status, Some(&self.a.tag));
+        r.reason = crate::sip::parse::sanitize_reason(reason);
+        if (101..300).contains(&status) {
+            r.headers
+                .push(HeaderName::Contact, format!("<sip:{}>", self.b2b.config.advertise));
+        }
+        if status == 422 {
+            r.headers.push(
+                HeaderName::Other("Min-SE".into()),
+                self.b2b.config.min_session_expires.to_string(),
+            );
+        }
+        if (200..300).contains(&status)
+            && let Some(secs) = self.session_expires
+        {
+            r.headers.push(
+                HeaderName::Other("Session-Expires".into()),
+                format!("{secs};refresher=uac"),
+            );
+            r.headers.push(HeaderName::Require, "timer");
+        }
+        r.headers.push(HeaderName::Allow, crate::server::ALLOWED_METHODS);
+        r.headers.push(HeaderName::Server, self.core.server_header());
+        if let Some(sdp) = sdp {
+            r.headers.push(HeaderName::ContentType, "application/sdp");
+            r.body = sdp.to_owned().into_bytes().into();
+        }
+        r
+    }
+
+    async fn reply(&mut self, status: u16, reason: &str, sdp: Option<&str>) {
+        let r = self.a_response(status, reason, sdp);
+        if (101..300).contains(&status) && self.a.dialog.is_none() {
+            match Dialog::uas(&self.a.invite, &self.a.tag) {
+                Ok(d) => {
+                    let key = d.key();
+                    self.b2b
+                        .routes
+                        .lock()
+                        .dialogs
+                        .insert(key.clone(), self.tx.clone());
+                    self.routed_dialogs.push(key);
+                    self.a.dialog = Some(d);
+                }
+                Err(e) => tracing::debug!("caller's INVITE makes no dialog: {e}"),
+            }
+        }
+        self.core.respond(&self.a.key, r).await;
+    }
+
+    async fn reply_final(&mut self, status: u16, reason: &str) {
+        let r = self.a_response(status, reason, None);
+        self.core.respond(&self.a.key, r).await;
+    }
+
+    /// The end: media stats, the record, routing tables cleaned.
+    async fn finish(mut self, ending: Ending) {
+        // Forks still ringing are cancelled; answers arriving late get ACK + BYE.
+        self.cancel_pending_forks(None).await;
+        self.linger().await;
+        let stats = match self.media.take() {
+            Some(id) => {
+                self.b2b.routes.lock().sessions.remove(&id);
+                self.b2b.media.destroy(id).await.ok()
+            }
+            None => None,
+        };
+        let end_ms = unix_millis(SystemTime::now());
+        if ending.status != 407 {
+            let plan = self.plan.as_ref();
+            tracing::info!(
+                tenant = plan.map(|p| p.tenant.as_str()).unwrap_or("-"),
+                call_id = self.a.invite.call_id().unwrap_or_default(),
+                dialled = plan.map(|p| p.dialled.as_str()).unwrap_or("-"),
+                status = ending.status,
+                hangup_by = ending.by.as_str(),
+                reason = %ending.reason,
+                setup_ms = self.setup_ms,
+                ringing_ms = ?self.ringing_ms,
+                answer_ms = ?self.answer_ms,
+                end_ms,
+                caller_packets = stats.as_ref().map_or(0, |s| s.caller.packets_received),
+                callee_packets = stats.as_ref().map_or(0, |s| s.callee.packets_received),
+                caller_mos = ?stats.as_ref().and_then(|s| s.caller.mos),
+                callee_mos = ?stats.as_ref().and_then(|s| s.callee.mos),
+                "call ended"
+            );
+        }
+        let mut routes = self.b2b.routes.lock();
+        for key in &self.routed_dialogs {
+            routes.dialogs.remove(key);
+        }
+        for key in &self.routed_transactions {
+            routes.transactions.remove(key);
+        }
+        drop(routes);
+        for (tenant, ext) in &self.busy {
+            self.b2b.unmark_busy(tenant, ext);
+        }
+        *self.b2b.active.lock() -= 1;
+    }
+
+    /// Waits (bounded) for the final responses of forks still pending, so an answer that
+    /// crossed our CANCEL is ACKed and hung up instead of left ringing.
+    async fn linger(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(32);
+        while self.forks.iter().any(|f| f.status.is_none()) {
+            let input = tokio::select! {
+                i = self.inbox.recv() => i,
+                () = tokio::time::sleep_until(deadline) => None,
+            };
+            match input {
+                Some(Input::Response { key, response }) => {
+                    if let Some(i) = self.fork_index(&key) {
+                        self.late_response(i, response).await;
+                    }
+                }
+                Some(Input::TransactionFailed { key }) => {
+                    if let Some(i) = self.fork_index(&key) {
+                        self.forks[i].status = Some(408);
+                    }
+                }
+                Some(Input::Request { key, request, .. }) => {
+                    // BYE crossing ours, or anything else: the call is over.
+                    let status = if request.method == crate::sip::Method::Bye {
+                        200
+                    } else {
+                        481
+                    };
+                    let r = Response::to_request(&request, status, None);
+                    self.core.respond(&key, r).await;
+                }
+                Some(_) => {}
+                None => break,
+            }
+        }
+    }
+}
+
+/// The caller ID the caller asked to present: P-Asserted-Identity's user, else From's.
+fn presented_identity(invite: &Request) -> String {
+    let pai = invite
+        .headers
+        .get_all_by(HeaderName::Other("P-Asserted-Identity".into()))
+        .next()
+        .and_then(|v| crate::sip::NameAddr::parse(v).ok());
+    pai.or_else(|| invite.hdr_from().ok())
+        .and_then(|n| n.uri.user_unescaped())
+        .unwrap_or_default()
+}
+
+fn reject(status: u16, reason: &str) -> Reject {
+    Reject {
+        status,
+        reason: reason.to_owned(),
+    }
+}
+
+fn media_reject(e: MediaError) -> Reject {
+    match e {
+        MediaError::Sdp(why) => reject(400, &format!("Malformed SDP: {why}")),
+        MediaError::NoAudio => reject(488, "The offer has no audio stream"),
+        MediaError::Ports(_) => reject(503, "No media ports left on this node"),
+        other => {
+            tracing::warn!("media engine refused a call: {other}");
+            reject(503, "Media unavailable")
+        }
+    }
+}
+
+fn new_token() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}

@@ -1,0 +1,50 @@
+//! The number plan's view of the control plane: the node's watch-fed cache, plus which
+//! extensions are on a call through this node.
+
+use tongdai_control_plane::model::{
+    Binding, Extension, HuntGroup, Id, Number, Tenant,
+};
+
+use super::B2bua;
+use super::route::{Directory, TrunkRoute};
+use crate::cluster::Cache;
+
+#[derive(Debug)]
+pub struct CacheDirectory<'a> {
+    pub cache: &'a Cache,
+    pub b2b: &'a B2bua,
+}
+
+impl Directory for CacheDirectory<'_> {
+    fn tenant(&self, id: &Id) -> Option<Tenant> {
+        self.cache.tenant(id)
+    }
+
+    fn number(&self, digits: &str) -> Option<Number> {
+        self.cache.number(digits)
+    }
+
+    fn extension(&self, tenant: &Id, ext: &Id) -> Option<Extension> {
+        self.cache.with_extension(tenant, ext, Extension::clone)
+    }
+
+    fn hunt_group(&self, tenant: &Id, id: &Id) -> Option<HuntGroup> {
+        self.cache.hunt_group(tenant, id)
+    }
+
+    fn bindings(&self, tenant: &Id, ext: &Id, now_ms: u64) -> Vec<Binding> {
+        self.cache.bindings(tenant, ext, now_ms)
+    }
+
+    fn outbound_trunks(&self, _tenant: &Id) -> Vec<TrunkRoute> {
+        Vec::new()
+    }
+
+    fn caller_id(&self, _tenant: &Id) -> Option<String> {
+        None
+    }
+
+    fn is_busy(&self, tenant: &Id, ext: &Id) -> bool {
+        self.b2b.is_busy(tenant, ext)
+    }
+}
