@@ -184,6 +184,14 @@ impl Node {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
     }
 
+    /// An admin API call with the operator token `tongdai up` wrote in its data dir.
+    pub fn api(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        let token = std::fs::read_to_string(self.dir.path().join("data/operator.token"))
+            .expect("tongdai up writes its operator token");
+        http_request(self.api, method, path, token.trim(), body)
+            .unwrap_or_else(|| panic!("{method} {path}: no answer from the admin API"))
+    }
+
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
         self.child.0.try_wait().expect("poll child").is_none()

@@ -57,3 +57,67 @@ fn internal_call_between_two_registered_phones_relays_media_both_ways() {
         assert!(n >= 50, "{leg} = {n}: {line}");
     }
 }
+
+/// Creates hunt group `sales` (members, strategy, 15 s, then `no_answer`) and the toll-free
+/// number 18001234 pointing at it.
+fn hunt_group(node: &Node, members: &[&str], strategy: &str, no_answer: &str) {
+    let members = members
+        .iter()
+        .map(|m| format!("\"{m}\""))
+        .collect::<Vec<_>>()
+        .join(",");
+    let (code, body) = node.api(
+        "POST",
+        "/v1/tenants/e2e/hunt-groups",
+        Some(&format!(
+            "{{\"id\":\"sales\",\"members\":[{members}],\"strategy\":\"{strategy}\",\
+             \"ring_secs\":5,\"no_answer\":{no_answer}}}"
+        )),
+    );
+    assert!((200..300).contains(&code), "hunt group: {code} {body}");
+    let (code, body) = node.api(
+        "POST",
+        "/v1/tenants/e2e/numbers",
+        Some(
+            "{\"digits\":\"18001234\",\"destination\":{\"type\":\"hunt_group\",\"id\":\"sales\"}}",
+        ),
+    );
+    assert!((200..300).contains(&code), "number: {code} {body}");
+}
+
+#[test]
+fn ring_all_hunt_group_first_answer_wins_and_the_other_phone_gets_cancel_with_reason() {
+    let node = node();
+    hunt_group(
+        &node,
+        &["2001", "2002"],
+        "ring_all",
+        "{\"type\":\"extension\",\"id\":\"2009\"}",
+    );
+    let answer_port = tongdai_tests::calls::free_udp_port();
+    let ring_port = tongdai_tests::calls::free_udp_port();
+    register(&node, 2001, "e2e", answer_port);
+    register(&node, 2002, "e2e", ring_port);
+    let answers = Sipp::new("call_uas.xml")
+        .port(answer_port)
+        .file("callee.ulaw", ulaw_tone(1000.0, 5.0))
+        .timeout(Duration::from_secs(30))
+        .spawn();
+    let rings = Sipp::new("call_uas_ring.xml")
+        .port(ring_port)
+        .timeout(Duration::from_secs(30))
+        .spawn();
+    let run = Sipp::new("call_uac.xml")
+        .target(node.sip)
+        .users(caller(2000, "18001234"))
+        .duration(Duration::from_secs(1))
+        .file("caller.ulaw", ulaw_tone(440.0, 5.0))
+        .timeout(Duration::from_secs(30))
+        .run();
+    assert_eq!(run.successful, 1, "caller: {run:?}\nnode:\n{}", node.stderr());
+    let rang = rings.wait(Duration::from_secs(30));
+    assert_eq!(rang.successful, 1, "the ringing phone: {rang:?}");
+    assert!(rang.logs.contains("Call completed elsewhere"), "{rang:?}");
+    let answered = answers.wait(Duration::from_secs(30));
+    assert_eq!(answered.successful, 1, "the answering phone: {answered:?}");
+}
