@@ -11,9 +11,9 @@ use parking_lot::Mutex;
 use tokio::sync::{Notify, watch};
 
 use crate::b2bua::B2bua;
-use crate::media::engine::MediaEngine;
 use crate::cluster::ClusterStore;
 use crate::config::{Config, DigestAlgorithm};
+use crate::media::engine::MediaEngine;
 use crate::registrar::{AuthOutcome, LocationService, Registrar, RegistrarPolicy};
 use crate::sip::auth::{Algorithm, NonceConfig, NonceManager, unix_millis};
 use crate::sip::parse::{error_response_for_raw, sanitize_reason};
@@ -25,8 +25,7 @@ use crate::sip::{HeaderName, Message, Method, Request, Response, SipHeaders, val
 use crate::telemetry::{self, AuthFailureReason, Health};
 
 /// Methods this node takes; others get 405 (known) or 501 (unknown).
-pub const ALLOWED_METHODS: &str =
-    "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, REGISTER";
+pub const ALLOWED_METHODS: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, REGISTER";
 
 type ClusterRegistrar = Registrar<ClusterStore, ClusterStore>;
 
@@ -48,7 +47,10 @@ pub struct SipCore {
 /// What authenticating a phone's INVITE gave.
 #[derive(Debug)]
 pub enum CallAuth {
-    Ok { tenant: String, user: String },
+    Ok {
+        tenant: String,
+        user: String,
+    },
     /// Send this (407 challenge, 403, 404, 400) and stop.
     Respond(Box<Response>),
 }
@@ -233,7 +235,8 @@ impl SipCore {
                                         Routed::Unknown(r) | Routed::NotACall(r) => (r, 481),
                                         Routed::Taken => continue,
                                     };
-                                    let r = Response::to_request(&request, status, Some(&new_tag()));
+                                    let r =
+                                        Response::to_request(&request, status, Some(&new_tag()));
                                     telemetry::record_response(request.method.as_str(), status);
                                     let more = self.with_layer(|l| {
                                         let _ = l.send_response(&key, r, Instant::now());

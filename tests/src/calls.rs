@@ -76,6 +76,7 @@ pub struct Sipp {
     duration_ms: u64,
     timeout: Duration,
     files: Vec<(String, Vec<u8>)>,
+    keys: Vec<(String, String)>,
 }
 
 /// A SIPp running in the background (a phone waiting for calls); killed on drop.
@@ -100,7 +101,14 @@ impl Sipp {
             duration_ms: 1000,
             timeout: Duration::from_secs(60),
             files: Vec::new(),
+            keys: Vec::new(),
         }
+    }
+
+    /// A `-key name value` keyword for the scenario (`[name]`).
+    pub fn key(mut self, name: &str, value: impl ToString) -> Sipp {
+        self.keys.push((name.to_owned(), value.to_string()));
+        self
     }
 
     pub fn target(mut self, addr: SocketAddr) -> Sipp {
@@ -157,15 +165,22 @@ impl Sipp {
             cmd.arg("-inf").arg(inf);
         }
         cmd.arg("-sf")
-            .arg(workspace_root().join("tests/scenarios").join(&self.scenario))
+            .arg(
+                workspace_root()
+                    .join("tests/scenarios")
+                    .join(&self.scenario),
+            )
             .args(["-m", &self.calls.to_string(), "-r", &self.rate.to_string()])
             .args(["-t", "u1", "-i", "127.0.0.1", "-mi", "127.0.0.1"])
             .args(["-p", &self.local_port.to_string()])
             .args(["-mp", &self.media_port.to_string()])
             .args(["-d", &self.duration_ms.to_string()])
             .args(["-timeout", &format!("{}s", self.timeout.as_secs())])
-            .args(["-timeout_error", "-trace_err", "-trace_logs", "-nostdin"])
-            .current_dir(dir)
+            .args(["-timeout_error", "-trace_err", "-trace_logs", "-nostdin"]);
+        for (name, value) in &self.keys {
+            cmd.arg("-key").arg(name).arg(value);
+        }
+        cmd.current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -250,3 +250,16 @@ pub fn payloads(packets: &[Vec<u8>], payload_type: u8) -> Vec<Vec<u8>> {
         .map(|p| p.payload().to_vec())
         .collect()
 }
+
+/// Goertzel power of `hz` in 8 kHz samples.
+pub fn tone_power(samples: &[i16], hz: f64) -> f64 {
+    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    s1 * s1 + s2 * s2 - coeff * s1 * s2
+}

@@ -40,20 +40,32 @@ fn internal_call_between_two_registered_phones_relays_media_both_ways() {
         .file("caller.ulaw", ulaw_tone(440.0, 5.0))
         .timeout(Duration::from_secs(30))
         .run();
-    assert_eq!(run.successful, 1, "caller: {run:?}\nnode:\n{}", node.stderr());
+    assert_eq!(
+        run.successful,
+        1,
+        "caller: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
     let callee = callee.wait(Duration::from_secs(30));
     assert_eq!(callee.successful, 1, "callee: {callee:?}");
     assert!(
-        wait_until(Duration::from_secs(10), || !call_ended_lines(&node).is_empty()),
+        wait_until(Duration::from_secs(10), || !call_ended_lines(&node)
+            .is_empty()),
         "no call record:\n{}",
         node.stderr()
     );
     let line = call_ended_lines(&node).pop().unwrap();
     assert_eq!(log_field(&line, "status").as_deref(), Some("200"), "{line}");
-    assert_eq!(log_field(&line, "hangup_by").as_deref(), Some("caller"), "{line}");
+    assert_eq!(
+        log_field(&line, "hangup_by").as_deref(),
+        Some("caller"),
+        "{line}"
+    );
     // Two seconds at 50 packets/s each way, through the relay.
     for leg in ["caller_packets", "callee_packets"] {
-        let n: u64 = log_field(&line, leg).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let n: u64 = log_field(&line, leg)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         assert!(n >= 50, "{leg} = {n}: {line}");
     }
 }
@@ -114,10 +126,299 @@ fn ring_all_hunt_group_first_answer_wins_and_the_other_phone_gets_cancel_with_re
         .file("caller.ulaw", ulaw_tone(440.0, 5.0))
         .timeout(Duration::from_secs(30))
         .run();
-    assert_eq!(run.successful, 1, "caller: {run:?}\nnode:\n{}", node.stderr());
+    assert_eq!(
+        run.successful,
+        1,
+        "caller: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
     let rang = rings.wait(Duration::from_secs(30));
     assert_eq!(rang.successful, 1, "the ringing phone: {rang:?}");
     assert!(rang.logs.contains("Call completed elsewhere"), "{rang:?}");
     let answered = answers.wait(Duration::from_secs(30));
     assert_eq!(answered.successful, 1, "the answering phone: {answered:?}");
+}
+
+/// Registers `ext` and starts a SIPp phone for it running `scenario`.
+fn phone(node: &Node, ext: u32, scenario: &str) -> tongdai_tests::calls::SippPhone {
+    let port = tongdai_tests::calls::free_udp_port();
+    register(node, ext, "e2e", port);
+    Sipp::new(scenario)
+        .port(port)
+        .file("callee.ulaw", ulaw_tone(1000.0, 5.0))
+        .duration(Duration::from_secs(1))
+        .timeout(Duration::from_secs(40))
+        .spawn()
+}
+
+fn last_record(node: &Node) -> String {
+    assert!(
+        wait_until(Duration::from_secs(10), || !call_ended_lines(node)
+            .is_empty()),
+        "no call record:\n{}",
+        node.stderr()
+    );
+    call_ended_lines(node).pop().unwrap()
+}
+
+#[test]
+fn the_caller_hangs_up_while_a_ring_all_group_rings() {
+    let node = node();
+    hunt_group(
+        &node,
+        &["2001", "2002"],
+        "ring_all",
+        "{\"type\":\"extension\",\"id\":\"2009\"}",
+    );
+    let a = phone(&node, 2001, "call_uas_noanswer.xml");
+    let b = phone(&node, 2002, "call_uas_noanswer.xml");
+    let run = Sipp::new("call_uac_cancel.xml")
+        .target(node.sip)
+        .users(caller(2000, "18001234"))
+        .run();
+    assert_eq!(
+        run.successful,
+        1,
+        "caller: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
+    for (name, p) in [("2001", a), ("2002", b)] {
+        let r = p.wait(Duration::from_secs(40));
+        assert_eq!(r.successful, 1, "{name} was not cancelled: {r:?}");
+    }
+    let line = last_record(&node);
+    assert_eq!(log_field(&line, "status").as_deref(), Some("487"), "{line}");
+    assert_eq!(
+        log_field(&line, "hangup_by").as_deref(),
+        Some("caller"),
+        "{line}"
+    );
+}
+
+#[test]
+fn sequential_hunt_moves_on_from_a_member_that_never_answers() {
+    let node = node();
+    hunt_group(
+        &node,
+        &["2001", "2002"],
+        "sequential",
+        "{\"type\":\"extension\",\"id\":\"2009\"}",
+    );
+    let first = phone(&node, 2001, "call_uas_noanswer.xml");
+    let second = phone(&node, 2002, "call_uas.xml");
+    let run = Sipp::new("call_uac.xml")
+        .target(node.sip)
+        .users(caller(2000, "18001234"))
+        .duration(Duration::from_secs(1))
+        .file("caller.ulaw", ulaw_tone(440.0, 5.0))
+        .timeout(Duration::from_secs(40))
+        .run();
+    assert_eq!(
+        run.successful,
+        1,
+        "caller: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
+    let r = first.wait(Duration::from_secs(40));
+    assert_eq!(
+        r.successful, 1,
+        "the first member was not rung then cancelled: {r:?}"
+    );
+    let r = second.wait(Duration::from_secs(40));
+    assert_eq!(r.successful, 1, "the second member did not answer: {r:?}");
+    let line = last_record(&node);
+    assert_eq!(log_field(&line, "status").as_deref(), Some("200"), "{line}");
+}
+
+#[test]
+fn the_callee_hangs_up_and_the_caller_gets_bye() {
+    let node = node();
+    let callee = phone(&node, 2001, "call_uas_bye.xml");
+    let run = Sipp::new("call_uac_wait_bye.xml")
+        .target(node.sip)
+        .users(caller(2000, "2001"))
+        .file("caller.ulaw", ulaw_tone(440.0, 5.0))
+        .timeout(Duration::from_secs(30))
+        .run();
+    assert_eq!(
+        run.successful,
+        1,
+        "caller: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
+    let r = callee.wait(Duration::from_secs(30));
+    assert_eq!(r.successful, 1, "callee: {r:?}");
+    let line = last_record(&node);
+    assert_eq!(
+        log_field(&line, "hangup_by").as_deref(),
+        Some("callee"),
+        "{line}"
+    );
+}
+
+#[test]
+fn hold_plays_music_on_hold_to_the_held_party_and_resume_brings_the_caller_back() {
+    let node = node();
+    let port = tongdai_tests::calls::free_udp_port();
+    register(&node, 2001, "e2e", port);
+    // The held party's audio is ours to inspect: its SDP points at this socket.
+    let media = tongdai_tests::media::Phone::new(7);
+    let callee = Sipp::new("call_uas_media.xml")
+        .port(port)
+        .key("rtp_port", media.port())
+        .timeout(Duration::from_secs(40))
+        .spawn();
+    let collector = std::thread::spawn(move || {
+        let deadline = std::time::Instant::now() + Duration::from_secs(25);
+        let mut packets = Vec::new();
+        while std::time::Instant::now() < deadline {
+            packets.extend(media.drain());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        packets
+    });
+    let run = Sipp::new("call_uac_hold.xml")
+        .target(node.sip)
+        .users(caller(2000, "2001"))
+        .duration(Duration::from_secs(3))
+        .file("caller.ulaw", ulaw_tone(440.0, 10.0))
+        .timeout(Duration::from_secs(40))
+        .run();
+    assert_eq!(
+        run.successful,
+        1,
+        "caller: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
+    assert!(
+        run.logs.contains("hold answered: a=recvonly"),
+        "{}",
+        run.logs
+    );
+    assert!(
+        run.logs.contains("resume answered: a=sendrecv"),
+        "{}",
+        run.logs
+    );
+    let r = callee.wait(Duration::from_secs(40));
+    assert_eq!(r.successful, 1, "callee: {r:?}");
+    let packets = collector.join().unwrap();
+    // Group what the held party heard by SSRC: the caller's voice, and the music.
+    let mut by_ssrc: std::collections::BTreeMap<u32, Vec<i16>> = Default::default();
+    for p in &packets {
+        if p.len() > 12 && p[1] & 0x7f == 0 {
+            let ssrc = u32::from_be_bytes([p[8], p[9], p[10], p[11]]);
+            let law = tongdai_node::media::g711::Law::Ulaw;
+            by_ssrc
+                .entry(ssrc)
+                .or_default()
+                .extend(p[12..].iter().map(|&b| law.decode(b)));
+        }
+    }
+    assert_eq!(
+        by_ssrc.len(),
+        2,
+        "expected the caller and the music: {:?}",
+        by_ssrc.keys()
+    );
+    let (music, voice): (Vec<_>, Vec<_>) = by_ssrc.values().partition(|s| {
+        tongdai_tests::media::tone_power(s, 523.25) > tongdai_tests::media::tone_power(s, 440.0)
+    });
+    let (music, voice) = (&music[0], &voice[0]);
+    // Three seconds on hold: about 150 packets of 160 samples.
+    assert!(
+        music.len() >= 100 * 160,
+        "music on hold: {} samples",
+        music.len()
+    );
+    assert!(
+        voice.len() >= 50 * 160,
+        "caller's voice: {} samples",
+        voice.len()
+    );
+    assert!(
+        tongdai_tests::media::tone_power(voice, 440.0)
+            > 100.0 * tongdai_tests::media::tone_power(voice, 523.25)
+    );
+}
+
+#[test]
+fn bad_requests_inside_a_call_get_their_errors_and_other_calls_go_on() {
+    let node = node();
+    let callee = phone(&node, 2001, "call_uas.xml");
+    let other_callee = phone(&node, 2003, "call_uas.xml");
+    let other = {
+        let sip = node.sip;
+        std::thread::spawn(move || {
+            Sipp::new("call_uac.xml")
+                .target(sip)
+                .users(caller(2002, "2003"))
+                .duration(Duration::from_secs(4))
+                .file("caller.ulaw", ulaw_tone(440.0, 10.0))
+                .timeout(Duration::from_secs(40))
+                .run()
+        })
+    };
+    let run = Sipp::new("call_uac_bad.xml")
+        .target(node.sip)
+        .users(caller(2000, "2001"))
+        .timeout(Duration::from_secs(30))
+        .run();
+    assert_eq!(
+        run.successful,
+        1,
+        "caller: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
+    for line in [
+        "old cseq: 500",
+        "unknown dialog: 481",
+        "malformed sdp: 400",
+        "bye: 200",
+    ] {
+        assert!(run.logs.contains(line), "missing {line:?}: {}", run.logs);
+    }
+    assert_eq!(callee.wait(Duration::from_secs(30)).successful, 1);
+    let other = other.join().unwrap();
+    assert_eq!(other.successful, 1, "the other call: {other:?}");
+    assert_eq!(other_callee.wait(Duration::from_secs(30)).successful, 1);
+}
+
+#[test]
+fn refused_calls_say_why() {
+    let node = node();
+    // An unregistered extension without forwarding.
+    let run = Sipp::new("call_uac_refused.xml")
+        .target(node.sip)
+        .users(caller(2000, "2005"))
+        .run();
+    assert_eq!(run.successful, 1, "{run:?}\nnode:\n{}", node.stderr());
+    assert!(
+        run.logs
+            .contains("refused 480 Extension 2005 is not registered"),
+        "{}",
+        run.logs
+    );
+    // An outbound call presenting a 1800 number as caller ID (From), authenticated as
+    // extension 2000.
+    let users = vec![format!(
+        "18001234;[authentication username=2000 password=pw2000];e2e;0912345678"
+    )];
+    let run = Sipp::new("call_uac_refused.xml")
+        .target(node.sip)
+        .users(users)
+        .run();
+    assert_eq!(run.successful, 1, "{run:?}");
+    assert!(
+        run.logs
+            .contains("refused 403 1800/1900 numbers are inbound only"),
+        "{}",
+        run.logs
+    );
+    // Something that is no extension, group or number of the tenant.
+    let run = Sipp::new("call_uac_refused.xml")
+        .target(node.sip)
+        .users(caller(2000, "nobody"))
+        .run();
+    assert!(run.logs.contains("refused 404"), "{}", run.logs);
 }

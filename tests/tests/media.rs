@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use tongdai_node::media::dtmf::ToneGenerator;
 use tongdai_node::media::g711::Law;
-use tongdai_tests::media::{MediaProc, Phone, call, payloads};
+use tongdai_tests::media::{MediaProc, Phone, call, payloads, tone_power};
 use tongdai_tests::wait_until;
 
 /// Packets each phone sends: two seconds of audio at 20 ms.
@@ -216,19 +216,6 @@ fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
         }
     }
     None
-}
-
-/// Goertzel power of `hz` in 8 kHz samples.
-fn tone_power(samples: &[i16], hz: f64) -> f64 {
-    let w = 2.0 * std::f64::consts::PI * hz / 8000.0;
-    let coeff = 2.0 * w.cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in samples {
-        let s0 = f64::from(x) + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    s1 * s1 + s2 * s2 - coeff * s1 * s2
 }
 
 /// The left and right channels of a 16-bit stereo WAV.

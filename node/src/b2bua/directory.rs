@@ -1,9 +1,7 @@
 //! The number plan's view of the control plane: the node's watch-fed cache, plus which
 //! extensions are on a call through this node.
 
-use tongdai_control_plane::model::{
-    Binding, Extension, HuntGroup, Id, Number, Tenant,
-};
+use tongdai_control_plane::model::{Binding, Extension, HuntGroup, Id, Number, Tenant};
 
 use super::B2bua;
 use super::route::{Directory, TrunkRoute};

@@ -81,14 +81,12 @@ impl CodecPolicy {
             let allowed = &self.allowed;
             let left = media.retain_formats(|pt, map| allowed.iter().any(|c| c.matches(pt, map)));
             // telephone-event alone carries no voice.
-            let voice = media
-                .payload_types()
-                .any(|pt| {
-                    let map = media.rtpmap(pt);
-                    [Codec::Pcmu, Codec::Pcma]
-                        .iter()
-                        .any(|c| allowed.contains(c) && c.matches(pt, map))
-                });
+            let voice = media.payload_types().any(|pt| {
+                let map = media.rtpmap(pt);
+                [Codec::Pcmu, Codec::Pcma]
+                    .iter()
+                    .any(|c| allowed.contains(c) && c.matches(pt, map))
+            });
             if left > 0 && voice {
                 audio_left = true;
             } else {
@@ -138,10 +136,7 @@ mod tests {
             allow_others: false,
         };
         let sdp = offer("0 101", "a=rtpmap:101 telephone-event/8000\r\n");
-        assert_eq!(
-            policy.apply(&sdp),
-            Err(PolicyError::NoCodec("PCMA".into()))
-        );
+        assert_eq!(policy.apply(&sdp), Err(PolicyError::NoCodec("PCMA".into())));
     }
 
     #[test]

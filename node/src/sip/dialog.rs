@@ -260,7 +260,10 @@ Content-Length: 0
         );
         assert_eq!(bye.headers.get_by(&HeaderName::CSeq), Some("1 BYE"));
         let routes: Vec<_> = bye.headers.get_all_by(HeaderName::Route).collect();
-        assert_eq!(routes, ["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]);
+        assert_eq!(
+            routes,
+            ["<sip:p1.example.com;lr>", "<sip:p2.example.com;lr>"]
+        );
         assert_eq!(
             d.request(Method::Info).headers.get_by(&HeaderName::CSeq),
             Some("2 INFO")

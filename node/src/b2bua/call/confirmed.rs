@@ -61,8 +61,8 @@ impl Call {
                     request,
                     source: _,
                 } => {
-                    let from_caller = DialogKey::of_incoming(&request)
-                        .is_some_and(|k| k.local_tag == self.a.tag);
+                    let from_caller =
+                        DialogKey::of_incoming(&request).is_some_and(|k| k.local_tag == self.a.tag);
                     if from_caller && request.method == Method::Invite {
                         acked = true;
                     }
@@ -114,7 +114,10 @@ impl Call {
     ) -> Option<Ending> {
         // The sender's dialog: the caller's, or the answering callee's.
         let checked = if from_caller {
-            self.a.dialog.as_mut().map(|d| d.check_remote_cseq(&request))
+            self.a
+                .dialog
+                .as_mut()
+                .map(|d| d.check_remote_cseq(&request))
         } else {
             self.forks[winner]
                 .dialog
@@ -131,7 +134,13 @@ impl Call {
                 return None;
             }
             Some(Err(DialogError::CSeqOutOfOrder { .. })) => {
-                self.respond(&key, &request, 500, "CSeq out of order").await;
+                self.respond(
+                    &key,
+                    &request,
+                    500,
+                    "Request out of order (sequence number not higher than the last)",
+                )
+                .await;
                 return None;
             }
             Some(Err(e)) => {
@@ -190,7 +199,8 @@ impl Call {
                 Some(self.b_offer.clone())
             };
             let Some(sdp) = last else {
-                self.respond(&key, &request, 488, "Not Acceptable Here").await;
+                self.respond(&key, &request, 488, "Not Acceptable Here")
+                    .await;
                 return;
             };
             sdp

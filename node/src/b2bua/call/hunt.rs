@@ -155,7 +155,11 @@ impl Call {
                 Some(Input::Request { key, request, .. }) => {
                     // Before the answer only the callees have dialogs (early); nothing
                     // they send is relayed yet.
-                    let status = if request.method == Method::Bye { 200 } else { 491 };
+                    let status = if request.method == Method::Bye {
+                        200
+                    } else {
+                        491
+                    };
                     self.core
                         .respond(&key, Response::to_request(&request, status, None))
                         .await;
@@ -237,14 +241,15 @@ impl Call {
             300..=399 => {
                 // Redirect: ring the first Contact it names, through the same leg kind.
                 self.forks[i].status = Some(status);
-                let contact = response
-                    .contacts()
-                    .ok()
-                    .and_then(|c| match c {
-                        crate::sip::ContactList::Addrs(list) => list.into_iter().next(),
-                        crate::sip::ContactList::Wildcard => None,
-                    });
-                let redirects = self.forks.iter().filter(|f| f.target.label.starts_with("redirect:")).count();
+                let contact = response.contacts().ok().and_then(|c| match c {
+                    crate::sip::ContactList::Addrs(list) => list.into_iter().next(),
+                    crate::sip::ContactList::Wildcard => None,
+                });
+                let redirects = self
+                    .forks
+                    .iter()
+                    .filter(|f| f.target.label.starts_with("redirect:"))
+                    .count();
                 if let Some(contact) = contact
                     && redirects < 3
                 {
@@ -254,7 +259,9 @@ impl Call {
                     if let Some(host) = contact.uri.host_parsed() {
                         let port = contact.uri.port().unwrap_or(5060);
                         target.send_to = crate::b2bua::route::SendTo::HostPort(match host {
-                            crate::sip::Host::Ip(std::net::IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+                            crate::sip::Host::Ip(std::net::IpAddr::V6(v6)) => {
+                                format!("[{v6}]:{port}")
+                            }
                             _ => format!("{}:{port}", contact.uri.host().trim_matches(['[', ']'])),
                         });
                     }

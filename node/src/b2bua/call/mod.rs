@@ -40,15 +40,21 @@ pub enum Input {
     /// The caller cancelled the INVITE (the CANCEL itself is answered already).
     Cancel,
     /// The caller's ACK for our 2xx.
-    Ack { request: Request },
+    Ack {
+        request: Request,
+    },
     Response {
         key: TransactionKey,
         response: Response,
     },
-    TransactionFailed { key: TransactionKey },
+    TransactionFailed {
+        key: TransactionKey,
+    },
     Media(MediaEvent),
     /// End the call now (node shutdown, operator).
-    Hangup { reason: &'static str },
+    Hangup {
+        reason: &'static str,
+    },
 }
 
 /// Who ended the call, for the record.
@@ -129,7 +135,10 @@ pub(super) fn spawn(
 ) {
     let (tx, inbox) = mpsc::unbounded_channel();
     // A CANCEL may follow the INVITE at once: route it before the task runs.
-    b2b.routes.lock().transactions.insert(key.clone(), tx.clone());
+    b2b.routes
+        .lock()
+        .transactions
+        .insert(key.clone(), tx.clone());
     *b2b.active.lock() += 1;
     let call = Call {
         b2b,
@@ -189,11 +198,14 @@ impl Call {
                     self.reply_final(ending.status, &ending.reason).await;
                     ending
                 }
-                hunt::Outcome::Cancelled => Ending {
-                    status: 487,
-                    by: HangupBy::Caller,
-                    reason: "cancel".into(),
-                },
+                hunt::Outcome::Cancelled => {
+                    self.reply_final(487, "Request Terminated").await;
+                    Ending {
+                        status: 487,
+                        by: HangupBy::Caller,
+                        reason: "cancel".into(),
+                    }
+                }
             },
         };
         self.finish(ending).await;
@@ -306,8 +318,10 @@ impl Call {
         let mut r = Response::to_request(&self.a.invite, status, Some(&self.a.tag));
         r.reason = crate::sip::parse::sanitize_reason(reason);
         if (101..300).contains(&status) {
-            r.headers
-                .push(HeaderName::Contact, format!("<sip:{}>", self.b2b.config.advertise));
+            r.headers.push(
+                HeaderName::Contact,
+                format!("<sip:{}>", self.b2b.config.advertise),
+            );
         }
         if status == 422 {
             r.headers.push(
@@ -324,8 +338,10 @@ impl Call {
             );
             r.headers.push(HeaderName::Require, "timer");
         }
-        r.headers.push(HeaderName::Allow, crate::server::ALLOWED_METHODS);
-        r.headers.push(HeaderName::Server, self.core.server_header());
+        r.headers
+            .push(HeaderName::Allow, crate::server::ALLOWED_METHODS);
+        r.headers
+            .push(HeaderName::Server, self.core.server_header());
         if let Some(sdp) = sdp {
             r.headers.push(HeaderName::ContentType, "application/sdp");
             r.body = sdp.to_owned().into_bytes().into();

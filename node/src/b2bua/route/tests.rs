@@ -275,7 +275,10 @@ fn ring_all_rings_every_registered_idle_member_then_the_no_answer_destination() 
         steps[0].after_no_answer,
         Some(Destination::Extension(id("1009")))
     );
-    assert_eq!(steps[0].targets[0].send_to, SendTo::Addr("203.0.113.5:6001".parse().unwrap()));
+    assert_eq!(
+        steps[0].targets[0].send_to,
+        SendTo::Addr("203.0.113.5:6001".parse().unwrap())
+    );
 }
 
 #[test]
@@ -340,7 +343,10 @@ fn forward_to_mobile_when_unregistered_busy_or_on_no_answer() {
     // Unregistered without a forward: 480 naming the extension.
     w.ext("acme", "1003", false);
     let r = expand(&w, &id("acme"), &Destination::Extension(id("1003")), 0).unwrap_err();
-    assert_eq!((r.status, r.reason.as_str()), (480, "Extension 1003 is not registered"));
+    assert_eq!(
+        (r.status, r.reason.as_str()),
+        (480, "Extension 1003 is not registered")
+    );
 }
 
 #[test]

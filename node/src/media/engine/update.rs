@@ -41,7 +41,8 @@ impl MediaEngine {
         };
         let media = &sdp.media()[audio];
         let asked = sdp.effective_direction(media);
-        let on_hold = remote.rtp.is_none() || matches!(asked, Direction::SendOnly | Direction::Inactive);
+        let on_hold =
+            remote.rtp.is_none() || matches!(asked, Direction::SendOnly | Direction::Inactive);
         let mux = media.rtcp_mux();
         self.set_remote(id, from, remote)?;
         let placement = if mux {
