@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::ClusterError;
 use crate::model::{
     Agent, Binding, Command, CommandError, Extension, HuntGroup, Id, Number, Outcome, Queue, State,
-    Tenant,
+    Tenant, Trunk,
 };
 use crate::raft::store::Change;
 use crate::raft::{NodeId, TypeConfig};
@@ -100,6 +100,12 @@ pub enum Item {
         ext: Id,
         value: Option<Agent>,
     },
+    /// A carrier trunk, with its registration password (the node registers with it).
+    Trunk {
+        tenant: Id,
+        id: Id,
+        value: Option<Trunk>,
+    },
 }
 
 /// The current value of the key a change names; `None` for changes nodes do not
@@ -132,6 +138,11 @@ pub fn item_for(state: &State, change: &Change) -> Option<Item> {
             tenant: tenant.clone(),
             ext: ext.clone(),
             value: state.agent(tenant, ext).cloned(),
+        },
+        Change::Trunk { tenant, id } => Item::Trunk {
+            tenant: tenant.clone(),
+            id: id.clone(),
+            value: state.trunk(tenant, id).cloned(),
         },
         Change::Sweep | Change::Token => return None,
     })
@@ -180,6 +191,13 @@ pub fn full_copy(state: &State) -> Vec<Item> {
                 tenant: t.id.clone(),
                 ext: a.extension.clone(),
                 value: Some(a.clone()),
+            });
+        }
+        for trunk in state.trunks(&t.id) {
+            items.push(Item::Trunk {
+                tenant: t.id.clone(),
+                id: trunk.id.clone(),
+                value: Some(trunk.clone()),
             });
         }
     }
