@@ -12,8 +12,8 @@ use crate::cluster::Cluster;
 use crate::model::{CallSettings, Command, Id, Quotas, Tenant};
 
 use super::Api;
-use super::calls::CallSettingsBody;
 use super::auth::{Principal, unknown_tenant};
+use super::calls::CallSettingsBody;
 use super::crud::created;
 use super::error::{ApiError, Ctx, ErrorBody};
 use super::extract::{ApiJson, Params, matching};

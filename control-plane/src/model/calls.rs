@@ -92,7 +92,9 @@ impl CallSettings {
             }
         }
         if let Some(number) = &self.caller_id
-            && (number.is_empty() || number.len() > 15 || !number.bytes().all(|b| b.is_ascii_digit()))
+            && (number.is_empty()
+                || number.len() > 15
+                || !number.bytes().all(|b| b.is_ascii_digit()))
         {
             return Err(CommandError::InvalidCallerId(
                 number.chars().take(32).collect(),

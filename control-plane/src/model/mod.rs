@@ -73,12 +73,11 @@ pub use queue::{Agent, AgentState, Queue, QueueStrategy};
 pub use registration::{
     Binding, ContactUpdate, MAX_CONTACTS_PER_AOR, MAX_EXPIRES_SECS, RegisterRequest, Transport,
 };
-pub use source::{MIN_PREFIX_V4, MIN_PREFIX_V6, SourceError, TrustedSource};
+pub use source::{MIN_PREFIX_V4, MIN_PREFIX_V6, SourceError, TrustedSource, network_of};
 pub use tenant::{Quotas, Tenant};
 pub use token::ApiToken;
 pub use trunk::{
-    MAX_REGISTRATION_EXPIRES, MIN_REGISTRATION_EXPIRES, Trunk, TrunkRegistration,
-    check_host_port,
+    MAX_REGISTRATION_EXPIRES, MIN_REGISTRATION_EXPIRES, Trunk, TrunkRegistration, check_host_port,
 };
 
 /// Key of anything that lives inside a tenant: (tenant, id).

@@ -85,7 +85,7 @@ impl TrustedSource {
             if prefix < min {
                 return Err(SourceError::PrefixTooShort);
             }
-            if mask(ip, prefix) != ip {
+            if network_of(ip, prefix) != ip {
                 return Err(SourceError::HostBits);
             }
             TrustedSource::Net {
@@ -129,7 +129,7 @@ impl TrustedSource {
             TrustedSource::Addr(a) => a.ip() == ip && a.port() == source.port(),
             TrustedSource::Ip(own) => own == ip,
             TrustedSource::Net { network, prefix } => {
-                network.is_ipv4() == ip.is_ipv4() && mask(ip, prefix) == network
+                network.is_ipv4() == ip.is_ipv4() && network_of(ip, prefix) == network
             }
         }
     }
@@ -147,7 +147,7 @@ impl fmt::Display for TrustedSource {
 
 /// `ip` with all but its first `prefix` bits cleared (`prefix` at most the address's
 /// length).
-pub fn mask(ip: IpAddr, prefix: u8) -> IpAddr {
+pub fn network_of(ip: IpAddr, prefix: u8) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let bits = u32::from(v4);

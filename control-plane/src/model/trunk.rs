@@ -168,11 +168,7 @@ pub fn check_host_port(s: &str) -> Result<(), &'static str> {
     if host.contains(':') {
         return Err("an IPv6 address needs brackets: [2001:db8::7]:5060");
     }
-    if is_host(host) {
-        Ok(())
-    } else {
-        Err(SYNTAX)
-    }
+    if is_host(host) { Ok(()) } else { Err(SYNTAX) }
 }
 
 /// An IPv4 address or a DNS name (labels of letters, digits and `-`, not starting or

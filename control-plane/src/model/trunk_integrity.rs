@@ -47,7 +47,11 @@ impl State {
     }
 
     /// A number may not be released while its tenant presents it as caller ID.
-    pub(super) fn check_number_unused(&self, tenant: &Id, digits: &str) -> Result<(), CommandError> {
+    pub(super) fn check_number_unused(
+        &self,
+        tenant: &Id,
+        digits: &str,
+    ) -> Result<(), CommandError> {
         let used = self
             .tenants
             .get(tenant)

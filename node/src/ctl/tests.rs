@@ -445,6 +445,7 @@ fn writes_and_reads_follow_the_redirect_to_the_leader() {
                     max_call_attempts_per_sec: 1,
                     max_registrations: 1,
                 },
+                calls: Default::default(),
             },
         ))
         .expect("seeded");

@@ -67,7 +67,10 @@ async fn trunk_password_is_write_only() {
         Some("rotated-secret")
     );
     // Without a registration there is no password to keep; a new one needs it.
-    again.as_object_mut().expect("object").remove("registration");
+    again
+        .as_object_mut()
+        .expect("object")
+        .remove("registration");
     let r = h.op("PUT", &item, again.clone()).await;
     assert!(r.ok(200).get("registration").is_none());
     assert_eq!(stored().registration, None);
@@ -87,13 +90,18 @@ async fn trusted_sources_belong_to_one_trunk_of_one_tenant() {
         r.error(409, "trusted_source_in_use", Some("trusted_sources[0]"));
         // The operator is told who holds it.
         let message = r.body["message"].as_str().unwrap_or_default();
-        assert!(message.contains("beta") && message.contains("carrier"), "{message}");
+        assert!(
+            message.contains("beta") && message.contains("carrier"),
+            "{message}"
+        );
     }
     // Nor a second trunk of the same tenant.
     let body = with(trunk("second"), json!({"trusted_sources": ["203.0.113.1"]}));
-    h.op("POST", "/v1/tenants/acme/trunks", body)
-        .await
-        .error(409, "trusted_source_in_use", Some("trusted_sources[0]"));
+    h.op("POST", "/v1/tenants/acme/trunks", body).await.error(
+        409,
+        "trusted_source_in_use",
+        Some("trusted_sources[0]"),
+    );
     // The same address with a port, or a network around it, is another source.
     let body = with(
         trunk("second"),
@@ -160,7 +168,12 @@ async fn tenant_call_settings() {
         .op("PUT", a, with(tenant("acme"), json!({"calls": calls})))
         .await;
     assert_eq!(r.ok(200)["calls"], calls);
-    let stored = h.cluster.state().tenant(&id("acme")).cloned().expect("acme");
+    let stored = h
+        .cluster
+        .state()
+        .tenant(&id("acme"))
+        .cloned()
+        .expect("acme");
     assert_eq!(stored.calls.codecs, [Codec::Pcma, Codec::TelephoneEvent]);
     assert_eq!(stored.calls.recording, RecordingPolicy::Always);
     assert_eq!(stored.calls.outbound_trunk, Some(id("carrier")));
@@ -172,7 +185,11 @@ async fn tenant_call_settings() {
     assert_eq!(r.body["name"], "ACME VN");
     // Fields left out of `calls` take their defaults.
     let r = h
-        .op("PUT", a, with(tenant("acme"), json!({"calls": {"recording": "never"}})))
+        .op(
+            "PUT",
+            a,
+            with(tenant("acme"), json!({"calls": {"recording": "never"}})),
+        )
         .await;
     assert_eq!(
         r.ok(200)["calls"],
@@ -199,7 +216,10 @@ async fn tenant_call_settings() {
     h.op(
         "PUT",
         a,
-        with(tenant("acme"), json!({"calls": {"caller_id": "02873001234"}})),
+        with(
+            tenant("acme"),
+            json!({"calls": {"caller_id": "02873001234"}}),
+        ),
     )
     .await
     .ok(200);
@@ -213,7 +233,11 @@ async fn numbers_carry_a_recording_override() {
     let h = Harness::seeded().await;
     let item = "/v1/tenants/acme/numbers/18001234";
     let r = h
-        .op("PUT", item, with(number("18001234"), json!({"recording": "always"})))
+        .op(
+            "PUT",
+            item,
+            with(number("18001234"), json!({"recording": "always"})),
+        )
         .await;
     assert_eq!(r.ok(200)["recording"], "always");
     assert_eq!(

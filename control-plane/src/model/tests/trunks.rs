@@ -56,10 +56,7 @@ fn trunk_create_update_delete() {
     assert_eq!(s.trunks(&id("acme")).collect::<Vec<_>>(), [&t]);
     assert_eq!(s.trunks(&id("beta")).count(), 0);
     assert_eq!(
-        refused(
-            &mut s,
-            Command::CreateTrunk(trunk("gone", "x", &[])),
-        ),
+        refused(&mut s, Command::CreateTrunk(trunk("gone", "x", &[])),),
         CommandError::UnknownTenant(id("gone"))
     );
     // A tenant with a trunk is not empty.
@@ -144,23 +141,71 @@ fn trunk_addresses() {
 fn trusted_sources_parse_and_match() {
     let addr = |s: &str| s.parse::<std::net::SocketAddr>().expect("socket address");
     let cases = [
-        ("203.0.113.7", "203.0.113.7", "203.0.113.7:1234", "203.0.113.8:5060"),
-        ("203.0.113.7:5060", "203.0.113.7:5060", "203.0.113.7:5060", "203.0.113.7:5061"),
-        ("203.0.113.0/24", "203.0.113.0/24", "203.0.113.200:5060", "203.0.114.1:5060"),
-        ("2001:DB8::1", "2001:db8::1", "[2001:db8::1]:5060", "[2001:db8::2]:5060"),
-        ("[2001:db8::1]:5060", "[2001:db8::1]:5060", "[2001:db8::1]:5060", "[2001:db8::1]:5061"),
-        ("2001:db8::/32", "2001:db8::/32", "[2001:db8:ffff::1]:5060", "[2001:db9::1]:5060"),
+        (
+            "203.0.113.7",
+            "203.0.113.7",
+            "203.0.113.7:1234",
+            "203.0.113.8:5060",
+        ),
+        (
+            "203.0.113.7:5060",
+            "203.0.113.7:5060",
+            "203.0.113.7:5060",
+            "203.0.113.7:5061",
+        ),
+        (
+            "203.0.113.0/24",
+            "203.0.113.0/24",
+            "203.0.113.200:5060",
+            "203.0.114.1:5060",
+        ),
+        (
+            "2001:DB8::1",
+            "2001:db8::1",
+            "[2001:db8::1]:5060",
+            "[2001:db8::2]:5060",
+        ),
+        (
+            "[2001:db8::1]:5060",
+            "[2001:db8::1]:5060",
+            "[2001:db8::1]:5060",
+            "[2001:db8::1]:5061",
+        ),
+        (
+            "2001:db8::/32",
+            "2001:db8::/32",
+            "[2001:db8:ffff::1]:5060",
+            "[2001:db9::1]:5060",
+        ),
         // IPv4-mapped IPv6 is the IPv4 address, both written and received.
-        ("::ffff:203.0.113.7", "203.0.113.7", "[::ffff:203.0.113.7]:5060", "[::ffff:203.0.113.8]:5060"),
-        ("::ffff:203.0.113.0/120", "203.0.113.0/24", "203.0.113.9:5060", "[2001:db8::1]:5060"),
-        (" 10.0.0.0/8 ", "10.0.0.0/8", "10.255.0.1:5060", "11.0.0.1:5060"),
+        (
+            "::ffff:203.0.113.7",
+            "203.0.113.7",
+            "[::ffff:203.0.113.7]:5060",
+            "[::ffff:203.0.113.8]:5060",
+        ),
+        (
+            "::ffff:203.0.113.0/120",
+            "203.0.113.0/24",
+            "203.0.113.9:5060",
+            "[2001:db8::1]:5060",
+        ),
+        (
+            " 10.0.0.0/8 ",
+            "10.0.0.0/8",
+            "10.255.0.1:5060",
+            "11.0.0.1:5060",
+        ),
     ];
     for (written, canonical, inside, outside) in cases {
         let t = TrustedSource::parse(written).unwrap_or_else(|e| panic!("{written}: {e:?}"));
         assert_eq!(t.to_string(), canonical, "{written}");
         assert_eq!(TrustedSource::canonical(written).as_deref(), Ok(canonical));
         assert!(t.matches(addr(inside)), "{written} matches {inside}");
-        assert!(!t.matches(addr(outside)), "{written} does not match {outside}");
+        assert!(
+            !t.matches(addr(outside)),
+            "{written} does not match {outside}"
+        );
     }
     for (bad, why) in [
         ("", SourceError::Syntax),
@@ -213,7 +258,11 @@ fn trusted_sources_are_canonical_unique_and_bounded() {
     // One source, one trunk, across every tenant.
     ok(
         &mut s,
-        Command::CreateTrunk(trunk("acme", "viettel", &["203.0.113.7", "198.51.100.0/24"])),
+        Command::CreateTrunk(trunk(
+            "acme",
+            "viettel",
+            &["203.0.113.7", "198.51.100.0/24"],
+        )),
     );
     assert_eq!(
         refused(
@@ -258,28 +307,86 @@ fn trusted_sources_are_canonical_unique_and_bounded() {
 fn trunk_registration_and_limits() {
     let mut s = two_tenants();
     let cases: Vec<(fn(&mut TrunkRegistration), fn(&CommandError) -> bool)> = vec![
-        (|r| r.username = String::new(), |e| {
-            matches!(e, CommandError::InvalidText { field: TextField::TrunkUsername, .. })
-        }),
-        (|r| r.password = String::new(), |e| {
-            matches!(e, CommandError::InvalidText { field: TextField::TrunkPassword, .. })
-        }),
-        (|r| r.password = "x".repeat(129), |e| {
-            matches!(e, CommandError::InvalidText { field: TextField::TrunkPassword, .. })
-        }),
-        (|r| r.password = "a\r\nb".into(), |e| {
-            matches!(e, CommandError::InvalidText { field: TextField::TrunkPassword, .. })
-        }),
-        (|r| r.domain = "sip carrier".into(), |e| {
-            matches!(e, CommandError::InvalidTrunkDomain(_))
-        }),
-        (|r| r.domain = String::new(), |e| matches!(e, CommandError::InvalidTrunkDomain(_))),
-        (|r| r.expires_secs = 59, |e| {
-            matches!(e, CommandError::OutOfBounds { field: BoundedField::TrunkRegistrationExpires, .. })
-        }),
-        (|r| r.expires_secs = 3601, |e| {
-            matches!(e, CommandError::OutOfBounds { field: BoundedField::TrunkRegistrationExpires, .. })
-        }),
+        (
+            |r| r.username = String::new(),
+            |e| {
+                matches!(
+                    e,
+                    CommandError::InvalidText {
+                        field: TextField::TrunkUsername,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            |r| r.password = String::new(),
+            |e| {
+                matches!(
+                    e,
+                    CommandError::InvalidText {
+                        field: TextField::TrunkPassword,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            |r| r.password = "x".repeat(129),
+            |e| {
+                matches!(
+                    e,
+                    CommandError::InvalidText {
+                        field: TextField::TrunkPassword,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            |r| r.password = "a\r\nb".into(),
+            |e| {
+                matches!(
+                    e,
+                    CommandError::InvalidText {
+                        field: TextField::TrunkPassword,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            |r| r.domain = "sip carrier".into(),
+            |e| matches!(e, CommandError::InvalidTrunkDomain(_)),
+        ),
+        (
+            |r| r.domain = String::new(),
+            |e| matches!(e, CommandError::InvalidTrunkDomain(_)),
+        ),
+        (
+            |r| r.expires_secs = 59,
+            |e| {
+                matches!(
+                    e,
+                    CommandError::OutOfBounds {
+                        field: BoundedField::TrunkRegistrationExpires,
+                        ..
+                    }
+                )
+            },
+        ),
+        (
+            |r| r.expires_secs = 3601,
+            |e| {
+                matches!(
+                    e,
+                    CommandError::OutOfBounds {
+                        field: BoundedField::TrunkRegistrationExpires,
+                        ..
+                    }
+                )
+            },
+        ),
     ];
     for (change, expected) in cases {
         let mut r = registration();
@@ -328,11 +435,17 @@ fn failover_stays_in_the_tenant_and_never_cycles() {
         tr
     };
     assert_eq!(
-        refused(&mut s, Command::CreateTrunk(with_failover("acme", "a", "a"))),
+        refused(
+            &mut s,
+            Command::CreateTrunk(with_failover("acme", "a", "a"))
+        ),
         CommandError::TrunkFailoverLoop(id("a"))
     );
     assert_eq!(
-        refused(&mut s, Command::CreateTrunk(with_failover("acme", "a", "b"))),
+        refused(
+            &mut s,
+            Command::CreateTrunk(with_failover("acme", "a", "b"))
+        ),
         CommandError::UnknownTrunk {
             tenant: id("acme"),
             id: id("b")
@@ -341,15 +454,27 @@ fn failover_stays_in_the_tenant_and_never_cycles() {
     ok(&mut s, Command::CreateTrunk(trunk("beta", "b", &[])));
     // Beta's trunk b is no failover for acme.
     assert!(matches!(
-        refused(&mut s, Command::CreateTrunk(with_failover("acme", "a", "b"))),
+        refused(
+            &mut s,
+            Command::CreateTrunk(with_failover("acme", "a", "b"))
+        ),
         CommandError::UnknownTrunk { .. }
     ));
     ok(&mut s, Command::CreateTrunk(trunk("acme", "c", &[])));
-    ok(&mut s, Command::CreateTrunk(with_failover("acme", "b", "c")));
-    ok(&mut s, Command::CreateTrunk(with_failover("acme", "a", "b")));
+    ok(
+        &mut s,
+        Command::CreateTrunk(with_failover("acme", "b", "c")),
+    );
+    ok(
+        &mut s,
+        Command::CreateTrunk(with_failover("acme", "a", "b")),
+    );
     // a -> b -> c; c -> a would close the loop.
     assert_eq!(
-        refused(&mut s, Command::UpdateTrunk(with_failover("acme", "c", "a"))),
+        refused(
+            &mut s,
+            Command::UpdateTrunk(with_failover("acme", "c", "a"))
+        ),
         CommandError::TrunkFailoverLoop(id("c"))
     );
     // b is a's failover, c is b's: neither may go.
@@ -455,14 +580,20 @@ fn outbound_trunk_and_caller_id() {
         assert!(err.to_string().contains("inbound only"), "{err}");
     }
     assert_eq!(
-        refused(&mut s, Command::UpdateTenant(settings(None, Some("02873009999")))),
+        refused(
+            &mut s,
+            Command::UpdateTenant(settings(None, Some("02873009999")))
+        ),
         CommandError::UnknownCallerId {
             tenant: id("acme"),
             number: "02873009999".into()
         }
     );
     assert!(matches!(
-        refused(&mut s, Command::UpdateTenant(settings(None, Some("028-730")))),
+        refused(
+            &mut s,
+            Command::UpdateTenant(settings(None, Some("028-730")))
+        ),
         CommandError::InvalidCallerId(_)
     ));
     // Beta cannot present acme's number, and learns nothing more than "unknown".
