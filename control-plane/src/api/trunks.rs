@@ -248,8 +248,8 @@ const TRUNKS: Editable<Trunk, TrunkBody, TrunkView, Id> = Editable {
     unknown,
     model: |body, tenant, id| body.into_model(tenant, id, None),
     ctx,
-    create: Command::CreateTrunk,
-    update: Command::UpdateTrunk,
+    create: |t| Command::CreateTrunk(Box::new(t)),
+    update: |t| Command::UpdateTrunk(Box::new(t)),
 };
 
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/trunks", tag = "trunks",
@@ -307,8 +307,7 @@ pub(super) async fn update<C: Cluster>(
     let stored_password = current.registration.map(|r| r.password);
     let trunk = body.into_model(tenant, id, stored_password)?;
     check_sources(&who, &trunk.trusted_sources, &current.trusted_sources)?;
-    api.save(&who, &ctx(&trunk), Command::UpdateTrunk, trunk)
-        .await
+    api.save(&who, &ctx(&trunk), TRUNKS.update, trunk).await
 }
 
 /// Deletes a trunk that is neither the tenant's outbound trunk nor another's failover.

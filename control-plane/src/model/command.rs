@@ -96,8 +96,9 @@ pub enum Command {
 
     /// Refused when a trusted source is any other trunk's already (in any tenant), or
     /// the failover trunk is unknown in the tenant or leads back to this one.
-    CreateTrunk(Trunk),
-    UpdateTrunk(Trunk),
+    /// Boxed: a trunk is the largest entity, and every command would pay its size.
+    CreateTrunk(Box<Trunk>),
+    UpdateTrunk(Box<Trunk>),
     /// Refused while the tenant's `calls.outbound_trunk` or another trunk's
     /// `failover` names it.
     DeleteTrunk {

@@ -473,7 +473,7 @@ impl State {
             }
             Command::UpdateQueue(q) => self.queues.get(&scoped(&q.tenant, &q.id)) == Some(q),
             Command::UpdateAgent(a) => self.agents.get(&scoped(&a.tenant, &a.extension)) == Some(a),
-            Command::UpdateTrunk(t) => self.trunks.get(&scoped(&t.tenant, &t.id)) == Some(t),
+            Command::UpdateTrunk(t) => self.trunks.get(&scoped(&t.tenant, &t.id)) == Some(&**t),
             _ => false,
         }
     }

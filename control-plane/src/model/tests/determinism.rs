@@ -94,9 +94,9 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
             let mut tr = trunk(t, trunk_id, sources);
             tr.failover = (c % 2 == 1).then(|| id(["t1", "t2"][usize::from(c % 4 / 2)]));
             if op % 22 == 18 {
-                Command::CreateTrunk(tr)
+                Command::CreateTrunk(Box::new(tr))
             } else {
-                Command::UpdateTrunk(tr)
+                Command::UpdateTrunk(Box::new(tr))
             }
         }
         20 => Command::DeleteTrunk {
@@ -105,8 +105,8 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
         },
         _ => {
             let mut tn = tenant(t, 3);
-            tn.calls.outbound_trunk = (c % 2 == 0).then(|| id(trunk_id));
-            tn.calls.caller_id = (c % 3 != 0).then(|| digits.to_owned());
+            tn.calls.outbound_trunk = c.is_multiple_of(2).then(|| id(trunk_id));
+            tn.calls.caller_id = (!c.is_multiple_of(3)).then(|| digits.to_owned());
             tn.calls.recording = [
                 RecordingPolicy::Always,
                 RecordingPolicy::Never,

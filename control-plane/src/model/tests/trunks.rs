@@ -35,16 +35,16 @@ fn trunk_create_update_delete() {
     let mut t = trunk("acme", "viettel", &["203.0.113.0/24", "198.51.100.7:5060"]);
     t.registration = Some(registration());
     assert_eq!(
-        refused(&mut s, Command::UpdateTrunk(t.clone())),
+        refused(&mut s, Command::UpdateTrunk(Box::new(t.clone()))),
         CommandError::UnknownTrunk {
             tenant: id("acme"),
             id: id("viettel")
         }
     );
-    ok(&mut s, Command::CreateTrunk(t.clone()));
+    ok(&mut s, Command::CreateTrunk(Box::new(t.clone())));
     assert_eq!(s.trunk(&id("acme"), &id("viettel")), Some(&t));
     assert_eq!(
-        refused(&mut s, Command::CreateTrunk(t.clone())),
+        refused(&mut s, Command::CreateTrunk(Box::new(t.clone()))),
         CommandError::TrunkExists {
             tenant: id("acme"),
             id: id("viettel")
@@ -52,11 +52,14 @@ fn trunk_create_update_delete() {
     );
     t.max_concurrent_calls = 0;
     t.transport = Transport::Tcp;
-    ok(&mut s, Command::UpdateTrunk(t.clone()));
+    ok(&mut s, Command::UpdateTrunk(Box::new(t.clone())));
     assert_eq!(s.trunks(&id("acme")).collect::<Vec<_>>(), [&t]);
     assert_eq!(s.trunks(&id("beta")).count(), 0);
     assert_eq!(
-        refused(&mut s, Command::CreateTrunk(trunk("gone", "x", &[])),),
+        refused(
+            &mut s,
+            Command::CreateTrunk(Box::new(trunk("gone", "x", &[]))),
+        ),
         CommandError::UnknownTenant(id("gone"))
     );
     // A tenant with a trunk is not empty.
@@ -129,7 +132,7 @@ fn trunk_addresses() {
         t.address = bad.into();
         assert!(
             matches!(
-                refused(&mut s, Command::CreateTrunk(t)),
+                refused(&mut s, Command::CreateTrunk(Box::new(t))),
                 CommandError::InvalidTrunkAddress { .. }
             ),
             "{bad}"
@@ -237,7 +240,7 @@ fn trusted_sources_are_canonical_unique_and_bounded() {
         (vec!["nonsense"], 0),
     ] {
         let t = trunk("acme", "viettel", &sources);
-        match refused(&mut s, Command::CreateTrunk(t)) {
+        match refused(&mut s, Command::CreateTrunk(Box::new(t))) {
             CommandError::InvalidTrustedSource { index: i, .. } => {
                 assert_eq!(i, index, "{sources:?}");
             }
@@ -248,7 +251,7 @@ fn trusted_sources_are_canonical_unique_and_bounded() {
     let mut t = trunk("acme", "viettel", &[]);
     t.trusted_sources = many;
     assert!(matches!(
-        refused(&mut s, Command::CreateTrunk(t)),
+        refused(&mut s, Command::CreateTrunk(Box::new(t))),
         CommandError::OutOfBounds {
             field: BoundedField::TrustedSources,
             ..
@@ -258,16 +261,20 @@ fn trusted_sources_are_canonical_unique_and_bounded() {
     // One source, one trunk, across every tenant.
     ok(
         &mut s,
-        Command::CreateTrunk(trunk(
+        Command::CreateTrunk(Box::new(trunk(
             "acme",
             "viettel",
             &["203.0.113.7", "198.51.100.0/24"],
-        )),
+        ))),
     );
     assert_eq!(
         refused(
             &mut s,
-            Command::CreateTrunk(trunk("beta", "vnpt", &["192.0.2.1", "203.0.113.7"]))
+            Command::CreateTrunk(Box::new(trunk(
+                "beta",
+                "vnpt",
+                &["192.0.2.1", "203.0.113.7"]
+            )))
         ),
         CommandError::TrustedSourceInUse {
             index: 1,
@@ -279,34 +286,35 @@ fn trusted_sources_are_canonical_unique_and_bounded() {
     assert!(matches!(
         refused(
             &mut s,
-            Command::CreateTrunk(trunk("acme", "backup", &["198.51.100.0/24"]))
+            Command::CreateTrunk(Box::new(trunk("acme", "backup", &["198.51.100.0/24"])))
         ),
         CommandError::TrustedSourceInUse { index: 0, .. }
     ));
     // Narrower and wider networks, the same IP with a port: distinct sources.
     ok(
         &mut s,
-        Command::CreateTrunk(trunk(
+        Command::CreateTrunk(Box::new(trunk(
             "beta",
             "vnpt",
             &["203.0.113.7:5060", "198.51.100.128/25", "198.0.0.0/8"],
-        )),
+        ))),
     );
     // A trunk keeps its own sources on update; once released another may take them.
     ok(
         &mut s,
-        Command::UpdateTrunk(trunk("acme", "viettel", &["198.51.100.0/24"])),
+        Command::UpdateTrunk(Box::new(trunk("acme", "viettel", &["198.51.100.0/24"]))),
     );
     ok(
         &mut s,
-        Command::UpdateTrunk(trunk("beta", "vnpt", &["203.0.113.7"])),
+        Command::UpdateTrunk(Box::new(trunk("beta", "vnpt", &["203.0.113.7"]))),
     );
 }
 
 #[test]
 fn trunk_registration_and_limits() {
     let mut s = two_tenants();
-    let cases: Vec<(fn(&mut TrunkRegistration), fn(&CommandError) -> bool)> = vec![
+    type Case = (fn(&mut TrunkRegistration), fn(&CommandError) -> bool);
+    let cases: Vec<Case> = vec![
         (
             |r| r.username = String::new(),
             |e| {
@@ -393,7 +401,7 @@ fn trunk_registration_and_limits() {
         change(&mut r);
         let mut t = trunk("acme", "viettel", &[]);
         t.registration = Some(r);
-        let err = refused(&mut s, Command::CreateTrunk(t));
+        let err = refused(&mut s, Command::CreateTrunk(Box::new(t)));
         assert!(expected(&err), "{err:?}");
         // The password never shows in an error.
         assert!(!err.to_string().contains("carrier-secret"), "{err}");
@@ -401,7 +409,7 @@ fn trunk_registration_and_limits() {
     let mut t = trunk("acme", "viettel", &[]);
     t.max_concurrent_calls = 1_000_001;
     assert!(matches!(
-        refused(&mut s, Command::CreateTrunk(t)),
+        refused(&mut s, Command::CreateTrunk(Box::new(t))),
         CommandError::OutOfBounds {
             field: BoundedField::TrunkMaxCalls,
             ..
@@ -415,14 +423,14 @@ fn trunk_registration_and_limits() {
         ok(
             &mut s,
             if create {
-                Command::CreateTrunk(t.clone())
+                Command::CreateTrunk(Box::new(t.clone()))
             } else {
-                Command::UpdateTrunk(t.clone())
+                Command::UpdateTrunk(Box::new(t.clone()))
             },
         );
     }
     // Debug output (logs) never shows the password.
-    let debug = format!("{:?}", Command::UpdateTrunk(t));
+    let debug = format!("{:?}", Command::UpdateTrunk(Box::new(t)));
     assert!(debug.contains("<redacted>") && !debug.contains("carrier-secret"));
 }
 
@@ -437,43 +445,49 @@ fn failover_stays_in_the_tenant_and_never_cycles() {
     assert_eq!(
         refused(
             &mut s,
-            Command::CreateTrunk(with_failover("acme", "a", "a"))
+            Command::CreateTrunk(Box::new(with_failover("acme", "a", "a")))
         ),
         CommandError::TrunkFailoverLoop(id("a"))
     );
     assert_eq!(
         refused(
             &mut s,
-            Command::CreateTrunk(with_failover("acme", "a", "b"))
+            Command::CreateTrunk(Box::new(with_failover("acme", "a", "b")))
         ),
         CommandError::UnknownTrunk {
             tenant: id("acme"),
             id: id("b")
         }
     );
-    ok(&mut s, Command::CreateTrunk(trunk("beta", "b", &[])));
+    ok(
+        &mut s,
+        Command::CreateTrunk(Box::new(trunk("beta", "b", &[]))),
+    );
     // Beta's trunk b is no failover for acme.
     assert!(matches!(
         refused(
             &mut s,
-            Command::CreateTrunk(with_failover("acme", "a", "b"))
+            Command::CreateTrunk(Box::new(with_failover("acme", "a", "b")))
         ),
         CommandError::UnknownTrunk { .. }
     ));
-    ok(&mut s, Command::CreateTrunk(trunk("acme", "c", &[])));
     ok(
         &mut s,
-        Command::CreateTrunk(with_failover("acme", "b", "c")),
+        Command::CreateTrunk(Box::new(trunk("acme", "c", &[]))),
     );
     ok(
         &mut s,
-        Command::CreateTrunk(with_failover("acme", "a", "b")),
+        Command::CreateTrunk(Box::new(with_failover("acme", "b", "c"))),
+    );
+    ok(
+        &mut s,
+        Command::CreateTrunk(Box::new(with_failover("acme", "a", "b"))),
     );
     // a -> b -> c; c -> a would close the loop.
     assert_eq!(
         refused(
             &mut s,
-            Command::UpdateTrunk(with_failover("acme", "c", "a"))
+            Command::UpdateTrunk(Box::new(with_failover("acme", "c", "a")))
         ),
         CommandError::TrunkFailoverLoop(id("c"))
     );
@@ -553,8 +567,14 @@ fn call_settings_codecs() {
 #[test]
 fn outbound_trunk_and_caller_id() {
     let mut s = with_numbers();
-    ok(&mut s, Command::CreateTrunk(trunk("acme", "viettel", &[])));
-    ok(&mut s, Command::CreateTrunk(trunk("beta", "vnpt", &[])));
+    ok(
+        &mut s,
+        Command::CreateTrunk(Box::new(trunk("acme", "viettel", &[]))),
+    );
+    ok(
+        &mut s,
+        Command::CreateTrunk(Box::new(trunk("beta", "vnpt", &[]))),
+    );
     let settings = |trunk: Option<&str>, caller_id: Option<&str>| {
         let mut t = tenant("acme", 10);
         t.calls.outbound_trunk = trunk.map(id);
