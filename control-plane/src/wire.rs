@@ -206,3 +206,83 @@ pub fn full_copy(state: &State) -> Vec<Item> {
     }
     items
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CallSettings, Entry, Quotas, Transport, TrunkRegistration};
+
+    fn id(s: &str) -> Id {
+        Id::new(s).expect("valid")
+    }
+
+    /// Trunks reach nodes in full copies and as deltas, registration password
+    /// included (the node registers with the carrier).
+    #[test]
+    fn trunks_are_watched() {
+        let mut state = State::new();
+        let trunk = Trunk {
+            tenant: id("acme"),
+            id: id("viettel"),
+            address: "203.0.113.7:5060".into(),
+            transport: Transport::Udp,
+            trusted_sources: vec!["203.0.113.0/24".into()],
+            registration: Some(TrunkRegistration {
+                username: "acme".into(),
+                password: "carrier-secret".into(),
+                domain: "sip.viettel.example".into(),
+                expires_secs: 600,
+            }),
+            max_concurrent_calls: 30,
+            failover: None,
+        };
+        for command in [
+            Command::CreateTenant(Tenant {
+                id: id("acme"),
+                name: "ACME".into(),
+                quotas: Quotas {
+                    max_concurrent_calls: 1,
+                    max_call_attempts_per_sec: 1,
+                    max_registrations: 1,
+                },
+                calls: CallSettings::default(),
+            }),
+            Command::CreateTrunk(Box::new(trunk.clone())),
+        ] {
+            state
+                .apply(&Entry {
+                    time_ms: 0,
+                    command,
+                })
+                .expect("applies");
+        }
+        let item = Item::Trunk {
+            tenant: id("acme"),
+            id: id("viettel"),
+            value: Some(trunk),
+        };
+        assert!(full_copy(&state).contains(&item));
+        let change = Change::Trunk {
+            tenant: id("acme"),
+            id: id("viettel"),
+        };
+        assert_eq!(item_for(&state, &change), Some(item));
+        state
+            .apply(&Entry {
+                time_ms: 0,
+                command: Command::DeleteTrunk {
+                    tenant: id("acme"),
+                    id: id("viettel"),
+                },
+            })
+            .expect("deleted");
+        assert_eq!(
+            item_for(&state, &change),
+            Some(Item::Trunk {
+                tenant: id("acme"),
+                id: id("viettel"),
+                value: None,
+            })
+        );
+    }
+}
