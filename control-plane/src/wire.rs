@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::ClusterError;
 use crate::model::{
     Agent, Binding, Command, CommandError, Extension, HuntGroup, Id, Number, Outcome, Queue, State,
-    Tenant,
+    Tenant, Trunk,
 };
 use crate::raft::store::Change;
 use crate::raft::{NodeId, TypeConfig};
@@ -100,6 +100,12 @@ pub enum Item {
         ext: Id,
         value: Option<Agent>,
     },
+    /// A carrier trunk, with its registration password (the node registers with it).
+    Trunk {
+        tenant: Id,
+        id: Id,
+        value: Option<Trunk>,
+    },
 }
 
 /// The current value of the key a change names; `None` for changes nodes do not
@@ -132,6 +138,11 @@ pub fn item_for(state: &State, change: &Change) -> Option<Item> {
             tenant: tenant.clone(),
             ext: ext.clone(),
             value: state.agent(tenant, ext).cloned(),
+        },
+        Change::Trunk { tenant, id } => Item::Trunk {
+            tenant: tenant.clone(),
+            id: id.clone(),
+            value: state.trunk(tenant, id).cloned(),
         },
         Change::Sweep | Change::Token => return None,
     })
@@ -182,9 +193,96 @@ pub fn full_copy(state: &State) -> Vec<Item> {
                 value: Some(a.clone()),
             });
         }
+        for trunk in state.trunks(&t.id) {
+            items.push(Item::Trunk {
+                tenant: t.id.clone(),
+                id: trunk.id.clone(),
+                value: Some(trunk.clone()),
+            });
+        }
     }
     for n in state.numbers() {
         items.push(Item::Number(n.digits.clone(), Some(n.clone())));
     }
     items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{CallSettings, Entry, Quotas, Transport, TrunkRegistration};
+
+    fn id(s: &str) -> Id {
+        Id::new(s).expect("valid")
+    }
+
+    /// Trunks reach nodes in full copies and as deltas, registration password
+    /// included (the node registers with the carrier).
+    #[test]
+    fn trunks_are_watched() {
+        let mut state = State::new();
+        let trunk = Trunk {
+            tenant: id("acme"),
+            id: id("viettel"),
+            address: "203.0.113.7:5060".into(),
+            transport: Transport::Udp,
+            trusted_sources: vec!["203.0.113.0/24".into()],
+            registration: Some(TrunkRegistration {
+                username: "acme".into(),
+                password: "carrier-secret".into(),
+                domain: "sip.viettel.example".into(),
+                expires_secs: 600,
+            }),
+            max_concurrent_calls: 30,
+            failover: None,
+        };
+        for command in [
+            Command::CreateTenant(Tenant {
+                id: id("acme"),
+                name: "ACME".into(),
+                quotas: Quotas {
+                    max_concurrent_calls: 1,
+                    max_call_attempts_per_sec: 1,
+                    max_registrations: 1,
+                },
+                calls: CallSettings::default(),
+            }),
+            Command::CreateTrunk(Box::new(trunk.clone())),
+        ] {
+            state
+                .apply(&Entry {
+                    time_ms: 0,
+                    command,
+                })
+                .expect("applies");
+        }
+        let item = Item::Trunk {
+            tenant: id("acme"),
+            id: id("viettel"),
+            value: Some(trunk),
+        };
+        assert!(full_copy(&state).contains(&item));
+        let change = Change::Trunk {
+            tenant: id("acme"),
+            id: id("viettel"),
+        };
+        assert_eq!(item_for(&state, &change), Some(item));
+        state
+            .apply(&Entry {
+                time_ms: 0,
+                command: Command::DeleteTrunk {
+                    tenant: id("acme"),
+                    id: id("viettel"),
+                },
+            })
+            .expect("deleted");
+        assert_eq!(
+            item_for(&state, &change),
+            Some(Item::Trunk {
+                tenant: id("acme"),
+                id: id("viettel"),
+                value: None,
+            })
+        );
+    }
 }

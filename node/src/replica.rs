@@ -206,7 +206,9 @@ pub async fn provision_demo(
 ) -> anyhow::Result<()> {
     use crate::sip::auth::{Algorithm, ha1};
     use tongdai_control_plane::cluster::Cluster;
-    use tongdai_control_plane::model::{Command, CommandError, Extension, Id, Quotas, Tenant};
+    use tongdai_control_plane::model::{
+        CallSettings, Command, CommandError, Extension, Id, Quotas, Tenant,
+    };
 
     let id = Id::new(&tenant.realm)
         .map_err(|e| anyhow::anyhow!("demo.realm {:?} cannot be a tenant id: {e}", tenant.realm))?;
@@ -219,6 +221,7 @@ pub async fn provision_demo(
             max_call_attempts_per_sec: 1_000,
             max_registrations: count.saturating_mul(2).clamp(100, 1_000_000),
         },
+        calls: CallSettings::default(),
     });
     let results = replica
         .propose(vec![create])

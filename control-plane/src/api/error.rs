@@ -116,6 +116,32 @@ impl ApiError {
                 Some(format!("quotas.{}", quota_field(*quota))),
             ),
             E::TenantNotEmpty { .. } => (S::CONFLICT, "tenant_not_empty", None),
+            E::NoCodecs => (
+                S::UNPROCESSABLE_ENTITY,
+                "no_codecs",
+                Some("calls.codecs".into()),
+            ),
+            E::DuplicateCodec(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "duplicate_codec",
+                Some("calls.codecs".into()),
+            ),
+            E::InvalidCallerId(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_caller_id",
+                Some("calls.caller_id".into()),
+            ),
+            E::UnknownCallerId { .. } => (
+                S::UNPROCESSABLE_ENTITY,
+                "unknown_caller_id",
+                Some("calls.caller_id".into()),
+            ),
+            E::CallerIdInboundOnly { .. } => (
+                S::UNPROCESSABLE_ENTITY,
+                "caller_id_inbound_only",
+                Some("calls.caller_id".into()),
+            ),
+            E::NumberInUse { .. } => (S::CONFLICT, "number_in_use", None),
             E::InvalidNumber { .. } => (
                 S::UNPROCESSABLE_ENTITY,
                 "invalid_number",
@@ -217,6 +243,63 @@ impl ApiError {
             },
             E::QueueExists { .. } => (S::CONFLICT, "queue_exists", Some("id".into())),
             E::QueueInUse { .. } => (S::CONFLICT, "queue_in_use", None),
+            E::UnknownTrunk { id, .. } => match ctx {
+                Ctx::Trunk { id: target } if target == id => {
+                    (S::NOT_FOUND, "unknown_trunk", Some("id".into()))
+                }
+                Ctx::Trunk { .. } => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "unknown_trunk",
+                    Some("failover".into()),
+                ),
+                _ => (
+                    S::UNPROCESSABLE_ENTITY,
+                    "unknown_trunk",
+                    Some("calls.outbound_trunk".into()),
+                ),
+            },
+            E::TrunkExists { .. } => (S::CONFLICT, "trunk_exists", Some("id".into())),
+            E::InvalidTrunkAddress { .. } => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_address",
+                Some("address".into()),
+            ),
+            E::InvalidTrustedSource { index, .. } => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_trusted_source",
+                Some(format!("trusted_sources[{index}]")),
+            ),
+            E::TrustedSourceInUse {
+                index,
+                source_addr,
+                tenant,
+                ..
+            } => {
+                let field = format!("trusted_sources[{index}]");
+                if let Principal::Tenant(own) = who
+                    && own != tenant
+                {
+                    // Another tenant's trunk: say no more than that it is taken.
+                    return ApiError::new(
+                        S::CONFLICT,
+                        "trusted_source_in_use",
+                        format!("trusted source {source_addr} is already trusted by another trunk"),
+                    )
+                    .with_field(field);
+                }
+                (S::CONFLICT, "trusted_source_in_use", Some(field))
+            }
+            E::InvalidTrunkDomain(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_domain",
+                Some("registration.domain".into()),
+            ),
+            E::TrunkFailoverLoop(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "failover_loop",
+                Some("failover".into()),
+            ),
+            E::TrunkInUse { .. } => (S::CONFLICT, "trunk_in_use", None),
             E::UnknownAgent { .. } => (S::NOT_FOUND, "unknown_agent", Some("extension".into())),
             E::AgentExists { .. } => (S::CONFLICT, "agent_exists", Some("extension".into())),
             E::UnknownApiToken { .. } => (S::NOT_FOUND, "unknown_token", Some("id".into())),
@@ -253,6 +336,7 @@ pub enum Ctx {
     Queue,
     Agent,
     Token,
+    Trunk { id: Id },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -310,6 +394,8 @@ fn text_field(field: TextField) -> &'static str {
         TextField::Contact => "contact",
         TextField::ContactParams => "params",
         TextField::Source => "source",
+        TextField::TrunkUsername => "registration.username",
+        TextField::TrunkPassword => "registration.password",
     }
 }
 
@@ -328,6 +414,9 @@ fn bounded_field(field: BoundedField) -> Option<&'static str> {
         BoundedField::MaxWaitSecs => "max_wait_secs",
         BoundedField::MaxQueueLen => "max_len",
         BoundedField::SkillLevel | BoundedField::Skills => "skills",
+        BoundedField::TrustedSources => "trusted_sources",
+        BoundedField::TrunkMaxCalls => "max_concurrent_calls",
+        BoundedField::TrunkRegistrationExpires => "registration.expires_secs",
         BoundedField::Expires | BoundedField::Q => return None,
     })
 }

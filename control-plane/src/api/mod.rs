@@ -1,6 +1,6 @@
-//! The REST admin API: JSON CRUD of tenants, numbers, extensions, hunt groups, queues,
-//! agents and tenant tokens, registrations, and the Raft group's status and
-//! membership, over any [`Cluster`].
+//! The REST admin API: JSON CRUD of tenants (with their call settings), numbers,
+//! extensions, hunt groups, queues, agents, trunks and tenant tokens, registrations,
+//! and the Raft group's status and membership, over any [`Cluster`].
 //!
 //! - Writes are proposed to the Raft log ([`Cluster::propose`]); reads are linearizable
 //!   ([`Cluster::linearizable`], then the local state). On a follower both answer
@@ -10,12 +10,15 @@
 //!   ([`auth`]).
 //! - Bodies are the API's own JSON types (snake_case, unknown fields refused), not the
 //!   log's encoding; errors are one JSON shape naming the field ([`error`]).
-//! - Extension passwords are turned into HA1s here and never stored or returned. The
+//! - Extension passwords are turned into HA1s here and never stored or returned; trunk
+//!   registration passwords are stored (the node answers the carrier's challenge with
+//!   them) and never returned. The
 //!   digest realm is the tenant id: the HA1s are `H(ext:tenant:password)`.
 //! - Lists are whole (no paging): a tenant's entities number in the thousands at most.
 
 mod agents;
 pub mod auth;
+mod calls;
 mod cluster;
 mod crud;
 pub mod error;
@@ -30,6 +33,7 @@ mod tenants;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 mod tokens;
+mod trunks;
 
 #[cfg(test)]
 mod tests;
@@ -137,6 +141,16 @@ pub fn router<C: Cluster>(cluster: C, auth: AuthConfig) -> Router {
             get(agents::get_one::<C>)
                 .put(agents::update::<C>)
                 .delete(agents::remove::<C>),
+        )
+        .route(
+            &format!("{scoped}/trunks"),
+            get(trunks::list::<C>).post(trunks::create::<C>),
+        )
+        .route(
+            &format!("{scoped}/trunks/{{id}}"),
+            get(trunks::get_one::<C>)
+                .put(trunks::update::<C>)
+                .delete(trunks::remove::<C>),
         )
         .route(
             &format!("{scoped}/tokens"),

@@ -1,8 +1,8 @@
 //! `/v1/tenants/{tenant}/numbers`: DIDs and where their calls go.
 //!
 //! Numbers are allocated by the operator (the carrier owns the ranges and sets premium
-//! tariffs): a tenant token may list its numbers and change where they route, nothing
-//! else.
+//! tariffs): a tenant token may list its numbers and change where they route and
+//! whether their calls are recorded, nothing else.
 
 use axum::Json;
 use axum::extract::State;
@@ -15,6 +15,7 @@ use crate::model::{Command, Destination, Id, Number, NumberKind};
 
 use super::Api;
 use super::auth::Principal;
+use super::calls::RecordingBody;
 use super::crud::{Editable, Op, Scoped};
 use super::error::{ApiError, Ctx, ErrorBody};
 use super::extract::{ApiJson, Params};
@@ -119,6 +120,10 @@ pub struct NumberBody {
     #[schema(value_type = Option<String>)]
     pub tariff_band: Option<Id>,
     pub destination: DestinationBody,
+    /// Overrides the tenant's recording policy for calls to this number; left out, the
+    /// tenant's applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<RecordingBody>,
 }
 
 impl From<&Number> for NumberBody {
@@ -129,6 +134,7 @@ impl From<&Number> for NumberBody {
             kind: Some(n.kind.into()),
             tariff_band: n.tariff_band.clone(),
             destination: (&n.destination).into(),
+            recording: n.recording.map(Into::into),
         }
     }
 }
@@ -161,6 +167,7 @@ impl NumberBody {
             tenant,
             tariff_band: self.tariff_band,
             destination: self.destination.into(),
+            recording: self.recording.map(Into::into),
         })
     }
 }
@@ -232,7 +239,7 @@ pub(super) async fn get_one<C: Cluster>(
     api.get(&who, &p, &NUMBERS).await
 }
 
-/// Replaces a number. A tenant token may change `destination` only.
+/// Replaces a number. A tenant token may change `destination` and `recording` only.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/numbers/{digits}", tag = "numbers",
     params(("tenant" = String, Path), ("digits" = String, Path)), request_body = NumberBody,
     responses((status = 200, body = NumberBody), (status = "default", body = ErrorBody)))]

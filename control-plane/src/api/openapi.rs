@@ -8,13 +8,13 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{agents, cluster, error, extensions, hunt_groups, numbers, queues, registrations};
-use super::{tenants, tokens};
+use super::{tenants, tokens, trunks};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "tongdai admin API",
-        description = "Tenants, numbers, extensions, hunt groups, queues, agents, API tokens, \
+        description = "Tenants, numbers, extensions, hunt groups, queues, agents, trunks, API tokens, \
             registrations and the control plane's Raft group. Every request needs \
             `Authorization: Bearer <token>`: the operator token, or a tenant token that sees \
             only its tenant. Followers answer 307 to the leader. Errors are \
@@ -29,6 +29,7 @@ use super::{tenants, tokens};
         hunt_groups::remove,
         queues::list, queues::create, queues::get_one, queues::update, queues::remove,
         agents::list, agents::create, agents::get_one, agents::update, agents::remove,
+        trunks::list, trunks::create, trunks::get_one, trunks::update, trunks::remove,
         tokens::list, tokens::create, tokens::revoke,
         registrations::all, registrations::of_tenant,
         cluster::status, cluster::add_learner, cluster::promote, cluster::remove,

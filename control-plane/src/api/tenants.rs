@@ -1,5 +1,6 @@
 //! `/v1/tenants`: the operator creates and deletes tenants and sets their quotas; a
-//! tenant token sees only its own tenant and may rename it.
+//! tenant token sees only its own tenant and may rename it and change its call
+//! settings.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,15 +9,17 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::cluster::Cluster;
-use crate::model::{Command, Id, Quotas, Tenant};
+use crate::model::{CallSettings, Command, Id, Quotas, Tenant};
 
 use super::Api;
 use super::auth::{Principal, unknown_tenant};
+use super::calls::CallSettingsBody;
 use super::crud::created;
 use super::error::{ApiError, Ctx, ErrorBody};
 use super::extract::{ApiJson, Params, matching};
 
-/// A tenant. `id` may be left out of a PUT body (the URL names it).
+/// A tenant. `id` may be left out of a PUT body (the URL names it). `calls` may be
+/// left out: a POST takes the defaults, a PUT keeps the current settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantBody {
@@ -27,6 +30,8 @@ pub struct TenantBody {
     #[schema(example = "ACME Vietnam")]
     pub name: String,
     pub quotas: QuotasBody,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calls: Option<CallSettingsBody>,
 }
 
 /// Per-tenant limits; 0 means none allowed (a suspended tenant).
@@ -51,12 +56,14 @@ impl From<&Tenant> for TenantBody {
                 max_call_attempts_per_sec: t.quotas.max_call_attempts_per_sec,
                 max_registrations: t.quotas.max_registrations,
             },
+            calls: Some((&t.calls).into()),
         }
     }
 }
 
 impl TenantBody {
-    fn into_model(self, id: Id) -> Tenant {
+    /// The tenant described, with `current` call settings when the body has none.
+    fn into_model(self, id: Id, current: CallSettings) -> Tenant {
         let q = self.quotas;
         Tenant {
             id,
@@ -66,6 +73,7 @@ impl TenantBody {
                 max_call_attempts_per_sec: q.max_call_attempts_per_sec,
                 max_registrations: q.max_registrations,
             },
+            calls: self.calls.map_or(current, CallSettings::from),
         }
     }
 }
@@ -103,7 +111,7 @@ pub(super) async fn create<C: Cluster>(
 ) -> Result<(StatusCode, Json<TenantBody>), ApiError> {
     who.require_operator("creating a tenant")?;
     let id = body.id.clone().ok_or_else(|| missing("id"))?;
-    let tenant = body.into_model(id);
+    let tenant = body.into_model(id, CallSettings::default());
     api.save(&who, &Ctx::Tenant, Command::CreateTenant, tenant)
         .await
         .map(created)
@@ -124,7 +132,8 @@ pub(super) async fn get_one<C: Cluster>(
         .ok_or_else(|| unknown_tenant(&tenant))
 }
 
-/// Replaces a tenant. A tenant token may change the name only (403 on `quotas`).
+/// Replaces a tenant; without `calls` the call settings stay. A tenant token may change
+/// the name and the call settings, not the quotas (403).
 #[utoipa::path(put, path = "/v1/tenants/{tenant}", tag = "tenants",
     params(("tenant" = String, Path)), request_body = TenantBody,
     responses((status = 200, body = TenantBody), (status = "default", body = ErrorBody)))]
@@ -136,21 +145,17 @@ pub(super) async fn update<C: Cluster>(
 ) -> Result<Json<TenantBody>, ApiError> {
     let tenant = p.tenant(&who)?;
     let id = matching("id", tenant.clone(), body.id.clone())?;
-    let tenant = body.into_model(id);
-    if let Principal::Tenant(_) = who {
-        let quotas = api
-            .read(|s| s.tenant(&tenant.id).map(|t| t.quotas.clone()))
-            .await?;
-        match quotas {
-            None => return Err(unknown_tenant(&tenant.id)),
-            Some(q) if q != tenant.quotas => {
-                return Err(
-                    ApiError::forbidden("a tenant's quotas are set by the operator")
-                        .with_field("quotas"),
-                );
-            }
-            Some(_) => {}
-        }
+    let current = api
+        .read(|s| s.tenant(&id).cloned())
+        .await?
+        .ok_or_else(|| unknown_tenant(&id))?;
+    let tenant = body.into_model(id, current.calls);
+    if let Principal::Tenant(_) = who
+        && current.quotas != tenant.quotas
+    {
+        return Err(
+            ApiError::forbidden("a tenant's quotas are set by the operator").with_field("quotas"),
+        );
     }
     api.save(&who, &Ctx::Tenant, Command::UpdateTenant, tenant)
         .await

@@ -11,6 +11,7 @@ use super::queue::{Agent, Queue};
 use super::registration::{Binding, RegisterRequest};
 use super::tenant::Tenant;
 use super::token::ApiToken;
+use super::trunk::Trunk;
 
 /// One log entry for the state machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,7 +37,7 @@ pub enum Command {
     CreateNumber(Number),
     /// Same tenant only: a number never moves between tenants by update.
     UpdateNumber(Number),
-    /// Only by the owning tenant.
+    /// Only by the owning tenant; refused while the tenant presents it as caller ID.
     DeleteNumber {
         tenant: Id,
         digits: String,
@@ -91,6 +92,18 @@ pub enum Command {
     /// `now_ms` may not be later than the entry's own time.
     SweepExpired {
         now_ms: u64,
+    },
+
+    /// Refused when a trusted source is any other trunk's already (in any tenant), or
+    /// the failover trunk is unknown in the tenant or leads back to this one.
+    /// Boxed: a trunk is the largest entity, and every command would pay its size.
+    CreateTrunk(Box<Trunk>),
+    UpdateTrunk(Box<Trunk>),
+    /// Refused while the tenant's `calls.outbound_trunk` or another trunk's
+    /// `failover` names it.
+    DeleteTrunk {
+        tenant: Id,
+        id: Id,
     },
 }
 

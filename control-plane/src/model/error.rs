@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::calls::Codec;
 use super::id::Id;
 use super::number::NumberKind;
 
@@ -17,6 +18,8 @@ pub enum TextField {
     Contact,
     ContactParams,
     Source,
+    TrunkUsername,
+    TrunkPassword,
 }
 
 /// A tenant quota, for [`CommandError::QuotaOutOfBounds`].
@@ -38,6 +41,9 @@ pub enum BoundedField {
     Skills,
     Expires,
     Q,
+    TrustedSources,
+    TrunkMaxCalls,
+    TrunkRegistrationExpires,
 }
 
 /// HA1 digest algorithm, for [`CommandError::InvalidHa1`].
@@ -59,6 +65,12 @@ pub enum Reference {
     HuntGroupNoAnswer(Id),
     /// An agent logs in on it.
     Agent(Id),
+    /// The tenant's outbound calls leave by it (`calls.outbound_trunk`).
+    OutboundTrunk,
+    /// This trunk fails over to it.
+    TrunkFailover(Id),
+    /// The tenant presents it as caller ID (`calls.caller_id`).
+    CallerId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -81,7 +93,7 @@ pub enum CommandError {
         max: u32,
     },
     #[error(
-        "tenant {tenant} still has {numbers} numbers, {extensions} extensions, {hunt_groups} hunt groups, {queues} queues and {agents} agents: delete them first"
+        "tenant {tenant} still has {numbers} numbers, {extensions} extensions, {hunt_groups} hunt groups, {queues} queues, {agents} agents and {trunks} trunks: delete them first"
     )]
     TenantNotEmpty {
         tenant: Id,
@@ -90,6 +102,25 @@ pub enum CommandError {
         hunt_groups: usize,
         queues: usize,
         agents: usize,
+        trunks: usize,
+    },
+
+    #[error("the codec list is empty: allow at least one codec")]
+    NoCodecs,
+    #[error("codec {0:?} is listed twice")]
+    DuplicateCodec(Codec),
+    #[error("{0:?} is not a number: the caller ID is the digits of one of the tenant's numbers")]
+    InvalidCallerId(String),
+    #[error("caller ID {number} is not a number of tenant {tenant}")]
+    UnknownCallerId { tenant: Id, number: String },
+    #[error(
+        "number {number} is {kind:?}: 1800 and 1900 numbers are inbound only and cannot be presented as caller ID; use a geographic number"
+    )]
+    CallerIdInboundOnly { number: String, kind: NumberKind },
+    #[error("number {number} is still used by {used_by:?}")]
+    NumberInUse {
+        number: String,
+        used_by: Vec<Reference>,
     },
 
     #[error("{number:?} is not a valid {kind:?} number: {}", kind.rule())]
@@ -152,6 +183,44 @@ pub enum CommandError {
     QueueExists { tenant: Id, id: Id },
     #[error("queue {id} of tenant {tenant} is still used by {used_by:?}")]
     QueueInUse {
+        tenant: Id,
+        id: Id,
+        used_by: Vec<Reference>,
+    },
+
+    #[error("unknown trunk {id} in tenant {tenant}")]
+    UnknownTrunk { tenant: Id, id: Id },
+    #[error("trunk {id} already exists in tenant {tenant}")]
+    TrunkExists { tenant: Id, id: Id },
+    #[error("trunk address {value:?} is not valid: {reason}")]
+    InvalidTrunkAddress { value: String, reason: String },
+    #[error("trusted source {value:?} is not valid: {reason}")]
+    InvalidTrustedSource {
+        /// Its position in `trusted_sources`.
+        index: usize,
+        value: String,
+        reason: String,
+    },
+    #[error(
+        "trusted source {source_addr} is already trusted by trunk {trunk} of tenant {tenant}: a source may belong to one trunk only, or its calls' tenant would be ambiguous"
+    )]
+    TrustedSourceInUse {
+        /// Its position in `trusted_sources`.
+        index: usize,
+        source_addr: String,
+        tenant: Id,
+        trunk: Id,
+    },
+    #[error(
+        "{0:?} is not a valid registrar domain: a DNS name (sip.carrier.example) or an IPv4 address"
+    )]
+    InvalidTrunkDomain(String),
+    #[error(
+        "trunk {0} fails over to itself (directly or through other trunks): a call would be retried forever"
+    )]
+    TrunkFailoverLoop(Id),
+    #[error("trunk {id} of tenant {tenant} is still used by {used_by:?}")]
+    TrunkInUse {
         tenant: Id,
         id: Id,
         used_by: Vec<Reference>,

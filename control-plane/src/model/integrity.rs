@@ -40,7 +40,8 @@ impl State {
         let hunt_groups = self.scoped(&self.hunt_groups, tenant).count();
         let queues = self.scoped(&self.queues, tenant).count();
         let agents = self.scoped(&self.agents, tenant).count();
-        if numbers + extensions + hunt_groups + queues + agents > 0 {
+        let trunks = self.scoped(&self.trunks, tenant).count();
+        if numbers + extensions + hunt_groups + queues + agents + trunks > 0 {
             return Err(CommandError::TenantNotEmpty {
                 tenant: tenant.clone(),
                 numbers,
@@ -48,6 +49,7 @@ impl State {
                 hunt_groups,
                 queues,
                 agents,
+                trunks,
             });
         }
         self.tenants.remove(tenant);

@@ -1,5 +1,6 @@
-//! The deterministic state machine of the control plane: tenants, numbers, extensions,
-//! registrations, hunt groups, queues, agents and tenants' API tokens, changed only by applying log entries.
+//! The deterministic state machine of the control plane: tenants (with their call
+//! settings), numbers, extensions, registrations, hunt groups, queues, agents, trunks
+//! and tenants' API tokens, changed only by applying log entries.
 //!
 //! Determinism is the contract: the same entries applied in the same order give the
 //! same state and the same snapshot bytes on every replica. So: no clock (time comes
@@ -11,7 +12,9 @@
 //! expired, or an unregister of an extension without bindings, does not).
 //!
 //! ```
-//! use tongdai_control_plane::model::{Command, Entry, Id, Outcome, Quotas, State, Tenant};
+//! use tongdai_control_plane::model::{
+//!     CallSettings, Command, Entry, Id, Outcome, Quotas, State, Tenant,
+//! };
 //!
 //! let mut state = State::new();
 //! let acme = Tenant {
@@ -22,6 +25,7 @@
 //!         max_call_attempts_per_sec: 5,
 //!         max_registrations: 100,
 //!     },
+//!     calls: CallSettings::default(),
 //! };
 //! let entry = Entry { time_ms: 1_700_000_000_000, command: Command::CreateTenant(acme) };
 //! assert_eq!(state.apply(&entry)?, Outcome::Done);
@@ -33,6 +37,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod bindings;
+mod calls;
 mod command;
 mod error;
 mod extension;
@@ -42,8 +48,11 @@ mod integrity;
 mod number;
 mod queue;
 mod registration;
+mod source;
 mod tenant;
 mod token;
+mod trunk;
+mod trunk_integrity;
 
 #[cfg(test)]
 mod tests;
@@ -54,6 +63,7 @@ use serde::{Deserialize, Serialize};
 
 use integrity::{unknown_extension, unknown_hunt_group, unknown_queue};
 
+pub use calls::{CallSettings, Codec, RecordingPolicy};
 pub use command::{Command, Entry, Outcome};
 pub use error::{BoundedField, CommandError, Ha1Algorithm, QuotaKind, Reference, TextField};
 pub use extension::{Extension, ForwardCondition, ForwardToMobile};
@@ -64,8 +74,12 @@ pub use queue::{Agent, AgentState, Queue, QueueStrategy};
 pub use registration::{
     Binding, ContactUpdate, MAX_CONTACTS_PER_AOR, MAX_EXPIRES_SECS, RegisterRequest, Transport,
 };
+pub use source::{MIN_PREFIX_V4, MIN_PREFIX_V6, SourceError, TrustedSource, network_of};
 pub use tenant::{Quotas, Tenant};
 pub use token::ApiToken;
+pub use trunk::{
+    MAX_REGISTRATION_EXPIRES, MIN_REGISTRATION_EXPIRES, Trunk, TrunkRegistration, check_host_port,
+};
 
 /// Key of anything that lives inside a tenant: (tenant, id).
 type Scoped = (Id, Id);
@@ -92,6 +106,7 @@ pub struct State {
     /// Only non-empty binding lists are stored.
     bindings: BTreeMap<Scoped, Vec<Binding>>,
     api_tokens: BTreeMap<Scoped, ApiToken>,
+    trunks: BTreeMap<Scoped, Trunk>,
     /// Stored bindings per tenant (expired ones included until swept), no zero
     /// entries: an upper bound on live ones that makes the quota check O(1) in the
     /// common case. Derived from `bindings`, so not in snapshots.
@@ -191,6 +206,20 @@ impl State {
         self.api_tokens.values()
     }
 
+    pub fn trunk(&self, tenant: &Id, id: &Id) -> Option<&Trunk> {
+        self.trunks.get(&(tenant.clone(), id.clone()))
+    }
+
+    /// The trunks of one tenant, in id order.
+    pub fn trunks<'a>(&'a self, tenant: &'a Id) -> impl Iterator<Item = &'a Trunk> {
+        self.scoped(&self.trunks, tenant).map(|(_, v)| v)
+    }
+
+    /// Every tenant's trunks, by tenant then id.
+    pub fn all_trunks(&self) -> impl Iterator<Item = &Trunk> {
+        self.trunks.values()
+    }
+
     /// Live bindings of an extension at `now_ms`.
     pub fn bindings(&self, tenant: &Id, ext: &Id, now_ms: u64) -> Vec<&Binding> {
         self.bindings
@@ -242,16 +271,15 @@ impl State {
                 if self.tenants.contains_key(&t.id) {
                     return Err(CommandError::TenantExists(t.id.clone()));
                 }
+                self.check_call_settings(&t.id, &t.calls)?;
                 self.tenants.insert(t.id.clone(), t.clone());
                 Outcome::Done
             }
             Command::UpdateTenant(t) => {
                 t.validate()?;
-                let slot = self
-                    .tenants
-                    .get_mut(&t.id)
-                    .ok_or_else(|| CommandError::UnknownTenant(t.id.clone()))?;
-                *slot = t.clone();
+                self.require_tenant(&t.id)?;
+                self.check_call_settings(&t.id, &t.calls)?;
+                self.tenants.insert(t.id.clone(), t.clone());
                 Outcome::Done
             }
             Command::DeleteTenant { tenant } => {
@@ -275,6 +303,7 @@ impl State {
                         owner: owner.clone(),
                     });
                 }
+                self.check_number_unused(tenant, digits)?;
                 self.numbers.remove(digits);
                 Outcome::Done
             }
@@ -363,6 +392,15 @@ impl State {
                     })?;
                 Outcome::Done
             }
+            Command::CreateTrunk(t) | Command::UpdateTrunk(t) => {
+                let create = matches!(entry.command, Command::CreateTrunk(_));
+                self.put_trunk(t, create)?;
+                Outcome::Done
+            }
+            Command::DeleteTrunk { tenant, id } => {
+                self.delete_trunk(tenant, id)?;
+                Outcome::Done
+            }
             Command::CreateApiToken(t) => {
                 self.create_api_token(t)?;
                 Outcome::Done
@@ -436,103 +474,9 @@ impl State {
             }
             Command::UpdateQueue(q) => self.queues.get(&scoped(&q.tenant, &q.id)) == Some(q),
             Command::UpdateAgent(a) => self.agents.get(&scoped(&a.tenant, &a.extension)) == Some(a),
+            Command::UpdateTrunk(t) => self.trunks.get(&scoped(&t.tenant, &t.id)) == Some(&**t),
             _ => false,
         }
-    }
-
-    /// The bindings after the REGISTER, and whether anything changed (a query without
-    /// contacts changes nothing unless it drops expired bindings).
-    fn register(
-        &mut self,
-        req: &RegisterRequest,
-        now: u64,
-    ) -> Result<(Outcome, bool), CommandError> {
-        req.validate()?;
-        self.require_extension(&req.tenant, &req.extension)?;
-        let limit = self
-            .tenants
-            .get(&req.tenant)
-            .map_or(0, |t| t.quotas.max_registrations);
-        let key = (req.tenant.clone(), req.extension.clone());
-        let current = self.bindings.get(&key).map(Vec::as_slice).unwrap_or(&[]);
-        let live_here = current.iter().filter(|b| b.is_live(now)).count();
-        let next = registration::updated(current, req, now)?;
-        let stored_elsewhere = self
-            .stored_binding_count(&req.tenant)
-            .saturating_sub(current.len());
-        // Only growth is refused: a tenant over a lowered quota can still refresh.
-        // Stored bindings bound live ones from above, so the scan for live ones is
-        // needed only near the quota.
-        if next.len() > live_here && stored_elsewhere + next.len() > limit as usize {
-            let live_tenant: usize = self
-                .scoped(&self.bindings, &req.tenant)
-                .map(|(_, v)| v.iter().filter(|b| b.is_live(now)).count())
-                .sum();
-            let after = live_tenant - live_here + next.len();
-            if after > limit as usize {
-                return Err(CommandError::RegistrationQuotaExceeded {
-                    tenant: req.tenant.clone(),
-                    limit,
-                });
-            }
-        }
-        let changed = next.as_slice() != current;
-        if changed {
-            self.set_bindings(key, next.clone());
-        }
-        Ok((Outcome::Bindings(next), changed))
-    }
-
-    /// Replaces an extension's bindings, keeping `stored_bindings` in step; the only
-    /// way bindings change besides [`State::sweep`].
-    fn set_bindings(&mut self, key: Scoped, next: Vec<Binding>) {
-        let tenant = key.0.clone();
-        let old = if next.is_empty() {
-            self.bindings.remove(&key)
-        } else {
-            let new = next.len();
-            let old = self.bindings.insert(key, next);
-            *self.stored_bindings.entry(tenant.clone()).or_default() += new;
-            old
-        };
-        if let Some(old) = old {
-            self.uncount_bindings(&tenant, old.len());
-        }
-    }
-
-    fn uncount_bindings(&mut self, tenant: &Id, n: usize) {
-        if let Some(count) = self.stored_bindings.get_mut(tenant) {
-            *count = count.saturating_sub(n);
-            if *count == 0 {
-                self.stored_bindings.remove(tenant);
-            }
-        }
-    }
-
-    fn count_stored_bindings(&self) -> BTreeMap<Id, usize> {
-        let mut counts = BTreeMap::new();
-        for ((tenant, _), list) in &self.bindings {
-            *counts.entry(tenant.clone()).or_default() += list.len();
-        }
-        counts
-    }
-
-    fn sweep(&mut self, now_ms: u64) -> usize {
-        let mut removed_by_tenant: BTreeMap<Id, usize> = BTreeMap::new();
-        self.bindings.retain(|(tenant, _), list| {
-            let before = list.len();
-            list.retain(|b| b.is_live(now_ms));
-            if list.len() < before {
-                *removed_by_tenant.entry(tenant.clone()).or_default() += before - list.len();
-            }
-            !list.is_empty()
-        });
-        let mut removed = 0;
-        for (tenant, n) in removed_by_tenant {
-            self.uncount_bindings(&tenant, n);
-            removed += n;
-        }
-        removed
     }
 
     fn put_number(&mut self, n: &Number, create: bool) -> Result<(), CommandError> {

@@ -6,10 +6,12 @@
 //! - geographic: `02` + 9 digits (11 in all: area code and subscriber, e.g.
 //!   `02873001234` for 028 7300 1234).
 //!
-//! 1800 and 1900 numbers are inbound only; that is enforced on outbound calls, not here.
+//! 1800 and 1900 numbers are inbound only: the state refuses them as a tenant's caller
+//! ID, and the B2BUA refuses outbound calls presenting them.
 
 use serde::{Deserialize, Serialize};
 
+use super::calls::RecordingPolicy;
 use super::error::CommandError;
 use super::id::Id;
 
@@ -71,6 +73,8 @@ pub struct Number {
     /// Required for premium rate (1900), forbidden otherwise.
     pub tariff_band: Option<Id>,
     pub destination: Destination,
+    /// Overrides the tenant's recording policy for calls to this number.
+    pub recording: Option<RecordingPolicy>,
 }
 
 impl Number {

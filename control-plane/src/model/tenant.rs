@@ -1,7 +1,9 @@
-//! Tenants and their quotas: what keeps one tenant's peak from starving the others.
+//! Tenants, their quotas (what keeps one tenant's peak from starving the others) and
+//! their call settings.
 
 use serde::{Deserialize, Serialize};
 
+use super::calls::CallSettings;
 use super::error::{CommandError, QuotaKind, TextField};
 use super::id::{Id, check_text};
 
@@ -27,6 +29,8 @@ pub struct Tenant {
     pub id: Id,
     pub name: String,
     pub quotas: Quotas,
+    /// Codecs, recording policy, outbound trunk and caller ID.
+    pub calls: CallSettings,
 }
 
 impl Tenant {
@@ -54,6 +58,6 @@ impl Tenant {
                 return Err(CommandError::QuotaOutOfBounds { quota, value, max });
             }
         }
-        Ok(())
+        self.calls.validate()
     }
 }

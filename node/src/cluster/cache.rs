@@ -1,15 +1,19 @@
 //! The node's local copy of what it needs from the control plane, fed by a watch
-//! stream ([`WatchEvent`]s): tenants, extensions with their HA1 credentials,
-//! registration bindings, numbers, hunt groups, queues and agents. Lookups on the SIP
-//! hot path read it without a network round trip.
+//! stream ([`WatchEvent`]s): tenants (with their call settings), extensions with
+//! their HA1 credentials, registration bindings, numbers, hunt groups, queues, agents
+//! and trunks. Lookups on the SIP hot path read it without a network round trip; the
+//! trunk trusting a packet's source is found through an index ([`SourceIndex`]).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 
 use parking_lot::RwLock;
 use tongdai_control_plane::model::{
-    Agent, Binding, Extension, HuntGroup, Id, Number, Queue, Tenant,
+    Agent, Binding, Extension, HuntGroup, Id, Number, Queue, Tenant, Trunk,
 };
 use tongdai_control_plane::wire::{Item, WatchEvent};
+
+use super::sources::SourceIndex;
 
 type Key = (Id, Id);
 
@@ -23,6 +27,9 @@ struct Inner {
     hunt_groups: HashMap<Key, HuntGroup>,
     queues: HashMap<Key, Queue>,
     agents: HashMap<Key, Agent>,
+    trunks: HashMap<Key, Trunk>,
+    /// The trunks' trusted sources, kept in step with `trunks`.
+    sources: SourceIndex,
     /// Bindings held, expired ones included until the leader's sweep removes them.
     stored_bindings: usize,
     /// The revision of a full copy still arriving in chunks; `revision` stays `None`
@@ -67,6 +74,16 @@ impl Inner {
             }
             Item::Queue { tenant, id, value } => set(&mut self.queues, (tenant, id), value),
             Item::Agent { tenant, ext, value } => set(&mut self.agents, (tenant, ext), value),
+            Item::Trunk { tenant, id, value } => {
+                let key = (tenant, id);
+                if let Some(old) = self.trunks.get(&key) {
+                    self.sources.remove(&key, old);
+                }
+                if let Some(new) = &value {
+                    self.sources.insert(&key, new);
+                }
+                set(&mut self.trunks, key, value);
+            }
         }
     }
 }
@@ -202,6 +219,40 @@ impl Cache {
             .get(&(tenant.clone(), ext.clone()))
             .cloned()
     }
+
+    pub fn extension(&self, tenant: &Id, ext: &Id) -> Option<Extension> {
+        self.with_extension(tenant, ext, Extension::clone)
+    }
+
+    pub fn trunk(&self, tenant: &Id, id: &Id) -> Option<Trunk> {
+        self.inner
+            .read()
+            .trunks
+            .get(&(tenant.clone(), id.clone()))
+            .cloned()
+    }
+
+    /// The trunk whose trusted_sources match `source` (exact IP:port beats IP beats the
+    /// narrowest CIDR); None if no trunk trusts it. A few hash lookups, whatever the
+    /// number of trunks.
+    pub fn trunk_for_source(&self, source: SocketAddr) -> Option<Trunk> {
+        let inner = self.inner.read();
+        let key = inner.sources.lookup(source)?;
+        inner.trunks.get(key).cloned()
+    }
+
+    /// A tenant's trunks, in id order.
+    pub fn trunks(&self, tenant: &Id) -> Vec<Trunk> {
+        let inner = self.inner.read();
+        let mut list: Vec<Trunk> = inner
+            .trunks
+            .iter()
+            .filter(|((t, _), _)| t == tenant)
+            .map(|(_, v)| v.clone())
+            .collect();
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        list
+    }
 }
 
 #[cfg(test)]
@@ -220,6 +271,7 @@ mod tests {
                     max_call_attempts_per_sec: 1,
                     max_registrations: 1,
                 },
+                calls: Default::default(),
             }),
         )
     }
@@ -267,5 +319,136 @@ mod tests {
             complete: true,
         });
         assert!(!cache.has_tenant("b") && cache.has_tenant("d"));
+    }
+
+    fn trunk(tenant: &str, id: &str, sources: &[&str]) -> Trunk {
+        Trunk {
+            tenant: Id::new(tenant).unwrap(),
+            id: Id::new(id).unwrap(),
+            address: "sip.carrier.example:5060".into(),
+            transport: tongdai_control_plane::model::Transport::Udp,
+            trusted_sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+            registration: None,
+            max_concurrent_calls: 10,
+            failover: None,
+        }
+    }
+
+    fn put(t: &Trunk) -> Item {
+        Item::Trunk {
+            tenant: t.tenant.clone(),
+            id: t.id.clone(),
+            value: Some(t.clone()),
+        }
+    }
+
+    fn gone(tenant: &str, id: &str) -> Item {
+        Item::Trunk {
+            tenant: Id::new(tenant).unwrap(),
+            id: Id::new(id).unwrap(),
+            value: None,
+        }
+    }
+
+    /// Which trunk (tenant/id) `cache` says trusts `source`.
+    fn who(cache: &Cache, source: &str) -> Option<String> {
+        let addr: SocketAddr = source.parse().unwrap();
+        cache
+            .trunk_for_source(addr)
+            .map(|t| format!("{}/{}", t.tenant, t.id))
+    }
+
+    #[test]
+    fn trunk_for_source_prefers_exact_then_ip_then_the_narrowest_network() {
+        let cache = Cache::new();
+        let wide = trunk("acme", "wide", &["10.0.0.0/8", "2001:db8::/32"]);
+        let mid = trunk("beta", "mid", &["10.1.0.0/16"]);
+        let narrow = trunk("acme", "narrow", &["10.1.2.0/24", "2001:db8:1::/48"]);
+        let ip = trunk("beta", "ip", &["10.1.2.3", "2001:db8:1::7"]);
+        let exact = trunk("gamma", "exact", &["10.1.2.3:5060", "[2001:db8:1::7]:5080"]);
+        cache.apply(WatchEvent::Reset {
+            revision: 1,
+            items: vec![put(&wide), put(&mid), put(&narrow), put(&ip), put(&exact)],
+            complete: true,
+        });
+        for (source, want) in [
+            ("10.1.2.3:5060", Some("gamma/exact")),
+            ("10.1.2.3:5061", Some("beta/ip")),
+            ("10.1.2.4:5060", Some("acme/narrow")),
+            ("10.1.3.4:5060", Some("beta/mid")),
+            ("10.2.0.1:5060", Some("acme/wide")),
+            ("11.0.0.1:5060", None),
+            // IPv4 through a dual-stack socket.
+            ("[::ffff:10.1.2.3]:5060", Some("gamma/exact")),
+            ("[::ffff:10.2.0.1]:5060", Some("acme/wide")),
+            ("[2001:db8:1::7]:5080", Some("gamma/exact")),
+            ("[2001:db8:1::7]:5060", Some("beta/ip")),
+            ("[2001:db8:1::8]:5060", Some("acme/narrow")),
+            ("[2001:db8:2::1]:5060", Some("acme/wide")),
+            ("[2001:db9::1]:5060", None),
+        ] {
+            assert_eq!(who(&cache, source).as_deref(), want, "{source}");
+        }
+        assert_eq!(
+            cache
+                .trunks(&Id::new("acme").unwrap())
+                .iter()
+                .map(|t| t.id.as_str())
+                .collect::<Vec<_>>(),
+            ["narrow", "wide"]
+        );
+        assert_eq!(
+            cache.trunk(&Id::new("beta").unwrap(), &Id::new("mid").unwrap()),
+            Some(mid.clone())
+        );
+
+        // Deletes and updates take effect; untouched sources stay.
+        cache.apply(WatchEvent::Delta {
+            revision: 2,
+            items: vec![gone("gamma", "exact"), put(&trunk("acme", "narrow", &[]))],
+        });
+        assert_eq!(who(&cache, "10.1.2.3:5060").as_deref(), Some("beta/ip"));
+        assert_eq!(who(&cache, "10.1.2.4:5060").as_deref(), Some("beta/mid"));
+        assert_eq!(
+            who(&cache, "[2001:db8:1::8]:5060").as_deref(),
+            Some("acme/wide")
+        );
+        // A reset forgets everything not in it.
+        cache.apply(WatchEvent::Reset {
+            revision: 3,
+            items: vec![put(&mid)],
+            complete: true,
+        });
+        assert_eq!(who(&cache, "10.1.2.3:5060").as_deref(), Some("beta/mid"));
+        assert_eq!(who(&cache, "10.2.0.1:5060"), None);
+    }
+
+    #[test]
+    fn a_source_moving_between_trunks_in_one_delta_stays_with_its_new_trunk() {
+        let cache = Cache::new();
+        let a = trunk("acme", "a", &["192.0.2.1", "192.0.2.0/24"]);
+        cache.apply(WatchEvent::Reset {
+            revision: 1,
+            items: vec![put(&a)],
+            complete: true,
+        });
+        // The new owner's item comes first, the old owner's release second: the
+        // release must not drop what now belongs to the other trunk.
+        cache.apply(WatchEvent::Delta {
+            revision: 3,
+            items: vec![
+                put(&trunk("beta", "b", &["192.0.2.1", "192.0.2.0/24"])),
+                put(&trunk("acme", "a", &[])),
+            ],
+        });
+        assert_eq!(who(&cache, "192.0.2.1:5060").as_deref(), Some("beta/b"));
+        assert_eq!(who(&cache, "192.0.2.9:5060").as_deref(), Some("beta/b"));
+        // And in the other order.
+        cache.apply(WatchEvent::Delta {
+            revision: 5,
+            items: vec![put(&trunk("beta", "b", &[])), put(&a)],
+        });
+        assert_eq!(who(&cache, "192.0.2.1:5060").as_deref(), Some("acme/a"));
+        assert_eq!(who(&cache, "192.0.2.9:5060").as_deref(), Some("acme/a"));
     }
 }

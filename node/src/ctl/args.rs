@@ -60,6 +60,9 @@ pub enum Resource {
     /// Agents of a tenant.
     #[command(subcommand)]
     Agent(AgentCmd),
+    /// Carrier trunks of a tenant.
+    #[command(subcommand)]
+    Trunk(TrunkCmd),
     /// API tokens of a tenant (operator only).
     #[command(subcommand)]
     Token(TokenCmd),
@@ -84,6 +87,8 @@ pub enum TenantCmd {
         name: String,
         #[command(flatten)]
         quotas: QuotaArgs,
+        #[command(flatten)]
+        calls: CallArgs,
     },
     /// Changes the given fields, keeps the others.
     Update {
@@ -92,6 +97,10 @@ pub enum TenantCmd {
         name: Option<String>,
         #[command(flatten)]
         quotas: QuotaArgs,
+        #[command(flatten)]
+        calls: CallArgs,
+        #[command(flatten)]
+        clear: CallClearArgs,
     },
     Delete {
         id: String,
@@ -111,6 +120,59 @@ pub struct QuotaArgs {
     pub max_registrations: Option<u32>,
 }
 
+// A tenant's call settings. (Not a doc comment: clap would take it for the about of
+// the commands that flatten it.)
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    /// Codecs allowed, in order of preference, comma-separated (default:
+    /// pcmu,pcma,telephone_event).
+    #[arg(long, value_enum, value_delimiter = ',', num_args = 1..)]
+    pub codecs: Option<Vec<CodecArg>>,
+    /// Pass other codecs through when both sides offer them.
+    #[arg(long)]
+    pub allow_other_codecs: bool,
+    /// Whether calls are recorded (default: on_demand).
+    #[arg(long, value_enum)]
+    pub recording: Option<RecordingArg>,
+    /// The trunk outbound calls leave by.
+    #[arg(long, value_name = "TRUNK")]
+    pub outbound_trunk: Option<String>,
+    /// Caller ID of outbound calls: one of the tenant's geographic numbers (1800 and
+    /// 1900 numbers are inbound only).
+    #[arg(long, value_name = "DIGITS")]
+    pub caller_id: Option<String>,
+}
+
+// Clearing call settings on update.
+#[derive(Debug, Args)]
+pub struct CallClearArgs {
+    /// Stop passing other codecs through.
+    #[arg(long, conflicts_with = "allow_other_codecs")]
+    pub no_other_codecs: bool,
+    /// No outbound trunk any more.
+    #[arg(long, conflicts_with = "outbound_trunk")]
+    pub no_outbound_trunk: bool,
+    /// No caller ID any more.
+    #[arg(long, conflicts_with = "caller_id")]
+    pub no_caller_id: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum CodecArg {
+    Pcmu,
+    Pcma,
+    #[value(name = "telephone_event", alias = "telephone-event")]
+    TelephoneEvent,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RecordingArg {
+    Always,
+    Never,
+    #[value(name = "on_demand", alias = "on-demand")]
+    OnDemand,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum NumberCmd {
     List,
@@ -126,6 +188,9 @@ pub enum NumberCmd {
         /// Tariff band, for 1900 numbers.
         #[arg(long)]
         tariff_band: Option<String>,
+        /// Record calls to this number so, whatever the tenant's policy.
+        #[arg(long, value_enum)]
+        recording: Option<RecordingArg>,
     },
     Update {
         digits: String,
@@ -133,6 +198,11 @@ pub enum NumberCmd {
         dest: Option<Value>,
         #[arg(long)]
         tariff_band: Option<String>,
+        #[arg(long, value_enum)]
+        recording: Option<RecordingArg>,
+        /// Follow the tenant's recording policy again.
+        #[arg(long, conflicts_with = "recording")]
+        tenant_recording: bool,
     },
     Delete {
         digits: String,
@@ -332,6 +402,93 @@ pub enum AgentCmd {
     },
     Delete {
         extension: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TransportArg {
+    Udp,
+    Tcp,
+    Tls,
+}
+
+// A trunk's outbound registration. (Not a doc comment, as above.)
+#[derive(Debug, Args)]
+pub struct RegistrationArgs {
+    /// Register with the carrier as this user (with --register-domain and a password).
+    #[arg(long, value_name = "USER")]
+    pub register_user: Option<String>,
+    /// The registrar's domain, e.g. sip.carrier.example.
+    #[arg(long, value_name = "DOMAIN")]
+    pub register_domain: Option<String>,
+    /// The registration password (stored for the digest answer, never shown).
+    #[arg(
+        long,
+        value_name = "PASSWORD",
+        conflicts_with = "register_password_stdin"
+    )]
+    pub register_password: Option<String>,
+    /// Read the registration password from the first line of standard input.
+    #[arg(long)]
+    pub register_password_stdin: bool,
+    /// Registration expiry, 60-3600 seconds (default 600).
+    #[arg(long, value_name = "SECS")]
+    pub register_expires: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrunkCmd {
+    List,
+    Get {
+        id: String,
+    },
+    /// Creates a trunk; --trust is for the operator only.
+    Create {
+        id: String,
+        /// Where calls to the carrier go: IP:port, [IPv6]:port or host:port.
+        #[arg(long)]
+        address: String,
+        #[arg(long, value_enum, default_value = "udp")]
+        transport: TransportArg,
+        /// Sources trusted as this trunk's (IP, IP:port or CIDR), comma-separated.
+        #[arg(long, value_delimiter = ',', value_name = "SOURCES")]
+        trust: Vec<String>,
+        /// Calls at once through the trunk; 0 disables it.
+        #[arg(long, default_value_t = 100)]
+        max_calls: u32,
+        /// Trunk tried when this one answers 5xx or not at all.
+        #[arg(long, value_name = "TRUNK")]
+        failover: Option<String>,
+        #[command(flatten)]
+        registration: RegistrationArgs,
+    },
+    /// Changes the given fields; --trust replaces the trusted sources.
+    Update {
+        id: String,
+        #[arg(long)]
+        address: Option<String>,
+        #[arg(long, value_enum)]
+        transport: Option<TransportArg>,
+        #[arg(long, value_delimiter = ',', value_name = "SOURCES")]
+        trust: Vec<String>,
+        /// Trust no source any more.
+        #[arg(long, conflicts_with = "trust")]
+        no_trust: bool,
+        #[arg(long)]
+        max_calls: Option<u32>,
+        #[arg(long, value_name = "TRUNK")]
+        failover: Option<String>,
+        /// No failover trunk any more.
+        #[arg(long, conflicts_with = "failover")]
+        no_failover: bool,
+        #[command(flatten)]
+        registration: RegistrationArgs,
+        /// Stop registering with the carrier.
+        #[arg(long, conflicts_with_all = ["register_user", "register_domain", "register_password", "register_password_stdin", "register_expires"])]
+        no_registration: bool,
+    },
+    Delete {
+        id: String,
     },
 }
 

@@ -13,6 +13,7 @@ use super::args::{
 };
 use super::client::{Client, seg};
 use super::table::{self, Kind};
+use super::trunks::{call_settings, clear_call_settings, recording};
 
 /// One command's context: the API, the output and the global flags.
 pub(super) struct Ctx<'a> {
@@ -41,6 +42,7 @@ impl Ctx<'_> {
             Resource::HuntGroup(cmd) => self.hunt_group(cmd),
             Resource::Queue(cmd) => self.queue(cmd),
             Resource::Agent(cmd) => self.agent(cmd),
+            Resource::Trunk(cmd) => self.trunk(cmd),
             Resource::Token(cmd) => self.token(cmd),
             Resource::Registration(RegistrationCmd::List) => {
                 let path = match &self.tenant {
@@ -55,18 +57,23 @@ impl Ctx<'_> {
     }
 
     /// `/v1/tenants/<tenant>/<what>`; the tenant is required.
-    fn scoped(&self, what: &str) -> Result<String, CtlError> {
+    pub(super) fn scoped(&self, what: &str) -> Result<String, CtlError> {
         let tenant = self.tenant.as_deref().ok_or_else(|| {
             CtlError::Usage("this command needs --tenant (or TONGDAI_TENANT)".into())
         })?;
         Ok(format!("/v1/tenants/{}/{what}", seg(tenant)))
     }
 
-    fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, CtlError> {
+    pub(super) fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, CtlError> {
         Ok(self.client.send(method, path, body)?.unwrap_or(Value::Null))
     }
 
-    fn show(&mut self, kind: Kind, v: &Value) -> Result<(), CtlError> {
+    pub(super) fn show(&mut self, kind: Kind, v: &Value) -> Result<(), CtlError> {
         if self.json {
             writeln!(self.out, "{}", pretty(v))?;
         } else {
@@ -75,18 +82,18 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    fn list(&mut self, kind: Kind, path: &str) -> Result<(), CtlError> {
+    pub(super) fn list(&mut self, kind: Kind, path: &str) -> Result<(), CtlError> {
         let v = self.call(Method::GET, path, None)?;
         self.show(kind, &v)
     }
 
-    fn create(&mut self, kind: Kind, path: &str, body: &Value) -> Result<(), CtlError> {
+    pub(super) fn create(&mut self, kind: Kind, path: &str, body: &Value) -> Result<(), CtlError> {
         let v = self.call(Method::POST, path, Some(body))?;
         self.show(kind, &v)
     }
 
     /// Reads the resource, lets `change` edit it, writes it back whole.
-    fn update(
+    pub(super) fn update(
         &mut self,
         kind: Kind,
         path: &str,
@@ -103,7 +110,7 @@ impl Ctx<'_> {
         self.show(kind, &v)
     }
 
-    fn delete(&mut self, path: &str, what: &str) -> Result<(), CtlError> {
+    pub(super) fn delete(&mut self, path: &str, what: &str) -> Result<(), CtlError> {
         self.call(Method::DELETE, path, None)?;
         if !self.json {
             writeln!(self.out, "deleted {what}")?;
@@ -115,8 +122,13 @@ impl Ctx<'_> {
         match cmd {
             TenantCmd::List => self.list(Kind::Tenant, "/v1/tenants"),
             TenantCmd::Get { id } => self.list(Kind::Tenant, &format!("/v1/tenants/{}", seg(&id))),
-            TenantCmd::Create { id, name, quotas } => {
-                let body = json!({
+            TenantCmd::Create {
+                id,
+                name,
+                quotas,
+                calls,
+            } => {
+                let mut body = json!({
                     "id": id,
                     "name": name,
                     "quotas": {
@@ -125,12 +137,30 @@ impl Ctx<'_> {
                         "max_registrations": quotas.max_registrations.unwrap_or(100),
                     }
                 });
+                let mut settings = Map::new();
+                call_settings(&mut settings, calls);
+                if !settings.is_empty() {
+                    body["calls"] = Value::Object(settings);
+                }
                 self.create(Kind::Tenant, "/v1/tenants", &body)
             }
-            TenantCmd::Update { id, name, quotas } => {
+            TenantCmd::Update {
+                id,
+                name,
+                quotas,
+                calls,
+                clear,
+            } => {
                 let path = format!("/v1/tenants/{}", seg(&id));
                 self.update(Kind::Tenant, &path, |t| {
                     set(t, "name", name);
+                    let settings = t
+                        .entry("calls")
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Some(c) = settings.as_object_mut() {
+                        call_settings(c, calls);
+                        clear_call_settings(c, clear);
+                    }
                     let QuotaArgs {
                         max_calls,
                         max_call_rate,
@@ -162,10 +192,14 @@ impl Ctx<'_> {
                 digits,
                 dest,
                 tariff_band,
+                recording: policy,
             } => {
                 let mut body = json!({"digits": digits, "destination": dest});
                 if let Some(band) = tariff_band {
                     body["tariff_band"] = json!(band);
+                }
+                if let Some(policy) = policy {
+                    body["recording"] = json!(recording(policy));
                 }
                 self.create(Kind::Number, &base, &body)
             }
@@ -173,9 +207,15 @@ impl Ctx<'_> {
                 digits,
                 dest,
                 tariff_band,
+                recording: policy,
+                tenant_recording,
             } => self.update(Kind::Number, &format!("{base}/{}", seg(&digits)), |n| {
                 set(n, "destination", dest);
                 set(n, "tariff_band", tariff_band);
+                if tenant_recording {
+                    n.remove("recording");
+                }
+                set(n, "recording", policy.map(recording));
                 Ok(())
             }),
             NumberCmd::Delete { digits } => self.delete(
@@ -398,12 +438,12 @@ impl Ctx<'_> {
     }
 }
 
-fn pretty(v: &Value) -> String {
+pub(super) fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
 /// Sets `key` when a value was given.
-fn set<T: Into<Value>>(map: &mut Map<String, Value>, key: &str, value: Option<T>) {
+pub(super) fn set<T: Into<Value>>(map: &mut Map<String, Value>, key: &str, value: Option<T>) {
     if let Some(v) = value {
         map.insert(key.into(), v.into());
     }
@@ -412,12 +452,7 @@ fn set<T: Into<Value>>(map: &mut Map<String, Value>, key: &str, value: Option<T>
 /// Puts the credentials given into an extension body, replacing any there.
 fn credentials_into(body: &mut Map<String, Value>, c: CredentialArgs) -> Result<(), CtlError> {
     let password = if c.password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(|e| CtlError::Usage(format!("cannot read the password from stdin: {e}")))?;
-        Some(line.trim_end_matches(['\r', '\n']).to_owned())
+        Some(password_from_stdin()?)
     } else {
         c.password
     };
@@ -425,6 +460,16 @@ fn credentials_into(body: &mut Map<String, Value>, c: CredentialArgs) -> Result<
     set(body, "ha1_md5", c.ha1_md5);
     set(body, "ha1_sha256", c.ha1_sha256);
     Ok(())
+}
+
+/// The first line of standard input, without its line end.
+pub(super) fn password_from_stdin() -> Result<String, CtlError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| CtlError::Usage(format!("cannot read the password from stdin: {e}")))?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 fn forwarding(f: ForwardArgs) -> Option<Value> {

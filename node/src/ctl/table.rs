@@ -87,6 +87,7 @@ pub enum Kind {
     HuntGroup,
     Queue,
     Agent,
+    Trunk,
     Token,
     CreatedToken,
     Registration,
@@ -102,12 +103,25 @@ impl Kind {
                 "MAX_CALLS",
                 "MAX_CALL_RATE",
                 "MAX_REGISTRATIONS",
+                "CODECS",
+                "RECORDING",
+                "OUTBOUND_TRUNK",
+                "CALLER_ID",
             ],
-            Kind::Number => &["DIGITS", "KIND", "TARIFF_BAND", "DESTINATION"],
+            Kind::Number => &["DIGITS", "KIND", "TARIFF_BAND", "DESTINATION", "RECORDING"],
             Kind::Extension => &["EXT", "NAME", "FORWARD"],
             Kind::HuntGroup => &["ID", "STRATEGY", "RING_SECS", "MEMBERS", "NO_ANSWER"],
             Kind::Queue => &["ID", "NAME", "STRATEGY", "MAX_WAIT_SECS", "MAX_LEN"],
             Kind::Agent => &["EXTENSION", "STATE", "PAUSE_REASON", "SKILLS"],
+            Kind::Trunk => &[
+                "ID",
+                "ADDRESS",
+                "TRANSPORT",
+                "TRUSTED_SOURCES",
+                "MAX_CALLS",
+                "FAILOVER",
+                "REGISTRATION",
+            ],
             Kind::Token => &["TENANT", "ID"],
             Kind::CreatedToken => &["TENANT", "ID", "TOKEN"],
             Kind::Registration => &[
@@ -131,12 +145,17 @@ impl Kind {
                 cell(&v["quotas"]["max_concurrent_calls"]),
                 cell(&v["quotas"]["max_call_attempts_per_sec"]),
                 cell(&v["quotas"]["max_registrations"]),
+                join(&v["calls"]["codecs"]),
+                cell(&v["calls"]["recording"]),
+                cell(&v["calls"]["outbound_trunk"]),
+                cell(&v["calls"]["caller_id"]),
             ],
             Kind::Number => vec![
                 f("digits"),
                 f("kind"),
                 f("tariff_band"),
                 destination(&v["destination"]),
+                f("recording"),
             ],
             Kind::Extension => {
                 let fwd = &v["forward_to_mobile"];
@@ -180,6 +199,32 @@ impl Kind {
                     skills.join(",")
                 };
                 vec![f("extension"), f("state"), f("pause_reason"), skills]
+            }
+            Kind::Trunk => {
+                let reg = &v["registration"];
+                let registration = if reg.is_null() {
+                    "-".into()
+                } else {
+                    format!(
+                        "{}@{} ({}s)",
+                        cell(&reg["username"]),
+                        cell(&reg["domain"]),
+                        cell(&reg["expires_secs"])
+                    )
+                };
+                let sources = match v["trusted_sources"].as_array() {
+                    Some(a) if !a.is_empty() => join(&v["trusted_sources"]),
+                    _ => "-".into(),
+                };
+                vec![
+                    f("id"),
+                    f("address"),
+                    f("transport"),
+                    sources,
+                    f("max_concurrent_calls"),
+                    f("failover"),
+                    registration,
+                ]
             }
             Kind::Token => vec![f("tenant"), f("id")],
             Kind::CreatedToken => vec![f("tenant"), f("id"), f("token")],

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tongdai_control_plane::model::{Command, Entry, Extension, Id, Quotas, State, Tenant};
+use tongdai_control_plane::model::{
+    CallSettings, Command, Entry, Extension, Id, Quotas, State, Tenant,
+};
 
 use super::{Binding, LocationError, LocationService, RegisterRequest, UserDirectory};
 use crate::cluster::store::{Change, answer, change_for, live_bindings, split_aor};
@@ -36,6 +38,7 @@ impl LocalStore {
                         max_call_attempts_per_sec: 10,
                         max_registrations,
                     },
+                    calls: CallSettings::default(),
                 }),
             )
             .expect("tenant");

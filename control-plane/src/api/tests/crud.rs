@@ -38,6 +38,9 @@ fn lifecycles() -> Vec<Lifecycle> {
             ("queue_exists", "id"), ("unknown_queue", "id")),
         ("/v1/tenants/acme/agents", "1002", agent("1002"), paused,
             ("agent_exists", "extension"), ("unknown_agent", "extension")),
+        ("/v1/tenants/acme/trunks", "backup", trunk("backup"),
+            with(trunk("backup"), json!({"transport": "tcp", "failover": "carrier"})),
+            ("trunk_exists", "id"), ("unknown_trunk", "id")),
     ]
 }
 

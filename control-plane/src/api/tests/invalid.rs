@@ -67,6 +67,7 @@ fn cases() -> Vec<Case> {
     let hg = "/v1/tenants/acme/hunt-groups";
     let qu = "/v1/tenants/acme/queues";
     let ag = "/v1/tenants/acme/agents";
+    let tr = "/v1/tenants/acme/trunks";
     let dest = r#""destination": {"type": "extension", "id": "1001"}"#;
     cases.extend([
         // Numbers.
@@ -135,6 +136,49 @@ fn cases() -> Vec<Case> {
         c("POST", ag, r#"{"extension": "1002", "state": "available", "skills": ["english"]}"#, 422, "wrong_type", Some("skills")),
         c("POST", ag, r#"{"extension": "1002", "state": "paused", "pause_reason": ""}"#, 422, "invalid_text", Some("pause_reason")),
         c("PUT", format!("{ag}/1001"), r#"{"extension": "1002", "state": "available"}"#, 422, "path_mismatch", Some("extension")),
+        // Trunks.
+        c("POST", tr, r#"{"id": "t", "address": "203.0.113.7", "max_concurrent_calls": 5}"#, 422, "invalid_address", Some("address")),
+        c("POST", tr, r#"{"id": "t", "address": "203.0.113.7:0", "max_concurrent_calls": 5}"#, 422, "invalid_address", Some("address")),
+        c("POST", tr, r#"{"id": "t", "address": "2001:db8::1:5060", "max_concurrent_calls": 5}"#, 422, "invalid_address", Some("address")),
+        c("POST", tr, r#"{"id": "t", "max_concurrent_calls": 5}"#, 422, "missing_field", Some("address")),
+        c("POST", tr, r#"{"address": "h:5060", "max_concurrent_calls": 5}"#, 422, "missing_field", Some("id")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060"}"#, 422, "missing_field", Some("max_concurrent_calls")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 1000001}"#, 422, "out_of_bounds", Some("max_concurrent_calls")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "transport": "sctp"}"#, 422, "invalid_value", Some("transport")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "trusted_sources": ["192.0.2.1", "nonsense"]}"#, 422, "invalid_trusted_source", Some("trusted_sources[1]")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "trusted_sources": ["192.0.2.1/16"]}"#, 422, "invalid_trusted_source", Some("trusted_sources[0]")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "trusted_sources": ["0.0.0.0/0"]}"#, 422, "invalid_trusted_source", Some("trusted_sources[0]")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "trusted_sources": ["192.0.2.1", "::ffff:192.0.2.1"]}"#, 422, "invalid_trusted_source", Some("trusted_sources[1]")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "trusted_sources": "192.0.2.1"}"#, 422, "wrong_type", Some("trusted_sources")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "trusted_sources": ["203.0.113.2"]}"#, 409, "trusted_source_in_use", Some("trusted_sources[0]")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "failover": "nope"}"#, 422, "unknown_trunk", Some("failover")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "failover": "t"}"#, 422, "failover_loop", Some("failover")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "registration": {"username": "u", "domain": "d.example"}}"#, 422, "missing_field", Some("registration.password")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "registration": {"username": "u", "password": "p", "domain": "d.example", "expires_secs": 30}}"#, 422, "out_of_bounds", Some("registration.expires_secs")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "registration": {"username": "u", "password": "p", "domain": "not a domain"}}"#, 422, "invalid_domain", Some("registration.domain")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "registration": {"username": "", "password": "p", "domain": "d.example"}}"#, 422, "invalid_text", Some("registration.username")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "registration": {"username": "u", "password": "a\u0000b", "domain": "d.example"}}"#, 422, "invalid_text", Some("registration.password")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "registration": {"username": "u", "password": "p", "domain": "d.example", "realm": "x"}}"#, 422, "unknown_field", Some("registration.realm")),
+        c("POST", tr, r#"{"id": "t", "address": "h:5060", "max_concurrent_calls": 5, "registration": {"username": "u", "password": "p", "domain": "d.example", "password_set": true}}"#, 422, "unknown_field", Some("registration.password_set")),
+        c("POST", tr, r#"{"id": "carrier", "address": "h:5060", "max_concurrent_calls": 5}"#, 409, "trunk_exists", Some("id")),
+        c("PUT", format!("{tr}/carrier"), r#"{"id": "other", "address": "h:5060", "max_concurrent_calls": 5}"#, 422, "path_mismatch", Some("id")),
+        c("PUT", format!("{tr}/nope"), r#"{"address": "h:5060", "max_concurrent_calls": 5}"#, 404, "unknown_trunk", Some("id")),
+        c("GET", format!("{tr}/Bad"), String::new(), 400, "invalid_id", Some("id")),
+        c("DELETE", format!("{tr}/nope"), String::new(), 404, "unknown_trunk", Some("id")),
+        // Call settings and recording.
+        c("PUT", a, format!(r#"{{"name": "X", {Q}, "calls": {{"codecs": []}}}}"#), 422, "no_codecs", Some("calls.codecs")),
+        c("PUT", a, format!(r#"{{"name": "X", {Q}, "calls": {{"codecs": ["pcma", "pcma"]}}}}"#), 422, "duplicate_codec", Some("calls.codecs")),
+        c("PUT", a, format!(r#"{{"name": "X", {Q}, "calls": {{"codecs": ["g729"]}}}}"#), 422, "invalid_value", Some("calls.codecs[0]")),
+        c("PUT", a, format!(r#"{{"name": "X", {Q}, "calls": {{"recording": "sometimes"}}}}"#), 422, "invalid_value", Some("calls.recording")),
+        c("PUT", a, format!(r#"{{"name": "X", {Q}, "calls": {{"allow_other_codecs": "yes"}}}}"#), 422, "wrong_type", Some("calls.allow_other_codecs")),
+        c("PUT", a, format!(r#"{{"name": "X", {Q}, "calls": {{"outbound_trunk": "nope"}}}}"#), 422, "unknown_trunk", Some("calls.outbound_trunk")),
+        c("PUT", a, format!(r#"{{"name": "X", {Q}, "calls": {{"outbound_trunk": "Bad Id"}}}}"#), 422, "invalid_value", Some("calls.outbound_trunk")),
+        c("PUT", a, format!(r#"{{"name": "X", {Q}, "calls": {{"caller_id": "18001234"}}}}"#), 422, "caller_id_inbound_only", Some("calls.caller_id")),
+        c("PUT", a, format!(r#"{{"name": "X", {Q}, "calls": {{"caller_id": "02873009999"}}}}"#), 422, "unknown_caller_id", Some("calls.caller_id")),
+        c("PUT", a, format!(r#"{{"name": "X", {Q}, "calls": {{"caller_id": "028 7300"}}}}"#), 422, "invalid_caller_id", Some("calls.caller_id")),
+        c("PUT", a, format!(r#"{{"name": "X", {Q}, "calls": {{"codec": ["pcmu"]}}}}"#), 422, "unknown_field", Some("calls.codec")),
+        c("POST", "/v1/tenants", format!(r#"{{"id": "x", "name": "X", {Q}, "calls": {{"outbound_trunk": "carrier"}}}}"#), 422, "unknown_trunk", Some("calls.outbound_trunk")),
+        c("PUT", format!("{n}/18001234"), format!(r#"{{{dest}, "recording": "maybe"}}"#), 422, "invalid_value", Some("recording")),
         // Tokens, registrations.
         c("POST", format!("{a}/tokens"), r#"{"id": "Bad!"}"#, 422, "invalid_value", Some("id")),
         c("POST", format!("{a}/tokens"), r#"{"id": "ci", "scope": "all"}"#, 422, "unknown_field", Some("scope")),
@@ -311,6 +355,19 @@ fn writes() -> Vec<(&'static str, &'static str, Value)> {
         ("PUT", "/v1/tenants/acme/agents/1001", agent("1001")),
         ("POST", "/v1/tenants/acme/tokens", json!({"id": "ci"})),
         ("POST", "/v1/cluster/learners", learner),
+        (
+            "POST",
+            "/v1/tenants/acme/trunks",
+            with(trunk("new"), json!({"registration": registration()})),
+        ),
+        (
+            "PUT",
+            "/v1/tenants/acme/trunks/carrier",
+            with(
+                trunk("carrier"),
+                json!({"trusted_sources": ["203.0.113.1"], "transport": "tls"}),
+            ),
+        ),
     ]
 }
 
@@ -338,7 +395,7 @@ proptest! {
     /// 2xx or a 4xx with the error shape: never a 5xx, never a panic.
     #[test]
     fn mutated_bodies_never_fail_the_server(
-        route in 0usize..14,
+        route in 0usize..16,
         key_pick in any::<prop::sample::Index>(),
         action in 0u8..3,
         value in odd_value(),

@@ -36,6 +36,11 @@ fn scoped(t: &str) -> Vec<(&'static str, String, Value)> {
         ("GET", format!("{b}/agents/1001"), Value::Null),
         ("PUT", format!("{b}/agents/1001"), agent("1001")),
         ("DELETE", format!("{b}/agents/1001"), Value::Null),
+        ("GET", format!("{b}/trunks"), Value::Null),
+        ("POST", format!("{b}/trunks"), trunk("new")),
+        ("GET", format!("{b}/trunks/carrier"), Value::Null),
+        ("PUT", format!("{b}/trunks/carrier"), trunk("carrier")),
+        ("DELETE", format!("{b}/trunks/carrier"), Value::Null),
         ("GET", format!("{b}/tokens"), Value::Null),
         ("POST", format!("{b}/tokens"), json!({"id": "x"})),
         ("DELETE", format!("{b}/tokens/ci"), Value::Null),
@@ -72,7 +77,14 @@ async fn lists_show_only_the_own_tenant() {
     let acme = h.token("acme", "ci").await;
     let list = h.call(&acme, "GET", "/v1/tenants", Value::Null).await;
     assert_eq!(list.ok(200), &json!([tenant("acme")]));
-    for what in ["numbers", "extensions", "hunt-groups", "queues", "agents"] {
+    for what in [
+        "numbers",
+        "extensions",
+        "hunt-groups",
+        "queues",
+        "agents",
+        "trunks",
+    ] {
         let r = h
             .call(
                 &acme,
@@ -111,6 +123,26 @@ async fn own_tenant_is_readable_and_writable() {
         ("DELETE", "/agents/3001", Value::Null, Want::Ok(204)),
         ("DELETE", "/extensions/3001", Value::Null, Want::Ok(204)),
         ("GET", "/registrations", Value::Null, Want::Ok(200)),
+        // Trunks yes, but which sources are trusted is the operator's.
+        ("POST", "/trunks", trunk("own"), Want::Ok(201)),
+        ("PUT", "/trunks/own", with(trunk("own"), json!({"failover": "carrier"})), Want::Ok(200)),
+        ("POST", "/trunks", with(trunk("wide"), json!({"trusted_sources": ["198.51.100.0/24"]})),
+            Want::Err(403, "forbidden", Some("trusted_sources"))),
+        ("PUT", "/trunks/carrier", with(trunk("carrier"), json!({"trusted_sources": ["198.51.100.9"]})),
+            Want::Err(403, "forbidden", Some("trusted_sources"))),
+        // The same sources, spelled otherwise, are no change.
+        ("PUT", "/trunks/carrier", with(trunk("carrier"), json!({"trusted_sources": ["::ffff:203.0.113.1"]})),
+            Want::Ok(200)),
+        ("DELETE", "/trunks/own", Value::Null, Want::Ok(204)),
+        // Call settings are the tenant's own.
+        ("PUT", "", with(tenant("acme"), json!({"calls": {"recording": "always", "outbound_trunk": "carrier"}})),
+            Want::Ok(200)),
+        ("PUT", "", with(tenant("acme"), json!({"calls": {"outbound_trunk": "nope"}})),
+            Want::Err(422, "unknown_trunk", Some("calls.outbound_trunk"))),
+        // beta's number as caller ID: unknown, as if it did not exist.
+        ("PUT", "", with(tenant("acme"), json!({"calls": {"caller_id": "18005678"}})),
+            Want::Err(422, "unknown_caller_id", Some("calls.caller_id"))),
+        ("PUT", "/numbers/18001234", with(number("18001234"), json!({"recording": "never"})), Want::Ok(200)),
         // A rename is fine; quotas are the operator's.
         ("PUT", "", renamed.clone(), Want::Ok(200)),
         ("PUT", "", with(renamed, json!({"quotas": quotas})),

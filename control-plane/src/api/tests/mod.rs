@@ -6,6 +6,7 @@ mod crud;
 mod invalid;
 mod isolation;
 mod leader;
+mod trunks;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
@@ -50,6 +51,11 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/tenants/acme/agents/1001"),
     ("PUT", "/v1/tenants/acme/agents/1001"),
     ("DELETE", "/v1/tenants/acme/agents/1001"),
+    ("GET", "/v1/tenants/acme/trunks"),
+    ("POST", "/v1/tenants/acme/trunks"),
+    ("GET", "/v1/tenants/acme/trunks/carrier"),
+    ("PUT", "/v1/tenants/acme/trunks/carrier"),
+    ("DELETE", "/v1/tenants/acme/trunks/carrier"),
     ("GET", "/v1/tenants/acme/tokens"),
     ("POST", "/v1/tenants/acme/tokens"),
     ("DELETE", "/v1/tenants/acme/tokens/ci"),
@@ -210,11 +216,15 @@ impl Harness {
     }
 
     /// Tenants `acme` and `beta`, each with extensions 1001 and 1002, hunt group
-    /// `sales`, queue `support`, agent on 1001 and a number (acme 18001234, beta
-    /// 18005678).
+    /// `sales`, queue `support`, agent on 1001, a number (acme 18001234, beta
+    /// 18005678) and trunk `carrier` (with a registration; trusting 203.0.113.1 for
+    /// acme, 203.0.113.2 for beta).
     pub async fn seeded() -> Harness {
         let h = Harness::new();
-        for (t, digits) in [("acme", "18001234"), ("beta", "18005678")] {
+        for (t, digits, source) in [
+            ("acme", "18001234", "203.0.113.1"),
+            ("beta", "18005678", "203.0.113.2"),
+        ] {
             h.op("POST", "/v1/tenants", tenant(t)).await.ok(201);
             let base = format!("/v1/tenants/{t}");
             for e in ["1001", "1002"] {
@@ -234,6 +244,13 @@ impl Harness {
             h.op("POST", &format!("{base}/numbers"), number(digits))
                 .await
                 .ok(201);
+            let carrier = with(
+                trunk("carrier"),
+                json!({"trusted_sources": [source], "registration": registration()}),
+            );
+            h.op("POST", &format!("{base}/trunks"), carrier)
+                .await
+                .ok(201);
         }
         h
     }
@@ -243,7 +260,8 @@ pub(super) fn tenant(id: &str) -> Value {
     json!({
         "id": id,
         "name": format!("{id} Ltd"),
-        "quotas": {"max_concurrent_calls": 50, "max_call_attempts_per_sec": 5, "max_registrations": 100}
+        "quotas": {"max_concurrent_calls": 50, "max_call_attempts_per_sec": 5, "max_registrations": 100},
+        "calls": {"codecs": ["pcmu", "pcma", "telephone_event"], "allow_other_codecs": false, "recording": "on_demand"}
     })
 }
 
@@ -271,6 +289,16 @@ pub(super) fn agent(ext: &str) -> Value {
 
 pub(super) fn number(digits: &str) -> Value {
     json!({"digits": digits, "destination": {"type": "hunt_group", "id": "sales"}})
+}
+
+/// A trunk without trusted sources or registration.
+pub(super) fn trunk(id: &str) -> Value {
+    json!({"id": id, "address": "sip.carrier.example:5060", "transport": "udp", "max_concurrent_calls": 30})
+}
+
+/// A trunk registration body, password included.
+pub(super) fn registration() -> Value {
+    json!({"username": "acme-trunk", "password": "carrier-secret-1", "domain": "sip.carrier.example", "expires_secs": 600})
 }
 
 /// `v` with some of its top-level fields replaced.

@@ -19,9 +19,19 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
         2 => Destination::Queue(id("q1")),
         _ => Destination::External("+84901234567".into()),
     };
-    let digits = ["18001234", "19006868"][usize::from(b % 2)];
-    let kind = [NumberKind::TollFree1800, NumberKind::Premium1900][usize::from(b % 2)];
-    match op % 18 {
+    let digits = ["18001234", "19006868", "02873001234"][usize::from(b % 3)];
+    let kind = [
+        NumberKind::TollFree1800,
+        NumberKind::Premium1900,
+        NumberKind::Geographic,
+    ][usize::from(b % 3)];
+    let trunk_id = ["t1", "t2"][usize::from(b % 2)];
+    let sources: &[&str] = match c % 3 {
+        0 => &[],
+        1 => &["203.0.113.7"],
+        _ => &["203.0.113.0/24", "198.51.100.7:5060"],
+    };
+    match op % 22 {
         0 => Command::CreateTenant(tenant(t, u32::from(c % 4))),
         1 => Command::DeleteTenant { tenant: id(t) },
         2 => Command::CreateExtension(extension(t, e)),
@@ -76,10 +86,34 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
             ["ci", "crm"][usize::from(b % 2)],
             ['a', 'b', 'c'][usize::from(c % 3)],
         )),
-        _ => Command::DeleteApiToken {
+        17 => Command::DeleteApiToken {
             tenant: id(t),
             id: id(["ci", "crm"][usize::from(b % 2)]),
         },
+        18 | 19 => {
+            let mut tr = trunk(t, trunk_id, sources);
+            tr.failover = (c % 2 == 1).then(|| id(["t1", "t2"][usize::from(c % 4 / 2)]));
+            if op % 22 == 18 {
+                Command::CreateTrunk(Box::new(tr))
+            } else {
+                Command::UpdateTrunk(Box::new(tr))
+            }
+        }
+        20 => Command::DeleteTrunk {
+            tenant: id(t),
+            id: id(trunk_id),
+        },
+        _ => {
+            let mut tn = tenant(t, 3);
+            tn.calls.outbound_trunk = c.is_multiple_of(2).then(|| id(trunk_id));
+            tn.calls.caller_id = (!c.is_multiple_of(3)).then(|| digits.to_owned());
+            tn.calls.recording = [
+                RecordingPolicy::Always,
+                RecordingPolicy::Never,
+                RecordingPolicy::OnDemand,
+            ][usize::from(a % 3)];
+            Command::UpdateTenant(tn)
+        }
     }
 }
 
@@ -162,6 +196,11 @@ fn busy_log() -> Vec<Entry> {
         (14, 1, 0, 3),
         (16, 0, 0, 0),
         (16, 1, 1, 1),
+        (4, 0, 2, 3),
+        (18, 0, 0, 2),
+        (18, 0, 1, 1),
+        (19, 0, 0, 0),
+        (21, 0, 2, 2),
     ]
     .into_iter()
     .enumerate()
@@ -181,8 +220,12 @@ fn snapshot_round_trip() {
         s.apply(&e).expect("busy log applies");
     }
     assert_eq!(s.extensions(&id("acme")).count(), 2);
-    assert_eq!(s.numbers().count(), 2);
+    assert_eq!(s.numbers().count(), 3);
     assert_eq!(s.all_api_tokens().count(), 2);
+    assert_eq!(s.trunks(&id("acme")).count(), 2);
+    let acme = s.tenant(&id("acme")).expect("acme");
+    assert_eq!(acme.calls.outbound_trunk, Some(id("t1")));
+    assert_eq!(acme.calls.caller_id.as_deref(), Some("02873001234"));
     let bytes = s.snapshot().expect("encode");
     let restored = State::restore(&bytes).expect("restore");
     assert_eq!(restored, s);

@@ -90,6 +90,7 @@ fn tenant_with_contents_cannot_be_deleted() {
             hunt_groups: 0,
             queues: 1,
             agents: 0,
+            trunks: 0,
         }
     );
 }

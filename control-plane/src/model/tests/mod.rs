@@ -6,6 +6,7 @@ mod entities;
 mod numbers;
 mod registration;
 mod tokens;
+mod trunks;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,6 +27,7 @@ pub(super) fn tenant(name: &str, max_registrations: u32) -> Tenant {
             max_call_attempts_per_sec: 10,
             max_registrations,
         },
+        calls: CallSettings::default(),
     }
 }
 
@@ -47,6 +49,7 @@ pub(super) fn number(t: &str, digits: &str, kind: NumberKind, dest: Destination)
         tenant: id(t),
         tariff_band: (kind == NumberKind::Premium1900).then(|| id("band-a")),
         destination: dest,
+        recording: None,
     }
 }
 
@@ -78,6 +81,20 @@ pub(super) fn agent(t: &str, ext: &str) -> Agent {
         extension: id(ext),
         state: AgentState::Available,
         skills: BTreeMap::from([(id("vietnamese"), 80), (id("english"), 40)]),
+    }
+}
+
+/// A trunk of tenant `t` to 203.0.113.7:5060 trusting `sources`.
+pub(super) fn trunk(t: &str, name: &str, sources: &[&str]) -> Trunk {
+    Trunk {
+        tenant: id(t),
+        id: id(name),
+        address: "203.0.113.7:5060".into(),
+        transport: Transport::Udp,
+        trusted_sources: sources.iter().map(|s| (*s).to_owned()).collect(),
+        registration: None,
+        max_concurrent_calls: 30,
+        failover: None,
     }
 }
 

@@ -54,6 +54,10 @@ pub enum Change {
     Sweep,
     /// API tokens (nodes do not cache them).
     Token,
+    Trunk {
+        tenant: Id,
+        id: Id,
+    },
 }
 
 /// Which keys changed after a revision; see [`SmView::changes_since`].
@@ -115,6 +119,14 @@ fn changes_of(command: &Command) -> Vec<Change> {
         }],
         Command::SweepExpired { .. } => vec![Change::Sweep],
         Command::CreateApiToken(_) | Command::DeleteApiToken { .. } => vec![Change::Token],
+        Command::CreateTrunk(t) | Command::UpdateTrunk(t) => vec![Change::Trunk {
+            tenant: t.tenant.clone(),
+            id: t.id.clone(),
+        }],
+        Command::DeleteTrunk { tenant, id } => vec![Change::Trunk {
+            tenant: tenant.clone(),
+            id: id.clone(),
+        }],
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use router::Router;
 
 use crate::cluster::{Cluster, ClusterError};
-use crate::model::{Command, Id, Outcome, Quotas, Tenant};
+use crate::model::{CallSettings, Command, Id, Outcome, Quotas, Tenant};
 use crate::raft::store::tests::temp_dir;
 use crate::raft::{Member, NodeId, RaftSettings, Replica};
 
@@ -42,6 +42,7 @@ fn tenant(name: &str) -> Command {
             max_call_attempts_per_sec: 5,
             max_registrations: 100,
         },
+        calls: CallSettings::default(),
     })
 }
 

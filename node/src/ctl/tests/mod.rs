@@ -1,6 +1,8 @@
 //! `tongdai ctl` against a real API server on a loopback port (over the control
 //! plane's in-memory cluster): round trips of every resource, errors, redirects.
 
+mod trunks;
+
 use clap::Parser;
 use serde_json::{Value, json};
 use tongdai_control_plane::api::AuthConfig;
@@ -79,9 +81,23 @@ fn tenant_round_trip() {
                 "NAME",
                 "MAX_CALLS",
                 "MAX_CALL_RATE",
-                "MAX_REGISTRATIONS"
+                "MAX_REGISTRATIONS",
+                "CODECS",
+                "RECORDING",
+                "OUTBOUND_TRUNK",
+                "CALLER_ID",
             ],
-            vec!["acme", "ACME Vietnam", "100", "10", "100"],
+            vec![
+                "acme",
+                "ACME Vietnam",
+                "100",
+                "10",
+                "100",
+                "pcmu,pcma,telephone_event",
+                "on_demand",
+                "-",
+                "-"
+            ],
         ]
     );
     ctl(
@@ -250,7 +266,7 @@ fn tenant_resources_round_trip() {
     );
     assert_eq!(
         rows(&ctl(&s, &with(&["number", "list"])))[1],
-        ["18001234", "toll_free_1800", "-", "extension:1003"]
+        ["18001234", "toll_free_1800", "-", "extension:1003", "-"]
     );
     ctl(&s, &with(&["queue", "update", "support", "--max-len", "9"]));
     assert_eq!(
@@ -445,6 +461,7 @@ fn writes_and_reads_follow_the_redirect_to_the_leader() {
                     max_call_attempts_per_sec: 1,
                     max_registrations: 1,
                 },
+                calls: Default::default(),
             },
         ))
         .expect("seeded");
