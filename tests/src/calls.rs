@@ -116,6 +116,11 @@ impl Sipp {
         self
     }
 
+    /// The SIP port SIPp will use.
+    pub fn local_port(&self) -> u16 {
+        self.local_port
+    }
+
     pub fn port(mut self, port: u16) -> Sipp {
         self.local_port = port;
         self

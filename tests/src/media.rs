@@ -263,3 +263,36 @@ pub fn tone_power(samples: &[i16], hz: f64) -> f64 {
     }
     s1 * s1 + s2 * s2 - coeff * s1 * s2
 }
+
+/// Finds `<name>` anywhere under `dir`.
+pub fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// The left and right channels of a 16-bit stereo WAV.
+pub fn channels(wav_bytes: &[u8]) -> (Vec<i16>, Vec<i16>) {
+    let wav = tongdai_node::media::wav::parse(wav_bytes).expect("a WAV file");
+    assert_eq!(wav.format.channels, 2);
+    let data = wav.data(wav_bytes);
+    let frames: Vec<(i16, i16)> = data
+        .chunks_exact(4)
+        .map(|f| {
+            (
+                i16::from_le_bytes([f[0], f[1]]),
+                i16::from_le_bytes([f[2], f[3]]),
+            )
+        })
+        .collect();
+    frames.iter().copied().unzip()
+}
+

@@ -422,3 +422,142 @@ fn refused_calls_say_why() {
         .run();
     assert!(run.logs.contains("refused 404"), "{}", run.logs);
 }
+
+/// The tenant's call settings replaced by `calls` (JSON), keeping its name and quotas.
+fn set_calls(node: &Node, calls: &str) {
+    let (code, body) = node.api("GET", "/v1/tenants/e2e", None);
+    assert_eq!(code, 200, "{body}");
+    let mut tenant: serde_json::Value = serde_json::from_str(&body).unwrap();
+    tenant["calls"] = serde_json::from_str(calls).unwrap();
+    let (code, body) = node.api("PUT", "/v1/tenants/e2e", Some(&tenant.to_string()));
+    assert_eq!(code, 200, "{body}");
+}
+
+fn post(node: &Node, path: &str, body: &str) {
+    let (code, answer) = node.api("POST", path, Some(body));
+    assert!((200..300).contains(&code), "POST {path}: {code} {answer}");
+}
+
+#[test]
+fn a_carrier_call_to_1800_rings_all_is_recorded_caller_left_callee_right() {
+    let rec = tongdai_tests::TempDir::new("recordings");
+    let store = rec.path().join("store");
+    let node = Node::start(&format!(
+        "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n\
+         [media]\nspool_dir = \"{}\"\nrecordings_dir = \"{}\"\n\
+         [demo]\nrealm = \"e2e\"\nfirst_extension = 2000\ncount = 10\npassword_prefix = \"pw\"\n",
+        rec.path().join("spool").display(),
+        store.display()
+    ));
+    let carrier_port = tongdai_tests::calls::free_udp_port();
+    post(
+        &node,
+        "/v1/tenants/e2e/trunks",
+        &format!(
+            "{{\"id\":\"carrier\",\"address\":\"127.0.0.1:9\",\
+             \"trusted_sources\":[\"127.0.0.1:{carrier_port}\"],\"max_concurrent_calls\":10}}"
+        ),
+    );
+    set_calls(&node, "{\"recording\":\"always\"}");
+    hunt_group(
+        &node,
+        &["2001", "2002"],
+        "ring_all",
+        "{\"type\":\"extension\",\"id\":\"2009\"}",
+    );
+    let answers = phone(&node, 2001, "call_uas.xml");
+    let rings = phone(&node, 2002, "call_uas_ring.xml");
+    let run = Sipp::new("call_trunk_uac.xml")
+        .target(node.sip)
+        .port(carrier_port)
+        .users(vec!["0912345678;-;e2e;18001234".into()])
+        .duration(Duration::from_secs(2))
+        .file("caller.ulaw", ulaw_tone(440.0, 5.0))
+        .timeout(Duration::from_secs(30))
+        .run();
+    assert_eq!(run.successful, 1, "carrier: {run:?}\nnode:\n{}", node.stderr());
+    let rang = rings.wait(Duration::from_secs(30));
+    assert_eq!(rang.successful, 1, "the ringing phone: {rang:?}");
+    assert_eq!(answers.wait(Duration::from_secs(30)).successful, 1);
+    let line = last_record(&node);
+    assert_eq!(log_field(&line, "status").as_deref(), Some("200"), "{line}");
+    let id = log_field(&line, "recording").expect("recording id");
+    assert_ne!(id, "-", "{line}");
+    let name = format!("{id}.wav");
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            tongdai_tests::media::find_file(&store, &name).is_some()
+        }),
+        "recording {id} not shipped:\n{}",
+        node.stderr()
+    );
+    let wav = std::fs::read(tongdai_tests::media::find_file(&store, &name).unwrap()).unwrap();
+    let (left, right) = tongdai_tests::media::channels(&wav);
+    use tongdai_tests::media::tone_power;
+    assert!(
+        tone_power(&left, 440.0) > 100.0 * tone_power(&left, 1000.0),
+        "left (caller) should be 440 Hz"
+    );
+    assert!(
+        tone_power(&right, 1000.0) > 100.0 * tone_power(&right, 440.0),
+        "right (callee) should be 1 kHz"
+    );
+}
+
+#[test]
+fn outbound_calls_and_forward_to_mobile_leave_by_the_trunk_with_the_tenant_did() {
+    let node = node();
+    let carrier = Sipp::new("call_uas_carrier.xml")
+        .file("callee.ulaw", ulaw_tone(1000.0, 5.0))
+        .calls(2, 10)
+        .timeout(Duration::from_secs(40));
+    let carrier_port = carrier_port_of(&carrier);
+    let carrier = carrier.spawn();
+    post(
+        &node,
+        "/v1/tenants/e2e/trunks",
+        &format!(
+            "{{\"id\":\"carrier\",\"address\":\"127.0.0.1:{carrier_port}\",\"max_concurrent_calls\":10}}"
+        ),
+    );
+    post(
+        &node,
+        "/v1/tenants/e2e/numbers",
+        "{\"digits\":\"02873001234\",\"destination\":{\"type\":\"extension\",\"id\":\"2000\"}}",
+    );
+    set_calls(
+        &node,
+        "{\"outbound_trunk\":\"carrier\",\"caller_id\":\"02873001234\"}",
+    );
+    let (code, body) = node.api(
+        "PUT",
+        "/v1/tenants/e2e/extensions/2005",
+        Some(
+            "{\"display_name\":\"Mobile worker\",\"password\":\"password2005\",\
+             \"forward_to_mobile\":{\"number\":\"0912000111\",\"when\":[\"unregistered\"]}}",
+        ),
+    );
+    assert_eq!(code, 200, "{body}");
+    for dialled in ["0912345678", "2005"] {
+        let run = Sipp::new("call_uac.xml")
+            .target(node.sip)
+            .users(caller(2000, dialled))
+            .duration(Duration::from_secs(1))
+            .file("caller.ulaw", ulaw_tone(440.0, 5.0))
+            .timeout(Duration::from_secs(30))
+            .run();
+        assert_eq!(run.successful, 1, "{dialled}: {run:?}\nnode:\n{}", node.stderr());
+    }
+    let carrier = carrier.wait(Duration::from_secs(40));
+    assert_eq!(carrier.successful, 2, "carrier: {carrier:?}");
+    for number in ["0912345678", "0912000111"] {
+        let want = format!(
+            "carrier got INVITE sip:{number}@127.0.0.1:{carrier_port} from  <sip:02873001234@"
+        );
+        assert!(carrier.logs.contains(&want), "missing {want:?} in:\n{}", carrier.logs);
+    }
+}
+
+fn carrier_port_of(sipp: &Sipp) -> u16 {
+    sipp.local_port()
+}

@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::json;
 use tongdai_node::media::dtmf::ToneGenerator;
 use tongdai_node::media::g711::Law;
-use tongdai_tests::media::{MediaProc, Phone, call, payloads, tone_power};
+use tongdai_tests::media::{MediaProc, Phone, call, channels, find_file, payloads, tone_power};
 use tongdai_tests::wait_until;
 
 /// Packets each phone sends: two seconds of audio at 20 ms.
@@ -201,38 +201,6 @@ fn sigterm_ends_the_sessions_and_exits_zero() {
         "{}",
         media.log()
     );
-}
-
-/// Finds `<name>` anywhere under `dir`.
-fn find_file(dir: &std::path::Path, name: &str) -> Option<std::path::PathBuf> {
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            if let Some(found) = find_file(&path, name) {
-                return Some(found);
-            }
-        } else if path.file_name().is_some_and(|n| n == name) {
-            return Some(path);
-        }
-    }
-    None
-}
-
-/// The left and right channels of a 16-bit stereo WAV.
-fn channels(wav_bytes: &[u8]) -> (Vec<i16>, Vec<i16>) {
-    let wav = tongdai_node::media::wav::parse(wav_bytes).expect("a WAV file");
-    assert_eq!(wav.format.channels, 2);
-    let data = wav.data(wav_bytes);
-    let frames: Vec<(i16, i16)> = data
-        .chunks_exact(4)
-        .map(|f| {
-            (
-                i16::from_le_bytes([f[0], f[1]]),
-                i16::from_le_bytes([f[2], f[3]]),
-            )
-        })
-        .collect();
-    frames.iter().copied().unzip()
 }
 
 /// Waits until recording `id` is in the store under `dir`/recordings and returns its

@@ -23,7 +23,7 @@ impl Directory for CacheDirectory<'_> {
     }
 
     fn extension(&self, tenant: &Id, ext: &Id) -> Option<Extension> {
-        self.cache.with_extension(tenant, ext, Extension::clone)
+        self.cache.extension(tenant, ext)
     }
 
     fn hunt_group(&self, tenant: &Id, id: &Id) -> Option<HuntGroup> {
@@ -34,12 +34,36 @@ impl Directory for CacheDirectory<'_> {
         self.cache.bindings(tenant, ext, now_ms)
     }
 
-    fn outbound_trunks(&self, _tenant: &Id) -> Vec<TrunkRoute> {
-        Vec::new()
+    fn outbound_trunks(&self, tenant: &Id) -> Vec<TrunkRoute> {
+        let mut out = Vec::new();
+        let mut next = self
+            .cache
+            .tenant(tenant)
+            .and_then(|t| t.calls.outbound_trunk);
+        // The control plane refuses failover cycles; the bound is for a cache caught
+        // between two updates.
+        while let Some(id) = next.take() {
+            if out.len() >= 8 || out.iter().any(|t: &TrunkRoute| t.id == id) {
+                break;
+            }
+            let Some(trunk) = self.cache.trunk(tenant, &id) else {
+                break;
+            };
+            next = trunk.failover.clone();
+            if self.b2b.trunk_full(&trunk) {
+                continue;
+            }
+            out.push(TrunkRoute {
+                id: trunk.id,
+                address: trunk.address,
+                transport: trunk.transport,
+            });
+        }
+        out
     }
 
-    fn caller_id(&self, _tenant: &Id) -> Option<String> {
-        None
+    fn caller_id(&self, tenant: &Id) -> Option<String> {
+        self.cache.tenant(tenant).and_then(|t| t.calls.caller_id)
     }
 
     fn is_busy(&self, tenant: &Id, ext: &Id) -> bool {

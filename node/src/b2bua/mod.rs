@@ -64,6 +64,8 @@ pub struct B2bua {
     routes: Mutex<Routes>,
     /// Extensions on a call through this node (caller or answered callee), by count.
     busy: Mutex<HashMap<(Id, Id), usize>>,
+    /// Calls through each trunk on this node, both directions.
+    trunk_calls: Mutex<HashMap<(Id, Id), usize>>,
     active: Mutex<usize>,
     music_on_hold: Prompt,
 }
@@ -86,6 +88,7 @@ impl B2bua {
             cache,
             routes: Mutex::new(Routes::default()),
             busy: Mutex::new(HashMap::new()),
+            trunk_calls: Mutex::new(HashMap::new()),
             active: Mutex::new(0),
             music_on_hold: moh::default_prompt(),
         });
@@ -226,8 +229,39 @@ impl B2bua {
         self.core.get().and_then(Weak::upgrade)
     }
 
-    /// The caller when `source` is a trunk's trusted address.
-    fn trunk_caller(&self, _source: SocketAddr) -> Option<route::Caller> {
-        None
+    /// The trunk `source` is a trusted address of, if any.
+    fn trunk_of(&self, source: SocketAddr) -> Option<tongdai_control_plane::model::Trunk> {
+        self.cache.trunk_for_source(source)
+    }
+
+    /// Whether a trunk carries as many calls as it may.
+    fn trunk_full(&self, trunk: &tongdai_control_plane::model::Trunk) -> bool {
+        let n = self
+            .trunk_calls
+            .lock()
+            .get(&(trunk.tenant.clone(), trunk.id.clone()))
+            .copied()
+            .unwrap_or(0);
+        n >= trunk.max_concurrent_calls as usize
+    }
+
+    /// Counts a call on a trunk (both directions) until [`Self::trunk_released`].
+    fn trunk_taken(&self, tenant: &Id, trunk: &Id) {
+        *self
+            .trunk_calls
+            .lock()
+            .entry((tenant.clone(), trunk.clone()))
+            .or_default() += 1;
+    }
+
+    fn trunk_released(&self, tenant: &Id, trunk: &Id) {
+        let mut calls = self.trunk_calls.lock();
+        let key = (tenant.clone(), trunk.clone());
+        if let Some(n) = calls.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                calls.remove(&key);
+            }
+        }
     }
 }

@@ -129,6 +129,8 @@ pub struct Target {
     pub label: String,
     /// The extension rung, so it counts as busy while the call lasts.
     pub extension: Option<Id>,
+    /// The trunk the call leaves by, so it counts against the trunk's limit.
+    pub trunk: Option<Id>,
     /// Request-URI of the INVITE.
     pub uri: String,
     /// Where the INVITE is sent: a phone's registration source (NAT), or a trunk address.
@@ -370,6 +372,7 @@ fn phone_targets(dir: &impl Directory, tenant: &Id, ext: &Id, now_ms: u64) -> Ve
         .map(|b| Target {
             label: format!("extension:{ext}"),
             extension: Some(ext.clone()),
+            trunk: None,
             uri: b.contact,
             send_to: SendTo::Addr(b.source),
             transport: b.transport,
@@ -386,6 +389,7 @@ fn trunk_steps(dir: &impl Directory, tenant: &Id, number: &str) -> Result<VecDeq
             targets: vec![Target {
                 label: format!("trunk:{}", trunk.id),
                 extension: None,
+                trunk: Some(trunk.id.clone()),
                 uri: format!("sip:{number}@{}", trunk.address),
                 send_to: match trunk.address.parse::<SocketAddr>() {
                     Ok(addr) => SendTo::Addr(addr),

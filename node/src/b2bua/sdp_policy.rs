@@ -5,39 +5,20 @@
 //! through and it is up to the far end to pick one both sides have. An offer left
 //! without an allowed audio codec is refused (488) with the allowed list in the reason.
 
+use tongdai_control_plane::model::{CallSettings, Codec};
+
 use crate::media::sdp::{RtpMap, SessionDescription};
 
-/// A codec a tenant can allow, by RTP encoding name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
-    Pcmu,
-    Pcma,
-    TelephoneEvent,
-}
-
-impl Codec {
-    pub fn encoding(self) -> &'static str {
-        match self {
-            Codec::Pcmu => "PCMU",
-            Codec::Pcma => "PCMA",
-            Codec::TelephoneEvent => "telephone-event",
-        }
-    }
-
-    /// Static payload types that need no rtpmap (RFC 3551).
-    fn static_pt(self) -> Option<u8> {
-        match self {
-            Codec::Pcmu => Some(0),
-            Codec::Pcma => Some(8),
-            Codec::TelephoneEvent => None,
-        }
-    }
-
-    fn matches(self, pt: u8, map: Option<RtpMap<'_>>) -> bool {
-        match map {
-            Some(m) => m.encoding.eq_ignore_ascii_case(self.encoding()) && m.clock_rate == 8000,
-            None => self.static_pt() == Some(pt),
-        }
+/// Whether payload type `pt` (with its rtpmap, if any) is `codec`.
+fn matches(codec: Codec, pt: u8, map: Option<RtpMap<'_>>) -> bool {
+    match map {
+        Some(m) => m.encoding.eq_ignore_ascii_case(codec.encoding_name()) && m.clock_rate == 8000,
+        // Static payload types need no rtpmap (RFC 3551).
+        None => match codec {
+            Codec::Pcmu => pt == 0,
+            Codec::Pcma => pt == 8,
+            Codec::TelephoneEvent => false,
+        },
     }
 }
 
@@ -49,10 +30,7 @@ pub struct CodecPolicy {
 
 impl Default for CodecPolicy {
     fn default() -> Self {
-        CodecPolicy {
-            allowed: vec![Codec::Pcmu, Codec::Pcma, Codec::TelephoneEvent],
-            allow_others: false,
-        }
+        CodecPolicy::of(&CallSettings::default())
     }
 }
 
@@ -66,6 +44,14 @@ pub enum PolicyError {
 }
 
 impl CodecPolicy {
+    /// A tenant's policy.
+    pub fn of(calls: &CallSettings) -> CodecPolicy {
+        CodecPolicy {
+            allowed: calls.codecs.clone(),
+            allow_others: calls.allow_other_codecs,
+        }
+    }
+
     /// The offer with the audio streams' formats filtered by the policy.
     pub fn apply(&self, offer: &str) -> Result<String, PolicyError> {
         let mut sdp =
@@ -79,13 +65,13 @@ impl CodecPolicy {
                 continue;
             }
             let allowed = &self.allowed;
-            let left = media.retain_formats(|pt, map| allowed.iter().any(|c| c.matches(pt, map)));
+            let left = media.retain_formats(|pt, map| allowed.iter().any(|c| matches(*c, pt, map)));
             // telephone-event alone carries no voice.
             let voice = media.payload_types().any(|pt| {
                 let map = media.rtpmap(pt);
                 [Codec::Pcmu, Codec::Pcma]
                     .iter()
-                    .any(|c| allowed.contains(c) && c.matches(pt, map))
+                    .any(|c| allowed.contains(c) && matches(*c, pt, map))
             });
             if left > 0 && voice {
                 audio_left = true;
@@ -98,7 +84,7 @@ impl CodecPolicy {
                 .allowed
                 .iter()
                 .filter(|c| **c != Codec::TelephoneEvent)
-                .map(|c| c.encoding())
+                .map(|c| c.encoding_name())
                 .collect();
             return Err(PolicyError::NoCodec(names.join(", ")));
         }

@@ -35,7 +35,9 @@ impl Call {
             let Some(step) = self.steps.pop_front() else {
                 return Outcome::Failed(self.failure(&last));
             };
-            match self.ring(&step).await {
+            let rung = self.ring(&step).await;
+            self.release_trunks(false);
+            match rung {
                 Ok(()) => return Outcome::Answered,
                 Err(RingError::Cancelled) => return Outcome::Cancelled,
                 Err(RingError::Ended(end)) => {

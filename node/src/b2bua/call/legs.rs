@@ -27,6 +27,9 @@ pub(super) struct Fork {
     pub ringing_ms: Option<u64>,
     /// Whether this fork belongs to the step now ringing.
     pub current: bool,
+    /// Whether it counts against its trunk's call limit (released when it fails or the
+    /// call ends).
+    pub holds_trunk: bool,
 }
 
 pub(super) fn transport_kind(t: Transport) -> TransportKind {
@@ -67,6 +70,7 @@ impl Call {
             transport: transport_kind(target.transport),
         };
         let plan = self.plan.as_ref().expect("placed after routing");
+        let plan_tenant = plan.tenant.clone();
         let local = self.b2b.config.advertise;
         let mut invite = Request::new(Method::Invite, uri.clone());
         invite.headers.push(
@@ -88,13 +92,31 @@ impl Call {
         invite
             .headers
             .push(HeaderName::MaxForwards, hops.to_string());
-        let caller = escape_user(&plan.caller_id);
+        // Toward a carrier, an internal identity (an extension) means nothing: present the
+        // tenant's DID instead; an external caller's own number (a forwarded inbound call)
+        // is kept.
+        let caller_id = match &target.trunk {
+            Some(_)
+                if tongdai_control_plane::model::check_external_number(&plan.caller_id).is_err()
+                    || plan.direction == crate::b2bua::route::Direction::Internal =>
+            {
+                self.b2b
+                    .cache
+                    .tenant(&plan.tenant)
+                    .and_then(|t| t.calls.caller_id)
+                    .unwrap_or_else(|| "anonymous".to_owned())
+            }
+            _ => plan.caller_id.clone(),
+        };
+        let caller = escape_user(&caller_id);
         let display = self
             .a
             .invite
             .hdr_from()
             .ok()
             .and_then(|f| f.display)
+            // Toward carriers only the number is presented.
+            .filter(|_| target.trunk.is_none())
             .filter(|d| !d.is_empty() && d.chars().all(|c| c != '"' && c != '\\'));
         let from = match display {
             Some(d) => format!("\"{d}\" <sip:{caller}@{}>", local.ip()),
@@ -139,9 +161,16 @@ impl Call {
         }
         self.routed_transactions.push(key.clone());
         self.routed_dialogs.push(dialog_key);
+        if let Some(trunk) = &target.trunk {
+            self.b2b.trunk_taken(&plan_tenant, trunk);
+        }
         if self.core.request(invite.clone(), peer).await.is_err() {
+            if let Some(trunk) = &target.trunk {
+                self.b2b.trunk_released(&plan_tenant, trunk);
+            }
             return false;
         }
+        let holds_trunk = target.trunk.is_some();
         self.forks.push(Fork {
             key,
             invite,
@@ -153,8 +182,26 @@ impl Call {
             started_ms: crate::sip::auth::unix_millis(std::time::SystemTime::now()),
             ringing_ms: None,
             current: true,
+            holds_trunk,
         });
         true
+    }
+
+    /// Gives back the trunk slots of forks that ended without being the call's answer.
+    pub(super) fn release_trunks(&mut self, all: bool) {
+        let tenant = match &self.plan {
+            Some(p) => p.tenant.clone(),
+            None => return,
+        };
+        for (i, f) in self.forks.iter_mut().enumerate() {
+            let done = all || (f.status.is_some() && self.winner != Some(i));
+            if f.holds_trunk && done {
+                f.holds_trunk = false;
+                if let Some(trunk) = &f.target.trunk {
+                    self.b2b.trunk_released(&tenant, trunk);
+                }
+            }
+        }
     }
 
     pub(super) fn contact(&self, peer: Peer) -> String {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
-use tongdai_control_plane::model::Id;
+use tongdai_control_plane::model::{Id, RecordingPolicy};
 
 use super::B2bua;
 use super::directory::CacheDirectory;
@@ -119,6 +119,11 @@ pub(super) struct Call {
     routed_dialogs: Vec<DialogKey>,
     routed_transactions: Vec<TransactionKey>,
     busy: Vec<(Id, Id)>,
+    /// The trunk an inbound call came in by (counted against its limit).
+    inbound_trunk: Option<(Id, Id)>,
+    /// Record from the answer (the tenant's or the number's policy is `always`).
+    record: bool,
+    recording_id: Option<String>,
     on_hold: [bool; 2],
     // For the record.
     setup_ms: u64,
@@ -168,6 +173,9 @@ pub(super) fn spawn(
         routed_dialogs: Vec::new(),
         routed_transactions: vec![key],
         busy: Vec::new(),
+        inbound_trunk: None,
+        record: false,
+        recording_id: None,
         on_hold: [false; 2],
         setup_ms: unix_millis(SystemTime::now()),
         ringing_ms: None,
@@ -193,7 +201,10 @@ impl Call {
                 reason: "challenged".into(),
             },
             Ok(Some(())) => match self.hunt().await {
-                hunt::Outcome::Answered => self.confirmed().await,
+                hunt::Outcome::Answered => {
+                    self.start_recording().await;
+                    self.confirmed().await
+                }
                 hunt::Outcome::Failed(ending) => {
                     self.reply_final(ending.status, &ending.reason).await;
                     ending
@@ -218,8 +229,18 @@ impl Call {
         if invite.max_forwards().ok().flatten() == Some(0) {
             return Err(reject(483, "Too Many Hops"));
         }
-        let caller = match self.b2b.trunk_caller(self.a.peer.addr) {
-            Some(caller) => caller,
+        let caller = match self.b2b.trunk_of(self.a.peer.addr) {
+            Some(trunk) => {
+                if self.b2b.trunk_full(&trunk) {
+                    return Err(reject(503, "Trunk at its call limit"));
+                }
+                self.b2b.trunk_taken(&trunk.tenant, &trunk.id);
+                self.inbound_trunk = Some((trunk.tenant.clone(), trunk.id.clone()));
+                Caller::Trunk {
+                    tenant: trunk.tenant,
+                    trunk: trunk.id,
+                }
+            }
             None => match self.core.authenticate_call(invite, &self.a.tag) {
                 CallAuth::Ok { tenant, user } => Caller::Extension {
                     tenant: Id::new(&tenant).map_err(|_| reject(403, "Unknown tenant"))?,
@@ -255,7 +276,12 @@ impl Call {
                 "An SDP offer is required in the INVITE (delayed offer is not supported)",
             ));
         }
-        self.a_offer = CodecPolicy::default().apply(&body).map_err(|e| match e {
+        let tenant = self.b2b.cache.tenant(&plan.tenant).ok_or_else(|| reject(403, "Unknown tenant"))?;
+        self.record = match plan.number.as_ref().and_then(|n| n.recording) {
+            Some(policy) => policy,
+            None => tenant.calls.recording,
+        } == RecordingPolicy::Always;
+        self.a_offer = CodecPolicy::of(&tenant.calls).apply(&body).map_err(|e| match e {
             PolicyError::Malformed(_) => reject(400, &e.to_string()),
             PolicyError::NoCodec(_) => reject(488, &e.to_string()),
         })?;
@@ -404,8 +430,13 @@ impl Call {
                 callee_packets = stats.as_ref().map_or(0, |s| s.callee.packets_received),
                 caller_mos = ?stats.as_ref().and_then(|s| s.caller.mos),
                 callee_mos = ?stats.as_ref().and_then(|s| s.callee.mos),
+                recording = self.recording_id.as_deref().unwrap_or("-"),
                 "call ended"
             );
+        }
+        self.release_trunks(true);
+        if let Some((tenant, trunk)) = self.inbound_trunk.take() {
+            self.b2b.trunk_released(&tenant, &trunk);
         }
         let mut routes = self.b2b.routes.lock();
         for key in &self.routed_dialogs {
@@ -419,6 +450,17 @@ impl Call {
             self.b2b.unmark_busy(tenant, ext);
         }
         *self.b2b.active.lock() -= 1;
+    }
+
+    /// Starts recording when the policy says `always` (and the node records at all).
+    async fn start_recording(&mut self) {
+        let Some(media) = self.media.filter(|_| self.record) else {
+            return;
+        };
+        match self.b2b.media.start_recording(media).await {
+            Ok(id) => self.recording_id = Some(id),
+            Err(e) => tracing::warn!("the call's recording policy is `always` but recording failed: {e}"),
+        }
     }
 
     /// Waits (bounded) for the final responses of forks still pending, so an answer that
