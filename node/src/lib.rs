@@ -8,6 +8,7 @@ pub mod b2bua;
 pub mod cluster;
 pub mod config;
 pub mod ctl;
+pub mod demo_carrier;
 pub mod media;
 pub mod registrar;
 pub mod replica;

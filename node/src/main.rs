@@ -374,6 +374,8 @@ async fn run_process(mut config: Config, role: Role) -> anyhow::Result<()> {
     }
     // `tongdai up` provisions the demo tenant once its cluster has a leader. A lone
     // `tongdai control-plane` does not wait: its peers may start much later.
+    // ... with a test carrier on loopback for its demo trunk (echoes audio back).
+    let mut carrier = None;
     if let (Role::Up { .. }, Some(first)) = (role, replicas.first()) {
         let leader =
             tongdai_node::replica::wait_for_leader(&first.replica, Duration::from_secs(30)).await?;
@@ -382,7 +384,21 @@ async fn run_process(mut config: Config, role: Role) -> anyhow::Result<()> {
                 .iter()
                 .find(|r| r.replica.id() == leader)
                 .unwrap_or(first);
-            tongdai_node::replica::provision_demo(&leader.replica, &tenant).await?;
+            let ip = config
+                .sip
+                .listen_udp
+                .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+            let ip = if ip.is_unspecified() {
+                std::net::IpAddr::from([127, 0, 0, 1])
+            } else {
+                ip
+            };
+            let started = tongdai_node::demo_carrier::start(ip)
+                .await
+                .context("cannot start the demo test carrier")?;
+            tongdai_node::replica::provision_demo(&leader.replica, &tenant, Some(started.sip))
+                .await?;
+            carrier = Some(started);
         }
     }
 
@@ -400,8 +416,12 @@ async fn run_process(mut config: Config, role: Role) -> anyhow::Result<()> {
                 .join(",");
         }
         // Only `tongdai up` provisions the demo tenant, so only it prints the banner.
-        let banner_extra = matches!(role, Role::Up { .. })
-            .then(|| up_banner_control_plane(&replicas, &config.replica.data_dir));
+        let banner_extra = matches!(role, Role::Up { .. }).then(|| {
+            up_banner_control_plane(&replicas, &config.replica.data_dir)
+                + &carrier
+                    .as_ref()
+                    .map_or(String::new(), |c| up_banner_calls(c.sip))
+        });
         run_node(config, health, metrics, signals, banner_extra).await
     };
     for replica in replicas {
@@ -578,6 +598,33 @@ async fn run_node(
         tracing::info!("stopped");
     }
     result
+}
+
+/// The calls part of the `tongdai up` banner: what the demo tenant can dial.
+fn up_banner_calls(carrier: SocketAddr) -> String {
+    let d = tongdai_node::replica::DEMO;
+    let mut out = String::new();
+    let _ = writeln!(out, "\nCalls (demo tenant):");
+    let _ = writeln!(
+        out,
+        "  {}      toll-free number -> hunt group `{}` (ring all: {})",
+        d.toll_free, d.hunt_group, d.hunt_members
+    );
+    let _ = writeln!(
+        out,
+        "  <ext>         another extension, e.g. 1002: an internal call (never leaves the node)"
+    );
+    let _ = writeln!(
+        out,
+        "  0912345678    any outside number: leaves by trunk `{}` to the test carrier at {carrier},",
+        d.trunk
+    );
+    let _ = writeln!(
+        out,
+        "                which answers and echoes your audio back (caller ID {})",
+        d.did
+    );
+    out
 }
 
 /// The control-plane part of the `tongdai up` banner.

@@ -200,9 +200,29 @@ pub async fn wait_for_leader(replica: &Replica, timeout: Duration) -> anyhow::Re
 
 /// Creates the demo tenant and its extensions in the control plane, or updates their
 /// passwords when they exist (so the banner's passwords are the ones that work).
+/// What `tongdai up` provisions for calls besides the extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoCallPlan {
+    pub toll_free: &'static str,
+    pub did: &'static str,
+    pub hunt_group: &'static str,
+    /// For the banner.
+    pub hunt_members: &'static str,
+    pub trunk: &'static str,
+}
+
+pub const DEMO: DemoCallPlan = DemoCallPlan {
+    toll_free: "18001000",
+    did: "02873000000",
+    hunt_group: "support",
+    hunt_members: "the first three extensions",
+    trunk: "test-carrier",
+};
+
 pub async fn provision_demo(
     replica: &Replica,
     tenant: &crate::config::DemoTenant,
+    carrier: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
     use crate::sip::auth::{Algorithm, ha1};
     use tongdai_control_plane::cluster::Cluster;
@@ -284,6 +304,120 @@ pub async fn provision_demo(
                     bail!("cannot update a demo extension: {e}");
                 }
             }
+        }
+    }
+    if let Some(carrier) = carrier {
+        provision_demo_calls(replica, &id, tenant, carrier).await?;
+    }
+    Ok(())
+}
+
+/// The demo call plan: a trunk to the test carrier, a DID as caller ID, the toll-free
+/// number ringing a hunt group of the first three extensions. Existing entries are kept.
+async fn provision_demo_calls(
+    replica: &Replica,
+    tenant: &tongdai_control_plane::model::Id,
+    demo: &crate::config::DemoTenant,
+    carrier: std::net::SocketAddr,
+) -> anyhow::Result<()> {
+    use tongdai_control_plane::cluster::Cluster;
+    use tongdai_control_plane::model::{
+        Command, CommandError, Destination, HuntGroup, Id, Number, NumberKind, RingStrategy,
+        Transport, Trunk,
+    };
+    let id = |s: &str| Id::new(s).map_err(|e| anyhow::anyhow!("demo id {s:?}: {e}"));
+    let members: Vec<Id> = demo
+        .extensions
+        .iter()
+        .take(3)
+        .map(|u| id(&u.extension))
+        .collect::<Result<_, _>>()?;
+    let Some(first) = members.first().cloned() else {
+        return Ok(());
+    };
+    let commands = vec![
+        Command::CreateTrunk(Box::new(Trunk {
+            tenant: tenant.clone(),
+            id: id(DEMO.trunk)?,
+            address: carrier.to_string(),
+            transport: Transport::Udp,
+            trusted_sources: Vec::new(),
+            registration: None,
+            max_concurrent_calls: 100,
+            failover: None,
+        })),
+        Command::CreateNumber(Number {
+            digits: DEMO.did.into(),
+            kind: NumberKind::Geographic,
+            tenant: tenant.clone(),
+            tariff_band: None,
+            destination: Destination::Extension(first.clone()),
+            recording: None,
+        }),
+        Command::CreateHuntGroup(HuntGroup {
+            tenant: tenant.clone(),
+            id: id(DEMO.hunt_group)?,
+            members,
+            strategy: RingStrategy::RingAll,
+            ring_secs: 20,
+            no_answer: Destination::Extension(first),
+        }),
+        Command::CreateNumber(Number {
+            digits: DEMO.toll_free.into(),
+            kind: NumberKind::TollFree1800,
+            tenant: tenant.clone(),
+            tariff_band: None,
+            destination: Destination::HuntGroup(id(DEMO.hunt_group)?),
+            recording: None,
+        }),
+    ];
+    let results = replica
+        .propose(commands)
+        .await
+        .context("cannot create the demo call plan")?;
+    for result in results {
+        match result {
+            Ok(_)
+            | Err(
+                CommandError::TrunkExists { .. }
+                | CommandError::NumberExists(_)
+                | CommandError::HuntGroupExists { .. },
+            ) => {}
+            Err(e) => bail!("cannot create the demo call plan: {e}"),
+        }
+    }
+    // The trunk's address changes with every start (the carrier takes a free port).
+    let trunk_update = Command::UpdateTrunk(Box::new(Trunk {
+        tenant: tenant.clone(),
+        id: id(DEMO.trunk)?,
+        address: carrier.to_string(),
+        transport: Transport::Udp,
+        trusted_sources: Vec::new(),
+        registration: None,
+        max_concurrent_calls: 100,
+        failover: None,
+    }));
+    let tenant_now = replica
+        .read(|s| s.tenant(tenant).cloned())
+        .ok_or_else(|| anyhow::anyhow!("the demo tenant vanished"))?;
+    let mut updated = tenant_now.clone();
+    if updated.calls.outbound_trunk.is_none() {
+        updated.calls.outbound_trunk = Some(id(DEMO.trunk)?);
+    }
+    if updated.calls.caller_id.is_none() {
+        updated.calls.caller_id = Some(DEMO.did.into());
+    }
+    let mut commands = vec![trunk_update];
+    if updated != tenant_now {
+        commands.push(Command::UpdateTenant(updated));
+    }
+    for result in replica
+        .propose(commands)
+        .await
+        .context("cannot point the demo tenant at its trunk")?
+    {
+        if let Err(e) = result {
+            bail!("cannot point the demo tenant at its trunk: {e}");
         }
     }
     Ok(())

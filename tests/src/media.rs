@@ -295,4 +295,3 @@ pub fn channels(wav_bytes: &[u8]) -> (Vec<i16>, Vec<i16>) {
         .collect();
     frames.iter().copied().unzip()
 }
-

@@ -475,7 +475,12 @@ fn a_carrier_call_to_1800_rings_all_is_recorded_caller_left_callee_right() {
         .file("caller.ulaw", ulaw_tone(440.0, 5.0))
         .timeout(Duration::from_secs(30))
         .run();
-    assert_eq!(run.successful, 1, "carrier: {run:?}\nnode:\n{}", node.stderr());
+    assert_eq!(
+        run.successful,
+        1,
+        "carrier: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
     let rang = rings.wait(Duration::from_secs(30));
     assert_eq!(rang.successful, 1, "the ringing phone: {rang:?}");
     assert_eq!(answers.wait(Duration::from_secs(30)).successful, 1);
@@ -546,7 +551,12 @@ fn outbound_calls_and_forward_to_mobile_leave_by_the_trunk_with_the_tenant_did()
             .file("caller.ulaw", ulaw_tone(440.0, 5.0))
             .timeout(Duration::from_secs(30))
             .run();
-        assert_eq!(run.successful, 1, "{dialled}: {run:?}\nnode:\n{}", node.stderr());
+        assert_eq!(
+            run.successful,
+            1,
+            "{dialled}: {run:?}\nnode:\n{}",
+            node.stderr()
+        );
     }
     let carrier = carrier.wait(Duration::from_secs(40));
     assert_eq!(carrier.successful, 2, "carrier: {carrier:?}");
@@ -554,10 +564,55 @@ fn outbound_calls_and_forward_to_mobile_leave_by_the_trunk_with_the_tenant_did()
         let want = format!(
             "carrier got INVITE sip:{number}@127.0.0.1:{carrier_port} from  <sip:02873001234@"
         );
-        assert!(carrier.logs.contains(&want), "missing {want:?} in:\n{}", carrier.logs);
+        assert!(
+            carrier.logs.contains(&want),
+            "missing {want:?} in:\n{}",
+            carrier.logs
+        );
     }
 }
 
 fn carrier_port_of(sipp: &Sipp) -> u16 {
     sipp.local_port()
+}
+
+#[test]
+fn tongdai_up_demo_plan_reaches_the_hunt_group_and_the_echoing_test_carrier() {
+    let node = node();
+    // The toll-free demo number rings the first three extensions (2000-2002 here).
+    let callee = phone(&node, 2001, "call_uas.xml");
+    let run = Sipp::new("call_uac.xml")
+        .target(node.sip)
+        .users(caller(2005, "18001000"))
+        .duration(Duration::from_secs(1))
+        .file("caller.ulaw", ulaw_tone(440.0, 5.0))
+        .timeout(Duration::from_secs(30))
+        .run();
+    assert_eq!(
+        run.successful,
+        1,
+        "18001000: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
+    assert_eq!(callee.wait(Duration::from_secs(30)).successful, 1);
+    // Any outside number goes to the built-in test carrier, which answers and echoes.
+    let run = Sipp::new("call_uac.xml")
+        .target(node.sip)
+        .users(caller(2005, "0912345678"))
+        .duration(Duration::from_secs(2))
+        .file("caller.ulaw", ulaw_tone(440.0, 5.0))
+        .timeout(Duration::from_secs(30))
+        .run();
+    assert_eq!(
+        run.successful,
+        1,
+        "outside call: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
+    let line = last_record(&node);
+    // The carrier sent our audio back: the callee leg carried packets too.
+    let echoed: u64 = log_field(&line, "callee_packets")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(echoed >= 50, "{line}");
 }

@@ -97,7 +97,8 @@ impl Call {
         // is kept.
         let caller_id = match &target.trunk {
             Some(_)
-                if tongdai_control_plane::model::check_external_number(&plan.caller_id).is_err()
+                if tongdai_control_plane::model::check_external_number(&plan.caller_id)
+                    .is_err()
                     || plan.direction == crate::b2bua::route::Direction::Internal =>
             {
                 self.b2b

@@ -276,15 +276,21 @@ impl Call {
                 "An SDP offer is required in the INVITE (delayed offer is not supported)",
             ));
         }
-        let tenant = self.b2b.cache.tenant(&plan.tenant).ok_or_else(|| reject(403, "Unknown tenant"))?;
+        let tenant = self
+            .b2b
+            .cache
+            .tenant(&plan.tenant)
+            .ok_or_else(|| reject(403, "Unknown tenant"))?;
         self.record = match plan.number.as_ref().and_then(|n| n.recording) {
             Some(policy) => policy,
             None => tenant.calls.recording,
         } == RecordingPolicy::Always;
-        self.a_offer = CodecPolicy::of(&tenant.calls).apply(&body).map_err(|e| match e {
-            PolicyError::Malformed(_) => reject(400, &e.to_string()),
-            PolicyError::NoCodec(_) => reject(488, &e.to_string()),
-        })?;
+        self.a_offer = CodecPolicy::of(&tenant.calls)
+            .apply(&body)
+            .map_err(|e| match e {
+                PolicyError::Malformed(_) => reject(400, &e.to_string()),
+                PolicyError::NoCodec(_) => reject(488, &e.to_string()),
+            })?;
         let call_id = self.a.invite.call_id().unwrap_or_default().to_owned();
         let session = self
             .b2b
@@ -459,7 +465,9 @@ impl Call {
         };
         match self.b2b.media.start_recording(media).await {
             Ok(id) => self.recording_id = Some(id),
-            Err(e) => tracing::warn!("the call's recording policy is `always` but recording failed: {e}"),
+            Err(e) => {
+                tracing::warn!("the call's recording policy is `always` but recording failed: {e}")
+            }
         }
     }
 
