@@ -140,4 +140,5 @@ fn dashboard(path: &Path) -> Value {
 
 mod chart;
 mod compose;
+mod live;
 mod monitoring;
