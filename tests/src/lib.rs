@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 /// The workspace root (this crate lives in `<root>/tests`).
 pub mod calls;
 pub mod cluster;
+pub mod deploy;
 pub mod media;
 
 pub fn workspace_root() -> PathBuf {
