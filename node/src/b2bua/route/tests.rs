@@ -1,6 +1,6 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use tongdai_control_plane::model::{ForwardToMobile, Quotas};
+use tongdai_control_plane::model::{CallSettings, ForwardToMobile, Quotas};
 
 use super::*;
 
@@ -35,6 +35,7 @@ impl World {
                         max_call_attempts_per_sec: 10,
                         max_registrations: 10,
                     },
+                    calls: CallSettings::default(),
                 },
             );
         }
@@ -78,6 +79,7 @@ impl World {
                 tenant: id(tenant),
                 tariff_band: (kind == NumberKind::Premium1900).then(|| id("band-a")),
                 destination: dest,
+                recording: None,
             },
         );
     }
