@@ -4,6 +4,7 @@
 //! transactions with time passed in; sockets and tasks live at the edge
 //! ([`sip::transport`], [`server`]).
 
+pub mod cdr;
 pub mod cluster;
 pub mod config;
 pub mod ctl;

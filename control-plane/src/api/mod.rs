@@ -25,6 +25,7 @@ mod hunt_groups;
 mod numbers;
 mod openapi;
 mod queues;
+pub mod records;
 mod registrations;
 mod tenants;
 #[cfg(any(test, feature = "testing"))]
@@ -58,6 +59,8 @@ use error::{Ctx, LeaderRedirect};
 pub struct Api<C> {
     cluster: C,
     auth: Arc<AuthConfig>,
+    /// CDRs and recordings ([`records`]); `None` on a replica that does not serve them.
+    records: Option<Arc<dyn records::Records>>,
 }
 
 impl<C: Clone> Clone for Api<C> {
@@ -65,15 +68,27 @@ impl<C: Clone> Clone for Api<C> {
         Api {
             cluster: self.cluster.clone(),
             auth: Arc::clone(&self.auth),
+            records: self.records.clone(),
         }
     }
 }
 
 /// The admin API over `cluster`; serve it with `axum::serve`.
 pub fn router<C: Cluster>(cluster: C, auth: AuthConfig) -> Router {
+    router_with_records(cluster, auth, None)
+}
+
+/// The admin API with the records endpoints served from `records` (absent: they
+/// answer 501 `records_not_configured`).
+pub fn router_with_records<C: Cluster>(
+    cluster: C,
+    auth: AuthConfig,
+    records: Option<Arc<dyn records::Records>>,
+) -> Router {
     let api = Api {
         cluster,
         auth: Arc::new(auth),
+        records,
     };
     let scoped = "/v1/tenants/{tenant}";
     Router::new()
@@ -149,6 +164,19 @@ pub fn router<C: Cluster>(cluster: C, auth: AuthConfig) -> Router {
         .route(
             &format!("{scoped}/registrations"),
             get(registrations::of_tenant::<C>),
+        )
+        .route(&format!("{scoped}/cdrs"), get(records::cdrs::<C>))
+        .route(
+            &format!("{scoped}/recordings"),
+            get(records::recordings::<C>),
+        )
+        .route(
+            &format!("{scoped}/recordings/{{id}}"),
+            get(records::recording::<C>).delete(records::delete_recording::<C>),
+        )
+        .route(
+            &format!("{scoped}/recordings/{{id}}/audio"),
+            get(records::recording_audio::<C>),
         )
         .route("/v1/registrations", get(registrations::all::<C>))
         .route("/v1/cluster", get(cluster::status::<C>))

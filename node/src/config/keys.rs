@@ -83,6 +83,8 @@ pub(super) const SECTIONS: &[&str] = &[
     "log",
     "control_plane",
     "replica",
+    "cdr",
+    "records",
     "demo",
 ];
 
@@ -117,6 +119,14 @@ pub(super) const KEYS: &[KeySpec] = &[
     key("replica.initial_members", Kind::Text),
     key("replica.operator_token", Kind::Text),
     key("replica.snapshot_every", uint(10, 100_000_000)),
+    key("cdr.spool_dir", Kind::Text),
+    key("cdr.dir", Kind::Text),
+    key("cdr.batch_max_ms", uint(0, 1_000)),
+    key("cdr.batch_max_records", uint(1, 100_000)),
+    key("cdr.segment_max_bytes", uint(4_096, 1 << 30)),
+    key("cdr.segment_max_ms", uint(10, 3_600_000)),
+    key("records.cdr_dir", Kind::Text),
+    key("records.recordings_dir", Kind::Text),
     key("demo.realm", Kind::Realm),
     key("demo.first_extension", uint(1, MAX_DEMO_EXTENSION)),
     key("demo.count", uint(1, 1_000_000)),

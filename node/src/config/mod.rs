@@ -54,12 +54,15 @@
 //! first_extension = 1001
 //! count = 10
 //! password_prefix = ""           # empty: random passwords; else prefix + extension number
+//! [cdr]                          # call detail records: spool and store (see `records.rs`)
+//! [records]                      # what the admin API serves: CDRs and recordings
 //! ```
 
 mod demo;
 mod error;
 mod keys;
 mod load;
+mod records;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -70,6 +73,7 @@ use serde::{Deserialize, Serialize};
 
 pub use demo::{DemoTenant, DemoUser, PasswordSeed, RANDOM_PASSWORD_LEN};
 pub use error::{ConfigError, ConfigWarning, Origin};
+pub use records::{CdrConfig, RecordsConfig};
 
 /// The whole configuration of one `tongdai node` process.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -82,6 +86,8 @@ pub struct Config {
     pub log: LogConfig,
     pub control_plane: ControlPlaneConfig,
     pub replica: ReplicaConfig,
+    pub cdr: CdrConfig,
+    pub records: RecordsConfig,
     /// Present when the demo tenant should be provisioned (always under `tongdai up`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub demo: Option<DemoConfig>,
