@@ -19,7 +19,7 @@
 //! whole state (and tests that move it move everything).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -133,7 +133,7 @@ pub(super) fn validate(
         }
     }
     if !cdr.spool_dir.trim().is_empty()
-        && PathBuf::from(cdr.spool_dir.trim()) == PathBuf::from(cdr.dir.trim())
+        && Path::new(cdr.spool_dir.trim()) == Path::new(cdr.dir.trim())
     {
         errors.push(ConfigError::Conflict {
             left: origin("cdr.spool_dir"),
