@@ -603,7 +603,9 @@ fn every_key_is_settable_from_the_env() {
 
 #[test]
 fn cdr_directories_follow_the_data_dir_unless_set() {
-    let c = load("[replica]\ndata_dir = \"/srv/td\"", &[]).expect("valid").config;
+    let c = load("[replica]\ndata_dir = \"/srv/td\"", &[])
+        .expect("valid")
+        .config;
     assert_eq!(c.cdr.spool_dir, "/srv/td/spool/cdrs");
     assert_eq!(c.cdr.dir, "/srv/td/cdrs");
     let c = load(
