@@ -13,6 +13,8 @@
 //! - Extension passwords are turned into HA1s here and never stored or returned. The
 //!   digest realm is the tenant id: the HA1s are `H(ext:tenant:password)`.
 //! - Lists are whole (no paging): a tenant's entities number in the thousands at most.
+//! - Call records (CDRs, recordings) are not in Raft: [`records`] serves them from the
+//!   stores of the machine the replica runs on, answered locally by followers too.
 
 mod agents;
 pub mod auth;
