@@ -218,6 +218,7 @@ impl CdrService {
         let store_dir = PathBuf::from(&config.dir);
         std::fs::create_dir_all(&store_dir).map_err(dir_err("the CDR store", &store_dir))?;
 
+        let lock = Arc::new(lock_spool(&spool_dir)?);
         let counters = Arc::new(Counters::default());
         let recovered = spool::recover(&spool_dir).map_err(|e| {
             io::Error::new(
@@ -257,6 +258,7 @@ impl CdrService {
                 node: node_name.to_owned(),
                 counters: Arc::clone(&counters),
                 queue: initial.into(),
+                _lock: Arc::clone(&lock),
             };
             std::thread::Builder::new()
                 .name("cdr-shipper".into())
@@ -275,6 +277,7 @@ impl CdrService {
                 segment: None,
                 failed: Vec::new(),
                 retry_at: None,
+                _lock: lock,
             };
             std::thread::Builder::new()
                 .name("cdr-writer".into())
@@ -332,6 +335,29 @@ impl Drop for CdrService {
     }
 }
 
+/// Takes `<spool>/.lock`: two processes appending to and shipping from one spool would
+/// ship each other's open segments.
+fn lock_spool(spool_dir: &Path) -> io::Result<std::fs::File> {
+    let path = spool_dir.join(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(io::Error::new(
+            io::ErrorKind::AddrInUse,
+            format!(
+                "the CDR spool {} is in use by another process; give each node its own \
+                 cdr.spool_dir",
+                spool_dir.display()
+            ),
+        )),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
+    }
+}
+
 /// A record waiting for the spool: its line and who waits for it.
 struct Pending {
     cdr: Box<Cdr>,
@@ -351,6 +377,8 @@ struct Writer {
     /// A batch the spool refused, retried at `retry_at`.
     failed: Vec<Pending>,
     retry_at: Option<Instant>,
+    /// Held until both threads are done with the spool.
+    _lock: Arc<std::fs::File>,
 }
 
 impl Writer {
@@ -572,6 +600,7 @@ struct Shipper {
     node: String,
     counters: Arc<Counters>,
     queue: VecDeque<PathBuf>,
+    _lock: Arc<std::fs::File>,
 }
 
 impl Shipper {

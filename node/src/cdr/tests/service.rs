@@ -264,6 +264,17 @@ async fn a_store_back_while_running_gets_the_records_without_a_restart() {
 }
 
 #[tokio::test]
+async fn one_spool_serves_one_service_at_a_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (first, _writer) = CdrService::start(config(dir.path()), "node-a").expect("starts");
+    let e = CdrService::start(config(dir.path()), "node-b").expect_err("spool in use");
+    assert!(e.to_string().contains("in use by another process"), "{e}");
+    first.shutdown().await;
+    let (again, _writer) = CdrService::start(config(dir.path()), "node-b").expect("free again");
+    again.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_bad_node_name_or_spool_is_refused_at_start() {
     let dir = tempfile::tempdir().expect("tempdir");
     let e = CdrService::start(config(dir.path()), "../node").expect_err("bad name");
