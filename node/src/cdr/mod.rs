@@ -18,7 +18,9 @@ pub mod metrics;
 pub mod record;
 mod records;
 mod service;
+mod shipper;
 pub mod spool;
+mod stats;
 pub mod store;
 
 #[cfg(test)]
@@ -29,5 +31,6 @@ pub use record::{
     Cdr, CdrLeg, Direction, Disposition, HangupBy, Quality, Rating, StreamQuality, now_ms,
 };
 pub use records::NodeRecords;
-pub use service::{CdrService, CdrStats, CdrWriter};
+pub use service::{CdrService, CdrWriter};
+pub use stats::CdrStats;
 pub use store::{CdrStore, ShipReport};

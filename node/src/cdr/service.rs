@@ -16,11 +16,9 @@
 //!   `write_durable` callers get the error at once. At shutdown, records that still
 //!   cannot be written are logged whole, as the last place they can go.
 
-use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -32,108 +30,22 @@ use crate::media::recording::is_filename_safe;
 
 use super::metrics;
 use super::record::Cdr;
-use super::spool::{self, Segment, sync_dir};
+use super::shipper::{ShipMsg, Shipper};
+use super::spool::{self, Segment};
+use super::stats::{CdrStats, Counters};
 use super::store::CdrStore;
 
 /// Wait before retrying a spool write or a shipment that failed.
-const RETRY_AFTER: Duration = Duration::from_secs(1);
-/// Longest wait between shipment retries.
-const MAX_SHIP_BACKOFF: Duration = Duration::from_secs(30);
+pub(super) const RETRY_AFTER: Duration = Duration::from_secs(1);
 
-type Ack = oneshot::Sender<io::Result<()>>;
+/// Answers a durable write or a shipping barrier.
+pub(super) type Ack = oneshot::Sender<io::Result<()>>;
 
 enum Msg {
     Record(Box<Cdr>, Option<Ack>),
     /// Close the current segment and answer once everything before is shipped.
     Ship(Ack),
     Shutdown,
-}
-
-enum ShipMsg {
-    Segment(PathBuf),
-    Barrier(Ack),
-    Shutdown,
-}
-
-/// Counters of the service, for tests and diagnostics.
-#[derive(Debug, Default)]
-struct Counters {
-    records_written: AtomicU64,
-    batches: AtomicU64,
-    fsyncs: AtomicU64,
-    write_errors: AtomicU64,
-    segments_closed: AtomicU64,
-    segments_recovered: AtomicU64,
-    segments_shipped: AtomicU64,
-    records_shipped: AtomicU64,
-    torn_lines: AtomicU64,
-    unparsed_lines: AtomicU64,
-    ship_errors: AtomicU64,
-    spool_bytes: AtomicU64,
-}
-
-/// A snapshot of the service's counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct CdrStats {
-    /// Records made durable in the spool.
-    pub records_written: u64,
-    /// Batches written (one write and one fsync each when all goes well).
-    pub batches: u64,
-    /// fsyncs of spool segments.
-    pub fsyncs: u64,
-    /// Batches the spool refused (retried).
-    pub write_errors: u64,
-    pub segments_closed: u64,
-    /// Segments found in the spool at start.
-    pub segments_recovered: u64,
-    pub segments_shipped: u64,
-    pub records_shipped: u64,
-    /// Torn last lines cut off (at recovery or shipping).
-    pub torn_lines: u64,
-    /// Lines that were not CDRs, kept in the store's `_unparsed/`.
-    pub unparsed_lines: u64,
-    pub ship_errors: u64,
-    /// Bytes in the spool not yet shipped.
-    pub spool_bytes: u64,
-}
-
-impl Counters {
-    fn snapshot(&self) -> CdrStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        CdrStats {
-            records_written: get(&self.records_written),
-            batches: get(&self.batches),
-            fsyncs: get(&self.fsyncs),
-            write_errors: get(&self.write_errors),
-            segments_closed: get(&self.segments_closed),
-            segments_recovered: get(&self.segments_recovered),
-            segments_shipped: get(&self.segments_shipped),
-            records_shipped: get(&self.records_shipped),
-            torn_lines: get(&self.torn_lines),
-            unparsed_lines: get(&self.unparsed_lines),
-            ship_errors: get(&self.ship_errors),
-            spool_bytes: get(&self.spool_bytes),
-        }
-    }
-
-    fn add(c: &AtomicU64, n: u64) {
-        c.fetch_add(n, Ordering::Relaxed);
-    }
-
-    fn spool_grew(&self, n: u64) {
-        let now = self.spool_bytes.fetch_add(n, Ordering::Relaxed) + n;
-        metrics::spool_bytes(now);
-    }
-
-    fn spool_shrank(&self, n: u64) {
-        let before = self
-            .spool_bytes
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-                Some(b.saturating_sub(n))
-            })
-            .unwrap_or(0);
-        metrics::spool_bytes(before.saturating_sub(n));
-    }
 }
 
 /// Queues CDRs for the spool. Cheap to clone; one per call path is fine.
@@ -174,7 +86,7 @@ impl CdrWriter {
     }
 }
 
-fn stopped() -> io::Error {
+pub(super) fn stopped() -> io::Error {
     io::Error::other("the CDR service has stopped")
 }
 
@@ -591,116 +503,5 @@ impl Writer {
         // The shipper outlives the writer; a send error means it died (panicked), and
         // the segment waits in the spool for the next start.
         let _ = self.ship_tx.send(ShipMsg::Segment(path));
-    }
-}
-
-struct Shipper {
-    store: CdrStore,
-    spool_dir: PathBuf,
-    node: String,
-    counters: Arc<Counters>,
-    queue: VecDeque<PathBuf>,
-    _lock: Arc<std::fs::File>,
-}
-
-impl Shipper {
-    fn run(mut self, rx: &mpsc::Receiver<ShipMsg>) {
-        let mut backoff = RETRY_AFTER;
-        loop {
-            let msg = if self.ship_queued() {
-                backoff = RETRY_AFTER;
-                rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
-            } else {
-                let wait = backoff;
-                backoff = (backoff * 2).min(MAX_SHIP_BACKOFF);
-                rx.recv_timeout(wait)
-            };
-            match msg {
-                Ok(ShipMsg::Segment(path)) => self.queue.push_back(path),
-                Ok(ShipMsg::Barrier(ack)) => {
-                    let result = if self.ship_queued() {
-                        Ok(())
-                    } else {
-                        Err(io::Error::other(format!(
-                            "{} CDR spool segment(s) could not be shipped to {}; see the log",
-                            self.queue.len(),
-                            self.store_name()
-                        )))
-                    };
-                    let _ = ack.send(result);
-                }
-                Ok(ShipMsg::Shutdown) | Err(RecvTimeoutError::Disconnected) => {
-                    // Segments the writer sent before stopping are queued already.
-                    while let Ok(ShipMsg::Segment(path)) = rx.try_recv() {
-                        self.queue.push_back(path);
-                    }
-                    self.ship_queued();
-                    return;
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-        }
-    }
-
-    fn store_name(&self) -> String {
-        let CdrStore::Local { dir } = &self.store;
-        dir.display().to_string()
-    }
-
-    /// Ships queued segments in order; true when the queue is empty, false at the first
-    /// failure (logged, counted, retried later).
-    fn ship_queued(&mut self) -> bool {
-        while let Some(path) = self.queue.front() {
-            match self.ship_one(path) {
-                Ok(()) => {
-                    self.queue.pop_front();
-                }
-                Err(e) => {
-                    Counters::add(&self.counters.ship_errors, 1);
-                    metrics::ship_error();
-                    tracing::error!(
-                        segment = %path.display(),
-                        store = %self.store_name(),
-                        "cannot ship CDRs to the store: {e}; they stay in the spool and are retried"
-                    );
-                    return false;
-                }
-            }
-        }
-        true
-    }
-
-    fn ship_one(&self, path: &Path) -> io::Result<()> {
-        let data = match std::fs::read(path) {
-            Ok(data) => data,
-            // Gone already (shipped before a crash, after the store write).
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
-        };
-        let segment = spool::segment_id(path).ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{} is not a spool segment", path.display()),
-            )
-        })?;
-        let report = self.store.ship_segment(&self.node, segment, &data)?;
-        std::fs::remove_file(path)?;
-        sync_dir(&self.spool_dir)?;
-        Counters::add(&self.counters.segments_shipped, 1);
-        Counters::add(&self.counters.records_shipped, report.records);
-        self.counters.spool_shrank(data.len() as u64);
-        if report.torn > 0 {
-            Counters::add(&self.counters.torn_lines, report.torn);
-            metrics::torn_lines(report.torn);
-        }
-        if report.unparsed > 0 {
-            Counters::add(&self.counters.unparsed_lines, report.unparsed);
-            tracing::warn!(
-                segment = %path.display(),
-                lines = report.unparsed,
-                "CDR spool lines that are not CDRs were kept in the store's _unparsed folder"
-            );
-        }
-        Ok(())
     }
 }
