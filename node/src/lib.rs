@@ -5,6 +5,7 @@
 //! ([`sip::transport`], [`server`]).
 
 pub mod b2bua;
+pub mod cdr;
 pub mod cluster;
 pub mod config;
 pub mod ctl;

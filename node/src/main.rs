@@ -365,7 +365,10 @@ async fn run_process(mut config: Config, role: Role) -> anyhow::Result<()> {
             keep_behind_snapshot: (rc.snapshot_every / 10).max(1),
             ..RaftSettings::default()
         };
-        let running = tongdai_node::replica::start(rc, &identity, &settings, http).await?;
+        let records = tongdai_node::cdr::NodeRecords::from_config(&config);
+        let running =
+            tongdai_node::replica::start_with_records(rc, &identity, &settings, http, records)
+                .await?;
         replicas.push(running);
     }
     // Every replica of this process listens before the cluster starts electing.

@@ -124,6 +124,18 @@ pub async fn start(
     settings: &RaftSettings,
     http: crate::telemetry::HttpServer,
 ) -> anyhow::Result<RunningReplica> {
+    start_with_records(config, identity, settings, http, None).await
+}
+
+/// As [`start`], with the admin API serving CDRs and recordings from `records`
+/// ([`crate::cdr::NodeRecords::from_config`]).
+pub async fn start_with_records(
+    config: &ReplicaConfig,
+    identity: &Identity,
+    settings: &RaftSettings,
+    http: crate::telemetry::HttpServer,
+    records: Option<std::sync::Arc<dyn api::records::Records>>,
+) -> anyhow::Result<RunningReplica> {
     let data_dir = PathBuf::from(&config.data_dir);
     let endpoint = RpcEndpoint::bind(config.listen, identity, RpcOptions::default())
         .with_context(|| format!("cannot listen on {} (replica.listen)", config.listen))?;
@@ -142,7 +154,7 @@ pub async fn start(
         endpoint.clone(),
         ReplicaService::new(replica.clone()),
     )));
-    let http = http.with_routes(api::router(replica.clone(), auth));
+    let http = http.with_routes(api::router_with_records(replica.clone(), auth, records));
     tasks.push(tokio::spawn(async move {
         if let Err(e) = http.serve(std::future::pending()).await {
             tracing::error!("admin API stopped: {e}");

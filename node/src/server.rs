@@ -565,6 +565,15 @@ pub async fn run(
         .or(sip.listen_tcp)
         .context("SIP needs sip.listen_udp or sip.listen_tcp")?;
     let media = start_media(&config, sip_addr.ip())?;
+    let (cdr_service, cdr_writer) =
+        crate::cdr::CdrService::start(config.cdr.clone(), &config.node.name).with_context(
+            || {
+                format!(
+                    "cannot start the CDR spool in {} ([cdr])",
+                    config.cdr.spool_dir
+                )
+            },
+        )?;
     let advertise = match media.config().advertise_v4.or(media.config().bind_v4) {
         Some(ip) if sip_addr.ip().is_unspecified() => SocketAddr::new(ip.into(), sip_addr.port()),
         _ => sip_addr,
@@ -578,6 +587,7 @@ pub async fn run(
         },
         media.clone(),
         cache,
+        Some(cdr_writer),
     );
     core.attach_b2bua(b2bua.clone());
     for socket in udp_sockets {
@@ -644,6 +654,9 @@ pub async fn run(
     media
         .shutdown(std::time::Instant::now() + Duration::from_secs(10))
         .await;
+    // Every call has written its record by now: flush and ship them.
+    drop(b2bua);
+    cdr_service.shutdown().await;
     Ok(())
 }
 
@@ -668,8 +681,9 @@ fn start_media(config: &Config, sip_ip: std::net::IpAddr) -> anyhow::Result<Medi
             std::net::IpAddr::V6(_) => std::net::Ipv4Addr::UNSPECIFIED,
         },
     };
+    let off = |s: &str| s.is_empty() || s.eq_ignore_ascii_case("off");
     let recordings = match (m.spool_dir.trim(), m.recordings_dir.trim()) {
-        ("", _) | (_, "") => None,
+        (spool, dir) if off(spool) || off(dir) => None,
         (spool, dir) => Some(crate::media::recording::RecordingConfig {
             spool_dir: spool.into(),
             store: crate::media::recording::StoreConfig::Local { dir: dir.into() },

@@ -266,19 +266,21 @@ pub fn register(node: &Node, ext: u32, domain: &str, port: u16) {
     assert_eq!(run.successful, 1, "registration of {ext} failed: {run:?}");
 }
 
-/// The last `call ended` log line of the node (the call's record until CDRs are read).
-pub fn call_ended_lines(node: &Node) -> Vec<String> {
-    node.stderr()
-        .lines()
-        .filter(|l| l.contains("call ended"))
-        .map(str::to_owned)
-        .collect()
+/// The tenant's CDRs through the admin API, newest first.
+pub fn cdrs(node: &Node, tenant: &str) -> Vec<serde_json::Value> {
+    let (code, body) = node.api("GET", &format!("/v1/tenants/{tenant}/cdrs?limit=100"), None);
+    assert_eq!(code, 200, "GET cdrs: {body}");
+    serde_json::from_str(&body).expect("a JSON list of CDRs")
 }
 
-/// A `key=value` field of a log line.
-pub fn log_field(line: &str, key: &str) -> Option<String> {
-    let start = line.find(&format!(" {key}="))? + key.len() + 2;
-    let rest = &line[start..];
-    let end = rest.find(' ').unwrap_or(rest.len());
-    Some(rest[..end].trim_matches('"').to_owned())
+/// Waits until the tenant has at least `n` CDRs (they are shipped about once a second)
+/// and returns the newest.
+pub fn newest_cdr(node: &Node, tenant: &str, n: usize) -> serde_json::Value {
+    let mut list = Vec::new();
+    let found = crate::wait_until(Duration::from_secs(15), || {
+        list = cdrs(node, tenant);
+        list.len() >= n
+    });
+    assert!(found, "{} CDRs, wanted {n}:\n{}", list.len(), node.stderr());
+    list.swap_remove(0)
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tongdai_tests::calls::{Sipp, call_ended_lines, log_field, register, ulaw_tone};
+use tongdai_tests::calls::{Sipp, newest_cdr, register, ulaw_tone};
 use tongdai_tests::{Node, sipp_users, wait_until};
 
 /// A node whose demo tenant `e2e` has extensions 2000.. with passwords `pw<ext>`; MD5 is
@@ -48,25 +48,18 @@ fn internal_call_between_two_registered_phones_relays_media_both_ways() {
     );
     let callee = callee.wait(Duration::from_secs(30));
     assert_eq!(callee.successful, 1, "callee: {callee:?}");
-    assert!(
-        wait_until(Duration::from_secs(10), || !call_ended_lines(&node)
-            .is_empty()),
-        "no call record:\n{}",
-        node.stderr()
-    );
-    let line = call_ended_lines(&node).pop().unwrap();
-    assert_eq!(log_field(&line, "status").as_deref(), Some("200"), "{line}");
-    assert_eq!(
-        log_field(&line, "hangup_by").as_deref(),
-        Some("caller"),
-        "{line}"
-    );
+    let cdr = newest_cdr(&node, "e2e", 1);
+    assert_eq!(cdr["sip_status"], 200, "{cdr}");
+    assert_eq!(cdr["disposition"], "answered", "{cdr}");
+    assert_eq!(cdr["direction"], "internal", "{cdr}");
+    assert_eq!(cdr["caller"], "2000", "{cdr}");
+    assert_eq!(cdr["callee"], "2001", "{cdr}");
+    assert_eq!(cdr["hangup_by"], "caller", "{cdr}");
+    assert!(cdr["billable_secs"].as_u64().unwrap() >= 2, "{cdr}");
     // Two seconds at 50 packets/s each way, through the relay.
-    for leg in ["caller_packets", "callee_packets"] {
-        let n: u64 = log_field(&line, leg)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        assert!(n >= 50, "{leg} = {n}: {line}");
+    for side in ["caller", "callee"] {
+        let n = cdr["quality"][side]["packets"].as_u64().unwrap_or(0);
+        assert!(n >= 50, "{side} sent {n} packets: {cdr}");
     }
 }
 
@@ -151,16 +144,6 @@ fn phone(node: &Node, ext: u32, scenario: &str) -> tongdai_tests::calls::SippPho
         .spawn()
 }
 
-fn last_record(node: &Node) -> String {
-    assert!(
-        wait_until(Duration::from_secs(10), || !call_ended_lines(node)
-            .is_empty()),
-        "no call record:\n{}",
-        node.stderr()
-    );
-    call_ended_lines(node).pop().unwrap()
-}
-
 #[test]
 fn the_caller_hangs_up_while_a_ring_all_group_rings() {
     let node = node();
@@ -186,13 +169,13 @@ fn the_caller_hangs_up_while_a_ring_all_group_rings() {
         let r = p.wait(Duration::from_secs(40));
         assert_eq!(r.successful, 1, "{name} was not cancelled: {r:?}");
     }
-    let line = last_record(&node);
-    assert_eq!(log_field(&line, "status").as_deref(), Some("487"), "{line}");
-    assert_eq!(
-        log_field(&line, "hangup_by").as_deref(),
-        Some("caller"),
-        "{line}"
-    );
+    let cdr = newest_cdr(&node, "e2e", 1);
+    assert_eq!(cdr["sip_status"], 487, "{cdr}");
+    assert_eq!(cdr["disposition"], "cancelled", "{cdr}");
+    assert_eq!(cdr["hangup_by"], "caller", "{cdr}");
+    let legs = cdr["legs"].as_array().unwrap();
+    assert_eq!(legs.len(), 2, "{cdr}");
+    assert!(legs.iter().all(|l| l["status"] == 487), "{cdr}");
 }
 
 #[test]
@@ -226,8 +209,27 @@ fn sequential_hunt_moves_on_from_a_member_that_never_answers() {
     );
     let r = second.wait(Duration::from_secs(40));
     assert_eq!(r.successful, 1, "the second member did not answer: {r:?}");
-    let line = last_record(&node);
-    assert_eq!(log_field(&line, "status").as_deref(), Some("200"), "{line}");
+    let cdr = newest_cdr(&node, "e2e", 1);
+    assert_eq!(cdr["destination"], "hunt_group:sales", "{cdr}");
+    let legs: Vec<(String, u64)> = cdr["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            (
+                l["target"].as_str().unwrap().to_owned(),
+                l["status"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        legs,
+        [
+            ("extension:2001".to_owned(), 487),
+            ("extension:2002".to_owned(), 200)
+        ],
+        "{cdr}"
+    );
 }
 
 #[test]
@@ -248,12 +250,9 @@ fn the_callee_hangs_up_and_the_caller_gets_bye() {
     );
     let r = callee.wait(Duration::from_secs(30));
     assert_eq!(r.successful, 1, "callee: {r:?}");
-    let line = last_record(&node);
-    assert_eq!(
-        log_field(&line, "hangup_by").as_deref(),
-        Some("callee"),
-        "{line}"
-    );
+    let cdr = newest_cdr(&node, "e2e", 1);
+    assert_eq!(cdr["hangup_by"], "callee", "{cdr}");
+    assert_eq!(cdr["hangup_reason"], "bye", "{cdr}");
 }
 
 #[test]
@@ -484,10 +483,38 @@ fn a_carrier_call_to_1800_rings_all_is_recorded_caller_left_callee_right() {
     let rang = rings.wait(Duration::from_secs(30));
     assert_eq!(rang.successful, 1, "the ringing phone: {rang:?}");
     assert_eq!(answers.wait(Duration::from_secs(30)).successful, 1);
-    let line = last_record(&node);
-    assert_eq!(log_field(&line, "status").as_deref(), Some("200"), "{line}");
-    let id = log_field(&line, "recording").expect("recording id");
-    assert_ne!(id, "-", "{line}");
+    let cdr = newest_cdr(&node, "e2e", 1);
+    assert_eq!(cdr["direction"], "inbound", "{cdr}");
+    assert_eq!(cdr["caller"], "0912345678", "{cdr}");
+    assert_eq!(cdr["callee"], "18001234", "{cdr}");
+    assert_eq!(cdr["number"], "18001234", "{cdr}");
+    assert_eq!(cdr["number_kind"], "toll_free_1800", "{cdr}");
+    assert_eq!(cdr["destination"], "hunt_group:sales", "{cdr}");
+    assert_eq!(cdr["disposition"], "answered", "{cdr}");
+    assert_eq!(cdr["hangup_by"], "caller", "{cdr}");
+    assert!(
+        cdr["answer_ms"].as_u64() >= cdr["ringing_ms"].as_u64(),
+        "{cdr}"
+    );
+    assert!(cdr["billable_secs"].as_u64().unwrap() >= 2, "{cdr}");
+    assert!(cdr["rating"].is_null(), "only 1900 calls are rated: {cdr}");
+    let mut legs: Vec<u64> = cdr["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["status"].as_u64().unwrap())
+        .collect();
+    legs.sort_unstable();
+    assert_eq!(legs, [200, 487], "{cdr}");
+    for side in ["caller", "callee"] {
+        let q = &cdr["quality"][side];
+        assert!(q["packets"].as_u64().unwrap() >= 50, "{cdr}");
+        assert!(q["mos"].as_f64().unwrap() > 4.0, "{cdr}");
+    }
+    let id = cdr["recording_id"]
+        .as_str()
+        .expect("recording id")
+        .to_owned();
     let name = format!("{id}.wav");
     assert!(
         wait_until(Duration::from_secs(15), || {
@@ -609,10 +636,10 @@ fn tongdai_up_demo_plan_reaches_the_hunt_group_and_the_echoing_test_carrier() {
         "outside call: {run:?}\nnode:\n{}",
         node.stderr()
     );
-    let line = last_record(&node);
-    // The carrier sent our audio back: the callee leg carried packets too.
-    let echoed: u64 = log_field(&line, "callee_packets")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    assert!(echoed >= 50, "{line}");
+    let cdr = newest_cdr(&node, "e2e", 2);
+    assert_eq!(cdr["direction"], "outbound", "{cdr}");
+    assert_eq!(cdr["destination"], "external:0912345678", "{cdr}");
+    // The carrier sent our audio back: the callee side carried packets too.
+    let echoed = cdr["quality"]["callee"]["packets"].as_u64().unwrap_or(0);
+    assert!(echoed >= 50, "{cdr}");
 }

@@ -129,7 +129,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 impl Params {
-    fn raw(&self, name: &str) -> Result<&str, ApiError> {
+    pub(super) fn raw(&self, name: &str) -> Result<&str, ApiError> {
         self.0
             .iter()
             .find(|(k, _)| k == name)

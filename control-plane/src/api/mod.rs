@@ -15,6 +15,8 @@
 //!   them) and never returned. The
 //!   digest realm is the tenant id: the HA1s are `H(ext:tenant:password)`.
 //! - Lists are whole (no paging): a tenant's entities number in the thousands at most.
+//! - Call records (CDRs, recordings) are not in Raft: [`records`] serves them from the
+//!   stores of the machine the replica runs on, answered locally by followers too.
 
 mod agents;
 pub mod auth;
@@ -28,6 +30,7 @@ mod hunt_groups;
 mod numbers;
 mod openapi;
 mod queues;
+pub mod records;
 mod registrations;
 mod tenants;
 #[cfg(any(test, feature = "testing"))]
@@ -62,6 +65,8 @@ use error::{Ctx, LeaderRedirect};
 pub struct Api<C> {
     cluster: C,
     auth: Arc<AuthConfig>,
+    /// CDRs and recordings ([`records`]); `None` on a replica that does not serve them.
+    records: Option<Arc<dyn records::Records>>,
 }
 
 impl<C: Clone> Clone for Api<C> {
@@ -69,15 +74,27 @@ impl<C: Clone> Clone for Api<C> {
         Api {
             cluster: self.cluster.clone(),
             auth: Arc::clone(&self.auth),
+            records: self.records.clone(),
         }
     }
 }
 
 /// The admin API over `cluster`; serve it with `axum::serve`.
 pub fn router<C: Cluster>(cluster: C, auth: AuthConfig) -> Router {
+    router_with_records(cluster, auth, None)
+}
+
+/// The admin API with the records endpoints served from `records` (absent: they
+/// answer 501 `records_not_configured`).
+pub fn router_with_records<C: Cluster>(
+    cluster: C,
+    auth: AuthConfig,
+    records: Option<Arc<dyn records::Records>>,
+) -> Router {
     let api = Api {
         cluster,
         auth: Arc::new(auth),
+        records,
     };
     let scoped = "/v1/tenants/{tenant}";
     Router::new()
@@ -163,6 +180,19 @@ pub fn router<C: Cluster>(cluster: C, auth: AuthConfig) -> Router {
         .route(
             &format!("{scoped}/registrations"),
             get(registrations::of_tenant::<C>),
+        )
+        .route(&format!("{scoped}/cdrs"), get(records::cdrs::<C>))
+        .route(
+            &format!("{scoped}/recordings"),
+            get(records::recordings::<C>),
+        )
+        .route(
+            &format!("{scoped}/recordings/{{id}}"),
+            get(records::recording::<C>).delete(records::delete_recording::<C>),
+        )
+        .route(
+            &format!("{scoped}/recordings/{{id}}/audio"),
+            get(records::recording_audio::<C>),
         )
         .route("/v1/registrations", get(registrations::all::<C>))
         .route("/v1/cluster", get(cluster::status::<C>))

@@ -8,14 +8,15 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{agents, cluster, error, extensions, hunt_groups, numbers, queues, registrations};
-use super::{tenants, tokens, trunks};
+use super::{records, tenants, tokens, trunks};
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "tongdai admin API",
         description = "Tenants, numbers, extensions, hunt groups, queues, agents, trunks, API tokens, \
-            registrations and the control plane's Raft group. Every request needs \
+            registrations, the control plane's Raft group, and call records (CDRs and \
+            recordings, read from the stores on this replica's machine, not redirected). Every request needs \
             `Authorization: Bearer <token>`: the operator token, or a tenant token that sees \
             only its tenant. Followers answer 307 to the leader. Errors are \
             `{\"error\", \"message\", \"field\"}`."
@@ -33,6 +34,8 @@ use super::{tenants, tokens, trunks};
         tokens::list, tokens::create, tokens::revoke,
         registrations::all, registrations::of_tenant,
         cluster::status, cluster::add_learner, cluster::promote, cluster::remove,
+        records::cdrs, records::recordings, records::recording, records::recording_audio,
+        records::delete_recording,
     ),
     components(schemas(error::ErrorBody)),
     modifiers(&BearerAuth),

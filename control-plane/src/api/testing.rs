@@ -12,7 +12,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use super::{AuthConfig, router};
+use super::records::Records;
+use super::{AuthConfig, router_with_records};
 
 use crate::cluster::{Cluster, ClusterError, ClusterStatus};
 use crate::model::{Command, CommandError, Entry, Outcome, State};
@@ -228,6 +229,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub fn start(cluster: MemoryCluster, auth: AuthConfig) -> io::Result<TestServer> {
+        TestServer::start_with_records(cluster, auth, None)
+    }
+
+    /// As [`TestServer::start`], serving CDRs and recordings from `records`.
+    pub fn start_with_records(
+        cluster: MemoryCluster,
+        auth: AuthConfig,
+        records: Option<Arc<dyn Records>>,
+    ) -> io::Result<TestServer> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -239,7 +249,7 @@ impl TestServer {
                 // Not a graceful shutdown: the runtime's end drops open connections, so
                 // the join in `drop` never waits for a client.
                 tokio::select! {
-                    _ = axum::serve(listener, router(cluster, auth)).into_future() => {}
+                    _ = axum::serve(listener, router_with_records(cluster, auth, records)).into_future() => {}
                     _ = stopped => {}
                 }
             });

@@ -68,6 +68,8 @@ pub struct B2bua {
     trunk_calls: Mutex<HashMap<(Id, Id), usize>>,
     active: Mutex<usize>,
     music_on_hold: Prompt,
+    /// Where finished calls' records go (none in unit tests of the B2BUA alone).
+    cdrs: Option<crate::cdr::CdrWriter>,
 }
 
 impl std::fmt::Debug for B2bua {
@@ -80,7 +82,12 @@ impl std::fmt::Debug for B2bua {
 }
 
 impl B2bua {
-    pub fn new(config: B2buaConfig, media: MediaEngine, cache: Arc<Cache>) -> Arc<B2bua> {
+    pub fn new(
+        config: B2buaConfig,
+        media: MediaEngine,
+        cache: Arc<Cache>,
+        cdrs: Option<crate::cdr::CdrWriter>,
+    ) -> Arc<B2bua> {
         let b2b = Arc::new(B2bua {
             config,
             core: OnceLock::new(),
@@ -91,6 +98,7 @@ impl B2bua {
             trunk_calls: Mutex::new(HashMap::new()),
             active: Mutex::new(0),
             music_on_hold: moh::default_prompt(),
+            cdrs,
         });
         // Media events (RTP timeout) reach their call through the sessions table.
         let weak = Arc::downgrade(&b2b);

@@ -71,13 +71,7 @@ impl Caller {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    Inbound,
-    Outbound,
-    Internal,
-}
+pub use crate::cdr::Direction;
 
 /// Refused: the status and reason phrase the caller gets.
 #[derive(Debug, Clone, PartialEq, Eq)]

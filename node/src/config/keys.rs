@@ -85,6 +85,8 @@ pub(super) const SECTIONS: &[&str] = &[
     "replica",
     "media",
     "calls",
+    "cdr",
+    "records",
     "demo",
 ];
 
@@ -127,6 +129,14 @@ pub(super) const KEYS: &[KeySpec] = &[
     key("media.spool_dir", Kind::Text),
     key("media.recordings_dir", Kind::Text),
     key("calls.min_session_expires", uint(90, 86_400)),
+    key("cdr.spool_dir", Kind::Text),
+    key("cdr.dir", Kind::Text),
+    key("cdr.batch_max_ms", uint(0, 1_000)),
+    key("cdr.batch_max_records", uint(1, 100_000)),
+    key("cdr.segment_max_bytes", uint(4_096, 1 << 30)),
+    key("cdr.segment_max_ms", uint(10, 3_600_000)),
+    key("records.cdr_dir", Kind::Text),
+    key("records.recordings_dir", Kind::Text),
     key("demo.realm", Kind::Realm),
     key("demo.first_extension", uint(1, MAX_DEMO_EXTENSION)),
     key("demo.count", uint(1, 1_000_000)),

@@ -117,12 +117,13 @@ pub(super) fn from_sources(
     }
     // Every value was checked against the catalogue above, so this only fails if the
     // catalogue and the structs disagree; report it rather than panic all the same.
-    let config: Config = root
+    let mut config: Config = root
         .try_into()
         .map_err(|e: toml::de::Error| ConfigError::Syntax {
             source_name: "the merged configuration".to_owned(),
             message: e.to_string().trim_end().to_owned(),
         })?;
+    super::records::derive_defaults(&mut config, &origins);
     validate(&config, &origins)?;
     Ok(LoadedConfig { config, warnings })
 }
@@ -213,6 +214,7 @@ pub(super) fn validate(
             tcp.to_string(),
         ));
     }
+    super::records::validate(config, &origin, &mut errors);
     if let Some(demo) = &config.demo {
         let last = u64::from(demo.first_extension) + u64::from(demo.count) - 1;
         if last > keys::MAX_DEMO_EXTENSION {

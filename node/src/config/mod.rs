@@ -55,8 +55,8 @@
 //! advertise = ""                 # IPv4 written in SDP (1:1 NAT); "" = bind
 //! workers = 0                    # relay threads; 0 = one per core
 //! rtp_timeout_secs = 60          # hang up after this much silence from both sides; 0 = never
-//! spool_dir = ""                 # recordings in progress; "" (or recordings_dir "") = recording off
-//! recordings_dir = ""            # finished recordings
+//! spool_dir = "<replica.data_dir>/spool/recordings"  # recordings in progress; "off" = no recording
+//! recordings_dir = "<replica.data_dir>/recordings"   # finished recordings (a local directory)
 //! [calls]
 //! min_session_expires = 90       # RFC 4028 Min-SE; shorter Session-Expires gets 422
 //! [demo]                         # optional: a demo tenant's extensions
@@ -64,12 +64,15 @@
 //! first_extension = 1001
 //! count = 10
 //! password_prefix = ""           # empty: random passwords; else prefix + extension number
+//! [cdr]                          # call detail records: spool and store (see `records.rs`)
+//! [records]                      # what the admin API serves: CDRs and recordings
 //! ```
 
 mod demo;
 mod error;
 mod keys;
 mod load;
+mod records;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -80,6 +83,7 @@ use serde::{Deserialize, Serialize};
 
 pub use demo::{DemoTenant, DemoUser, PasswordSeed, RANDOM_PASSWORD_LEN};
 pub use error::{ConfigError, ConfigWarning, Origin};
+pub use records::{CdrConfig, RecordsConfig};
 
 /// The whole configuration of one `tongdai node` process.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -94,6 +98,8 @@ pub struct Config {
     pub replica: ReplicaConfig,
     pub media: MediaSection,
     pub calls: CallsConfig,
+    pub cdr: CdrConfig,
+    pub records: RecordsConfig,
     /// Present when the demo tenant should be provisioned (always under `tongdai up`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub demo: Option<DemoConfig>,
@@ -257,8 +263,8 @@ pub struct MediaSection {
     pub workers: usize,
     /// Silence from both sides after which a call is hung up; 0 = never.
     pub rtp_timeout_secs: u64,
-    /// Where recordings are written while in progress; empty (with `recordings_dir`):
-    /// recording off.
+    /// Where recordings are written while in progress; `off` (or empty): recording off.
+    /// Defaults under `replica.data_dir`.
     pub spool_dir: String,
     /// The recordings store (a local directory).
     pub recordings_dir: String,

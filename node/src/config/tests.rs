@@ -259,12 +259,12 @@ fn unknown_key_lists_the_known_keys() {
 fn unknown_section_and_key_outside_a_section() {
     assert_eq!(
         error("[sipp]\nlisten_udp = \"0.0.0.0:5060\"", &[]),
-        "unknown section \"[sipp]\" (known sections: node, sip, registrar, http, log, control_plane, replica, demo)"
+        "unknown section \"[sipp]\" (known sections: node, sip, registrar, http, log, control_plane, replica, media, calls, cdr, records, demo)"
     );
     assert_eq!(
         error("name = \"x\"", &[]),
         "unknown key \"name\" (known keys: every key belongs to a section, \
-         one of node, sip, registrar, http, log, control_plane, replica, demo)"
+         one of node, sip, registrar, http, log, control_plane, replica, media, calls, cdr, records, demo)"
     );
     assert_eq!(
         error("sip = 5", &[]),
@@ -599,4 +599,46 @@ fn every_key_is_settable_from_the_env() {
     assert_eq!(loaded.config.sip, SipConfig::default());
     assert_eq!(loaded.config.registrar, RegistrarConfig::default());
     assert!(loaded.config.demo.is_some());
+}
+
+#[test]
+fn cdr_directories_follow_the_data_dir_unless_set() {
+    let c = load("[replica]\ndata_dir = \"/srv/td\"", &[])
+        .expect("valid")
+        .config;
+    assert_eq!(c.cdr.spool_dir, "/srv/td/spool/cdrs");
+    assert_eq!(c.cdr.dir, "/srv/td/cdrs");
+    let c = load(
+        "[replica]\ndata_dir = \"/srv/td\"\n[cdr]\ndir = \"/mnt/cdrs\"",
+        &[("TONGDAI_CDR_BATCH_MAX_MS", "20")],
+    )
+    .expect("valid")
+    .config;
+    assert_eq!(c.cdr.spool_dir, "/srv/td/spool/cdrs");
+    assert_eq!(c.cdr.dir, "/mnt/cdrs");
+    assert_eq!(c.cdr.batch_max_ms, 20);
+    // The printed config loads back to the same directories.
+    let again = load(&c.to_toml(), &[]).expect("valid").config;
+    assert_eq!(again.cdr, c.cdr);
+    assert_eq!(again.records, c.records);
+}
+
+#[test]
+fn cdr_mistakes_name_the_key() {
+    let e = error("[cdr]\nspool_dir = \"/x\"\ndir = \"/x\"", &[]);
+    assert!(
+        e.contains("cdr.spool_dir (/x) must be different from cdr.dir (/x)"),
+        "{e}"
+    );
+    let e = error("[cdr]\ndir = \"\"", &[]);
+    assert!(e.contains("cdr.dir: \"\" is empty"), "{e}");
+    let e = error("", &[("TONGDAI_CDR_BATCH_MAX_RECORDS", "0")]);
+    assert!(
+        e.contains("TONGDAI_CDR_BATCH_MAX_RECORDS: 0 is out of range"),
+        "{e}"
+    );
+    let e = error("[cdr]\nsegment_max_ms = 5", &[]);
+    assert!(e.contains("cdr.segment_max_ms: 5 is out of range"), "{e}");
+    let e = error("[records]\ncdr = \"x\"", &[]);
+    assert!(e.contains("unknown key \"records.cdr\""), "{e}");
 }

@@ -72,6 +72,12 @@ pub enum Resource {
     /// The control plane's Raft group.
     #[command(subcommand)]
     Cluster(ClusterCmd),
+    /// Call detail records of a tenant.
+    #[command(subcommand)]
+    Cdr(super::records::CdrCmd),
+    /// Call recordings of a tenant.
+    #[command(subcommand)]
+    Recording(super::records::RecordingCmd),
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,9 @@ use super::CtlError;
 /// election moved the leader meanwhile.
 const MAX_REDIRECTS: usize = 5;
 
+/// The largest download (`recording get --output`): 4 hours of stereo 8 kHz 16-bit WAV.
+const MAX_DOWNLOAD: u64 = 512 * 1024 * 1024;
+
 #[derive(Debug)]
 pub struct Client {
     base: String,
@@ -87,6 +90,42 @@ impl Client {
                 });
             }
             return Err(api_error(status.as_u16(), &text));
+        }
+        Err(CtlError::Transport(format!(
+            "more than {MAX_REDIRECTS} redirects; is an election going on? Try again"
+        )))
+    }
+
+    /// GETs `path` and returns the body's bytes as they are (a recording's audio),
+    /// following redirects like [`Client::send`]; an answer other than 2xx is a
+    /// [`CtlError::Api`].
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, CtlError> {
+        let mut url = format!("{}{path}", self.base);
+        for _ in 0..=MAX_REDIRECTS {
+            let mut response = self.once(&Method::GET, &url, None)?;
+            let status = response.status();
+            if matches!(status.as_u16(), 307 | 308) {
+                url = response
+                    .headers()
+                    .get(header::LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .filter(|l| l.starts_with("http://"))
+                    .ok_or_else(|| {
+                        CtlError::Transport(format!("{url}: redirect without a usable Location"))
+                    })?
+                    .to_owned();
+                continue;
+            }
+            let body = response
+                .body_mut()
+                .with_config()
+                .limit(MAX_DOWNLOAD)
+                .read_to_vec()
+                .map_err(|e| CtlError::Transport(format!("{url}: reading the answer: {e}")))?;
+            if status.is_success() {
+                return Ok(body);
+            }
+            return Err(api_error(status.as_u16(), &String::from_utf8_lossy(&body)));
         }
         Err(CtlError::Transport(format!(
             "more than {MAX_REDIRECTS} redirects; is an election going on? Try again"

@@ -63,6 +63,10 @@ pub fn install_metrics_recorder() -> Result<PrometheusHandle, TelemetryError> {
             &[0.0, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5],
         )?
         .set_buckets_for_metric(
+            Matcher::Full(crate::cdr::metrics::CALL_DURATION_SECONDS.into()),
+            crate::cdr::metrics::DURATION_BUCKETS,
+        )?
+        .set_buckets_for_metric(
             Matcher::Full("tongdai_media_jitter_seconds".into()),
             &[0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2],
         )?
@@ -183,6 +187,7 @@ pub fn describe_metrics() {
         Unit::Count,
         "Commands this replica proposed; divided by log entries, the batching factor"
     );
+    crate::cdr::metrics::describe();
 }
 
 /// The `method` label for a SIP method: the method itself if it is one we know (SIP methods

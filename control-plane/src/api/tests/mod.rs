@@ -6,6 +6,7 @@ mod crud;
 mod invalid;
 mod isolation;
 mod leader;
+mod records;
 mod trunks;
 
 use axum::Router;
@@ -60,6 +61,11 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/tenants/acme/tokens"),
     ("DELETE", "/v1/tenants/acme/tokens/ci"),
     ("GET", "/v1/tenants/acme/registrations"),
+    ("GET", "/v1/tenants/acme/cdrs"),
+    ("GET", "/v1/tenants/acme/recordings"),
+    ("GET", "/v1/tenants/acme/recordings/r1"),
+    ("DELETE", "/v1/tenants/acme/recordings/r1"),
+    ("GET", "/v1/tenants/acme/recordings/r1/audio"),
     ("GET", "/v1/registrations"),
     ("GET", "/v1/cluster"),
     ("POST", "/v1/cluster/learners"),

@@ -37,7 +37,7 @@ impl Call {
                         if Instant::now() >= ack_deadline {
                             self.bye_fork(winner).await;
                             self.bye_caller().await;
-                            return system("no ACK from the caller");
+                            return system("no_ack");
                         }
                         let sdp = self.a_answer.clone();
                         let ok = self.a_response(200, "OK", sdp.as_deref());

@@ -18,6 +18,7 @@ use super::B2bua;
 use super::directory::CacheDirectory;
 use super::route::{self, Caller, Plan, Reject, Step};
 use super::sdp_policy::{CodecPolicy, PolicyError};
+use crate::cdr::{Cdr, CdrLeg};
 use crate::media::engine::{MediaError, SessionId};
 use crate::media::relay::{LegSide, MediaEvent};
 use crate::server::{CallAuth, SipCore};
@@ -57,23 +58,7 @@ pub enum Input {
     },
 }
 
-/// Who ended the call, for the record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HangupBy {
-    Caller,
-    Callee,
-    System,
-}
-
-impl HangupBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            HangupBy::Caller => "caller",
-            HangupBy::Callee => "callee",
-            HangupBy::System => "system",
-        }
-    }
-}
+pub use crate::cdr::HangupBy;
 
 /// How the call ended, for the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,6 +111,9 @@ pub(super) struct Call {
     recording_id: Option<String>,
     on_hold: [bool; 2],
     // For the record.
+    cdr: Option<Cdr>,
+    /// Counted in the tenant's active calls (from routing to the end).
+    started: bool,
     setup_ms: u64,
     ringing_ms: Option<u64>,
     answer_ms: Option<u64>,
@@ -177,6 +165,8 @@ pub(super) fn spawn(
         record: false,
         recording_id: None,
         on_hold: [false; 2],
+        cdr: None,
+        started: false,
         setup_ms: unix_millis(SystemTime::now()),
         ringing_ms: None,
         answer_ms: None,
@@ -188,6 +178,9 @@ impl Call {
     async fn run(mut self) {
         let ending = match self.setup().await {
             Err(reject) => {
+                if let Some(cdr) = &self.cdr {
+                    crate::cdr::metrics::call_rejected(&cdr.tenant, refusal_label(reject.status));
+                }
                 self.reply_final(reject.status, &reject.reason).await;
                 Ending {
                     status: reject.status,
@@ -254,6 +247,21 @@ impl Call {
         };
         let dialled = invite.uri.user_unescaped().unwrap_or_default();
         let presented = presented_identity(invite);
+        let tenant_name = caller.tenant().to_string();
+        crate::cdr::metrics::call_attempt(&tenant_name);
+        let (direction, calling) = match &caller {
+            Caller::Trunk { .. } => (crate::cdr::Direction::Inbound, route::normalize(&presented)),
+            Caller::Extension { ext, .. } => (crate::cdr::Direction::Internal, ext.to_string()),
+        };
+        self.cdr = Some(Cdr::new(
+            tenant_name,
+            self.b2b.config.node.clone(),
+            invite.call_id().unwrap_or_default(),
+            direction,
+            calling,
+            route::normalize(&dialled),
+            self.setup_ms,
+        ));
         let plan = route::plan(
             &CacheDirectory {
                 cache: &self.b2b.cache,
@@ -266,6 +274,14 @@ impl Call {
         if let Caller::Extension { tenant, ext } = &caller {
             self.b2b.mark_busy(tenant, ext);
             self.busy.push((tenant.clone(), ext.clone()));
+        }
+        if let Some(cdr) = &mut self.cdr {
+            cdr.direction = plan.direction;
+            cdr.number = plan.number.as_ref().map(|n| n.digits.clone());
+            cdr.number_kind = plan.number.as_ref().map(|n| n.kind);
+            cdr.destination = destination_label(&plan.destination);
+            crate::cdr::metrics::call_started(&cdr.tenant);
+            self.started = true;
         }
         self.caller = Some(caller);
         self.session_expires = self.session_interval()?;
@@ -419,6 +435,7 @@ impl Call {
             None => None,
         };
         let end_ms = unix_millis(SystemTime::now());
+        self.write_record(&ending, stats.as_ref(), end_ms);
         if ending.status != 407 {
             let plan = self.plan.as_ref();
             tracing::info!(
@@ -456,6 +473,61 @@ impl Call {
             self.b2b.unmark_busy(tenant, ext);
         }
         *self.b2b.active.lock() -= 1;
+    }
+
+    /// Closes and queues the call's CDR (none for calls refused before the caller was
+    /// known, e.g. digest challenges).
+    fn write_record(
+        &mut self,
+        ending: &Ending,
+        stats: Option<&crate::media::relay::CallStats>,
+        end_ms: u64,
+    ) {
+        let Some(mut cdr) = self.cdr.take() else {
+            return;
+        };
+        if self.started {
+            crate::cdr::metrics::call_ended(&cdr.tenant);
+        }
+        cdr.legs = self
+            .forks
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let mut leg = CdrLeg::new(f.target.label.clone(), f.started_ms);
+                leg.ringing_ms = f.ringing_ms;
+                leg.answered_ms = (self.winner == Some(i)).then_some(self.answer_ms).flatten();
+                leg.ended_ms = end_ms;
+                leg.status = f.status.unwrap_or(if f.cancelled { 487 } else { 0 });
+                leg
+            })
+            .collect();
+        cdr.ringing_ms = self.ringing_ms;
+        cdr.answer_ms = self.answer_ms;
+        let status = if self.answer_ms.is_some() {
+            200
+        } else {
+            ending.status
+        };
+        cdr.sip_status = status;
+        cdr.disposition = crate::cdr::Disposition::for_status(status);
+        cdr.hangup_by = ending.by;
+        cdr.hangup_reason = ending.reason.clone();
+        cdr.quality = stats
+            .filter(|s| s.caller.packets_received + s.callee.packets_received > 0)
+            .map(crate::cdr::Quality::from);
+        cdr.recording_id = self.recording_id.clone();
+        cdr.finish(end_ms);
+        let band = self
+            .plan
+            .as_ref()
+            .and_then(|p| p.number.as_ref())
+            .and_then(|n| n.tariff_band.as_ref())
+            .map(|b| b.to_string());
+        cdr.rate(band.as_deref());
+        if let Some(writer) = &self.b2b.cdrs {
+            writer.write(cdr);
+        }
     }
 
     /// Starts recording when the policy says `always` (and the node records at all).
@@ -518,6 +590,34 @@ fn presented_identity(invite: &Request) -> String {
     pai.or_else(|| invite.hdr_from().ok())
         .and_then(|n| n.uri.user_unescaped())
         .unwrap_or_default()
+}
+
+/// `tongdai_calls_rejected_total`'s bounded `reason` label for a refusal status.
+fn refusal_label(status: u16) -> &'static str {
+    match status {
+        400 => "bad_request",
+        403 => "forbidden",
+        404 => "not_found",
+        480 => "unavailable",
+        483 | 482 => "loop",
+        486 => "busy",
+        488 => "codec",
+        422 => "session_interval",
+        503 => "overload",
+        _ => "other",
+    }
+}
+
+/// The destination as the record names it: `hunt_group:sales`, `external:0912...`.
+fn destination_label(d: &tongdai_control_plane::model::Destination) -> String {
+    use tongdai_control_plane::model::Destination;
+    match d {
+        Destination::Extension(id) => format!("extension:{id}"),
+        Destination::HuntGroup(id) => format!("hunt_group:{id}"),
+        Destination::Queue(id) => format!("queue:{id}"),
+        Destination::Ivr(id) => format!("ivr:{id}"),
+        Destination::External(n) => format!("external:{n}"),
+    }
 }
 
 fn reject(status: u16, reason: &str) -> Reject {
