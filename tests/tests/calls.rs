@@ -9,10 +9,15 @@ use tongdai_tests::{Node, sipp_users, wait_until};
 /// A node whose demo tenant `e2e` has extensions 2000.. with passwords `pw<ext>`; MD5 is
 /// offered first because SIPp 3.6 answers only MD5 challenges.
 fn node() -> Node {
-    Node::start(
+    node_with("")
+}
+
+/// [`node`] with more config sections.
+fn node_with(extra: &str) -> Node {
+    Node::start(&format!(
         "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n\
-         [demo]\nrealm = \"e2e\"\nfirst_extension = 2000\ncount = 10\npassword_prefix = \"pw\"\n",
-    )
+         [demo]\nrealm = \"e2e\"\nfirst_extension = 2000\ncount = 10\npassword_prefix = \"pw\"\n{extra}"
+    ))
 }
 
 /// Injection line for a caller: extension, credentials, domain, dialled number.
@@ -642,4 +647,85 @@ fn tongdai_up_demo_plan_reaches_the_hunt_group_and_the_echoing_test_carrier() {
     // The carrier sent our audio back: the callee side carried packets too.
     let echoed = cdr["quality"]["callee"]["packets"].as_u64().unwrap_or(0);
     assert!(echoed >= 50, "{cdr}");
+}
+
+#[test]
+fn a_call_silent_on_both_sides_is_hung_up_after_the_rtp_timeout() {
+    let node = node_with("[media]\nrtp_timeout_secs = 2\n");
+    let port = tongdai_tests::calls::free_udp_port();
+    register(&node, 2001, "e2e", port);
+    // Neither phone sends audio: the callee's SDP points at a socket that stays quiet.
+    let quiet = tongdai_tests::calls::free_udp_port();
+    let callee = Sipp::new("call_uas_media.xml")
+        .port(port)
+        .key("rtp_port", quiet)
+        .timeout(Duration::from_secs(30))
+        .spawn();
+    let run = Sipp::new("call_uac_silent.xml")
+        .target(node.sip)
+        .users(caller(2000, "2001"))
+        .timeout(Duration::from_secs(30))
+        .run();
+    assert_eq!(
+        run.successful,
+        1,
+        "caller: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
+    assert_eq!(callee.wait(Duration::from_secs(30)).successful, 1);
+    let cdr = newest_cdr(&node, "e2e", 1);
+    assert_eq!(cdr["hangup_by"], "system", "{cdr}");
+    assert_eq!(cdr["hangup_reason"], "rtp_timeout", "{cdr}");
+}
+
+#[test]
+fn an_invite_out_of_hops_gets_483() {
+    let node = node();
+    let run = Sipp::new("call_uac_hops.xml").target(node.sip).run();
+    assert_eq!(run.successful, 1, "{run:?}\nnode:\n{}", node.stderr());
+    assert!(run.logs.contains("got 483"), "{}", run.logs);
+}
+
+#[test]
+fn a_redirect_from_the_callee_is_followed() {
+    let node = node();
+    let second = Sipp::new("call_uas.xml")
+        .file("callee.ulaw", ulaw_tone(1000.0, 5.0))
+        .timeout(Duration::from_secs(30));
+    let second_port = second.local_port();
+    let second = second.spawn();
+    let port = tongdai_tests::calls::free_udp_port();
+    register(&node, 2001, "e2e", port);
+    let first = Sipp::new("call_uas_redirect.xml")
+        .port(port)
+        .key("redirect_port", second_port)
+        .timeout(Duration::from_secs(30))
+        .spawn();
+    let run = Sipp::new("call_uac.xml")
+        .target(node.sip)
+        .users(caller(2000, "2001"))
+        .duration(Duration::from_secs(1))
+        .file("caller.ulaw", ulaw_tone(440.0, 5.0))
+        .timeout(Duration::from_secs(30))
+        .run();
+    assert_eq!(
+        run.successful,
+        1,
+        "caller: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
+    assert_eq!(first.wait(Duration::from_secs(30)).successful, 1);
+    assert_eq!(second.wait(Duration::from_secs(30)).successful, 1);
+    let cdr = newest_cdr(&node, "e2e", 1);
+    let targets: Vec<&str> = cdr["legs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        ["extension:2001", "redirect:extension:2001"],
+        "{cdr}"
+    );
 }
