@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterError;
 use crate::model::{
-    Agent, Binding, Command, CommandError, Extension, HuntGroup, Id, Number, Outcome, Queue, State,
-    Tenant, Trunk,
+    Agent, Binding, CallControl, Command, CommandError, Extension, HuntGroup, Id, Number, Outcome,
+    Queue, State, Tenant, Trunk,
 };
 use crate::raft::store::Change;
 use crate::raft::{NodeId, TypeConfig};
@@ -106,6 +106,12 @@ pub enum Item {
         id: Id,
         value: Option<Trunk>,
     },
+    /// A request to a live call; the node holding the call acts on it once (by `seq`).
+    CallControl {
+        tenant: Id,
+        call_id: String,
+        value: Option<CallControl>,
+    },
 }
 
 /// The current value of the key a change names; `None` for changes nodes do not
@@ -143,6 +149,11 @@ pub fn item_for(state: &State, change: &Change) -> Option<Item> {
             tenant: tenant.clone(),
             id: id.clone(),
             value: state.trunk(tenant, id).cloned(),
+        },
+        Change::CallControl { tenant, call_id } => Item::CallControl {
+            tenant: tenant.clone(),
+            call_id: call_id.clone(),
+            value: state.call_control(tenant, call_id).cloned(),
         },
         Change::Sweep | Change::Token => return None,
     })
@@ -203,6 +214,13 @@ pub fn full_copy(state: &State) -> Vec<Item> {
     }
     for n in state.numbers() {
         items.push(Item::Number(n.digits.clone(), Some(n.clone())));
+    }
+    for c in state.call_controls() {
+        items.push(Item::CallControl {
+            tenant: c.tenant.clone(),
+            call_id: c.call_id.clone(),
+            value: Some(c.clone()),
+        });
     }
     items
 }

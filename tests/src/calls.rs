@@ -77,6 +77,7 @@ pub struct Sipp {
     timeout: Duration,
     files: Vec<(String, Vec<u8>)>,
     keys: Vec<(String, String)>,
+    call_id_format: Option<String>,
 }
 
 /// A SIPp running in the background (a phone waiting for calls); killed on drop.
@@ -102,7 +103,14 @@ impl Sipp {
             timeout: Duration::from_secs(60),
             files: Vec::new(),
             keys: Vec::new(),
+            call_id_format: None,
         }
+    }
+
+    /// SIPp's Call-ID format (`-cid_str`, `%u` = call number), to know a call's Call-ID.
+    pub fn call_ids(mut self, format: &str) -> Sipp {
+        self.call_id_format = Some(format.to_owned());
+        self
     }
 
     /// A `-key name value` keyword for the scenario (`[name]`).
@@ -182,6 +190,9 @@ impl Sipp {
             .args(["-d", &self.duration_ms.to_string()])
             .args(["-timeout", &format!("{}s", self.timeout.as_secs())])
             .args(["-timeout_error", "-trace_err", "-trace_logs", "-nostdin"]);
+        if let Some(f) = &self.call_id_format {
+            cmd.arg("-cid_str").arg(f);
+        }
         for (name, value) in &self.keys {
             cmd.arg("-key").arg(name).arg(value);
         }

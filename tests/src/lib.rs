@@ -228,8 +228,11 @@ pub fn http_request(
         body.len()
     )
     .ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
+    // Binary bodies (WAV downloads) come back as lossy text: enough for their status and
+    // magic bytes.
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).ok()?;
+    let out = String::from_utf8_lossy(&raw);
     let code = out.split(' ').nth(1)?.parse().ok()?;
     let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
     Some((code, dechunk(&body)))

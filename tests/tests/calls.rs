@@ -729,3 +729,73 @@ fn a_redirect_from_the_callee_is_followed() {
         "{cdr}"
     );
 }
+
+#[test]
+fn recording_on_demand_through_the_admin_api() {
+    let node = node();
+    let callee = phone(&node, 2001, "call_uas.xml");
+    let sip = node.sip;
+    let caller = std::thread::spawn(move || {
+        Sipp::new("call_uac.xml")
+            .target(sip)
+            .users(caller(2000, "2001"))
+            .call_ids("ondemand-%u@test")
+            .duration(Duration::from_secs(4))
+            .file("caller.ulaw", ulaw_tone(440.0, 10.0))
+            .timeout(Duration::from_secs(30))
+            .run()
+    });
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            node.metric("tongdai_calls_active{tenant=\"e2e\"}")
+                .unwrap_or(0.0)
+                >= 1.0
+        }),
+        "the call never started:\n{}",
+        node.stderr()
+    );
+    let (code, body) = node.api(
+        "POST",
+        "/v1/tenants/e2e/calls/ondemand-1@test/recording",
+        Some("{\"action\":\"start\"}"),
+    );
+    assert_eq!(code, 202, "{body}");
+    let run = caller.join().unwrap();
+    assert_eq!(
+        run.successful,
+        1,
+        "caller: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
+    assert_eq!(callee.wait(Duration::from_secs(30)).successful, 1);
+    let cdr = newest_cdr(&node, "e2e", 1);
+    assert_eq!(cdr["call_id"], "ondemand-1@test", "{cdr}");
+    let id = cdr["recording_id"]
+        .as_str()
+        .expect("recorded on demand")
+        .to_owned();
+    // The recording is listed and downloadable through the API too.
+    assert!(
+        wait_until(Duration::from_secs(15), || {
+            node.api("GET", &format!("/v1/tenants/e2e/recordings/{id}"), None)
+                .0
+                == 200
+        }),
+        "recording {id} not listed"
+    );
+    let (code, _) = node.api(
+        "GET",
+        &format!("/v1/tenants/e2e/recordings/{id}/audio"),
+        None,
+    );
+    assert_eq!(code, 200);
+    // A tenant that never records refuses.
+    set_calls(&node, "{\"recording\":\"never\"}");
+    let (code, body) = node.api(
+        "POST",
+        "/v1/tenants/e2e/calls/ondemand-2@test/recording",
+        Some("{\"action\":\"start\"}"),
+    );
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("\"field\":\"action\""), "{body}");
+}

@@ -142,6 +142,7 @@ impl ApiError {
                 Some("calls.caller_id".into()),
             ),
             E::NumberInUse { .. } => (S::CONFLICT, "number_in_use", None),
+            E::RecordingNever(_) => (S::CONFLICT, "recording_never", Some("action".into())),
             E::InvalidNumber { .. } => (
                 S::UNPROCESSABLE_ENTITY,
                 "invalid_number",

@@ -27,6 +27,7 @@ pub mod error;
 mod extensions;
 mod extract;
 mod hunt_groups;
+mod live_calls;
 mod numbers;
 mod openapi;
 mod queues;
@@ -168,6 +169,10 @@ pub fn router_with_records<C: Cluster>(
             get(trunks::get_one::<C>)
                 .put(trunks::update::<C>)
                 .delete(trunks::remove::<C>),
+        )
+        .route(
+            &format!("{scoped}/calls/{{call_id}}/recording"),
+            post(live_calls::recording::<C>),
         )
         .route(
             &format!("{scoped}/tokens"),

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{agents, cluster, error, extensions, hunt_groups, numbers, queues, registrations};
-use super::{records, tenants, tokens, trunks};
+use super::{live_calls, records, tenants, tokens, trunks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,7 @@ use super::{records, tenants, tokens, trunks};
         queues::list, queues::create, queues::get_one, queues::update, queues::remove,
         agents::list, agents::create, agents::get_one, agents::update, agents::remove,
         trunks::list, trunks::create, trunks::get_one, trunks::update, trunks::remove,
+        live_calls::recording,
         tokens::list, tokens::create, tokens::revoke,
         registrations::all, registrations::of_tenant,
         cluster::status, cluster::add_learner, cluster::promote, cluster::remove,

@@ -105,6 +105,14 @@ pub enum Command {
         tenant: Id,
         id: Id,
     },
+
+    /// A request to the node holding the call (see [`super::CallControl`]). Refused when
+    /// it would record and the tenant's recording policy is `never`.
+    ControlCall {
+        tenant: Id,
+        call_id: String,
+        action: super::CallAction,
+    },
 }
 
 /// What a successful command produced.

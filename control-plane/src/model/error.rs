@@ -117,6 +117,8 @@ pub enum CommandError {
         "number {number} is {kind:?}: 1800 and 1900 numbers are inbound only and cannot be presented as caller ID; use a geographic number"
     )]
     CallerIdInboundOnly { number: String, kind: NumberKind },
+    #[error("tenant {0}'s recording policy is `never`: calls of this tenant are not recorded")]
+    RecordingNever(Id),
     #[error("number {number} is still used by {used_by:?}")]
     NumberInUse {
         number: String,

@@ -38,6 +38,7 @@
 //! ```
 
 mod bindings;
+mod call_control;
 mod calls;
 mod command;
 mod error;
@@ -63,6 +64,7 @@ use serde::{Deserialize, Serialize};
 
 use integrity::{unknown_extension, unknown_hunt_group, unknown_queue};
 
+pub use call_control::{CALL_CONTROL_TTL_MS, CallAction, CallControl};
 pub use calls::{CallSettings, Codec, RecordingPolicy};
 pub use command::{Command, Entry, Outcome};
 pub use error::{BoundedField, CommandError, Ha1Algorithm, QuotaKind, Reference, TextField};
@@ -107,6 +109,9 @@ pub struct State {
     bindings: BTreeMap<Scoped, Vec<Binding>>,
     api_tokens: BTreeMap<Scoped, ApiToken>,
     trunks: BTreeMap<Scoped, Trunk>,
+    /// Recent requests to live calls, by (tenant, call id); see [`CallControl`].
+    call_controls: BTreeMap<(Id, String), CallControl>,
+    call_control_seq: u64,
     /// Stored bindings per tenant (expired ones included until swept), no zero
     /// entries: an upper bound on live ones that makes the quota check O(1) in the
     /// common case. Derived from `bindings`, so not in snapshots.
@@ -216,6 +221,15 @@ impl State {
     }
 
     /// Every tenant's trunks, by tenant then id.
+    pub fn call_control(&self, tenant: &Id, call_id: &str) -> Option<&CallControl> {
+        self.call_controls
+            .get(&(tenant.clone(), call_id.to_owned()))
+    }
+
+    pub fn call_controls(&self) -> impl Iterator<Item = &CallControl> {
+        self.call_controls.values()
+    }
+
     pub fn all_trunks(&self) -> impl Iterator<Item = &Trunk> {
         self.trunks.values()
     }
@@ -401,6 +415,34 @@ impl State {
                 self.delete_trunk(tenant, id)?;
                 Outcome::Done
             }
+            Command::ControlCall {
+                tenant,
+                call_id,
+                action,
+            } => {
+                call_control::check_call_id(call_id)?;
+                self.require_tenant(tenant)?;
+                let policy = self
+                    .tenants
+                    .get(tenant)
+                    .map(|t| t.calls.recording)
+                    .unwrap_or_default();
+                if action.records() && policy == RecordingPolicy::Never {
+                    return Err(CommandError::RecordingNever(tenant.clone()));
+                }
+                self.call_control_seq += 1;
+                self.call_controls.insert(
+                    (tenant.clone(), call_id.clone()),
+                    CallControl {
+                        tenant: tenant.clone(),
+                        call_id: call_id.clone(),
+                        action: *action,
+                        seq: self.call_control_seq,
+                        at_ms: now,
+                    },
+                );
+                Outcome::Done
+            }
             Command::CreateApiToken(t) => {
                 self.create_api_token(t)?;
                 Outcome::Done
@@ -453,6 +495,11 @@ impl State {
                 Outcome::Swept { removed }
             }
         };
+        // Call-control requests are messages: dropped a while after they were made.
+        if !self.call_controls.is_empty() {
+            self.call_controls
+                .retain(|_, c| c.at_ms.saturating_add(CALL_CONTROL_TTL_MS) > now);
+        }
         self.revision += 1;
         Ok(outcome)
     }

@@ -53,6 +53,8 @@ struct Routes {
     dialogs: HashMap<DialogKey, mpsc::UnboundedSender<Input>>,
     transactions: HashMap<TransactionKey, mpsc::UnboundedSender<Input>>,
     sessions: HashMap<SessionId, mpsc::UnboundedSender<Input>>,
+    /// By tenant and the caller's Call-ID, for call-control requests from the API.
+    calls: HashMap<(String, String), mpsc::UnboundedSender<Input>>,
 }
 
 /// The calls of one node.
@@ -99,6 +101,26 @@ impl B2bua {
             active: Mutex::new(0),
             music_on_hold: moh::default_prompt(),
             cdrs,
+        });
+        // Call-control requests (on-demand recording) reach their call by Call-ID.
+        let weak = Arc::downgrade(&b2b);
+        let mut controls = b2b.cache.subscribe_controls();
+        tokio::spawn(async move {
+            loop {
+                match controls.recv().await {
+                    Ok(c) => {
+                        let Some(b2b) = weak.upgrade() else { return };
+                        let key = (c.tenant.to_string(), c.call_id.clone());
+                        if let Some(tx) = b2b.routes.lock().calls.get(&key) {
+                            let _ = tx.send(Input::Control(c.action));
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "B2BUA fell behind on call-control requests");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
         });
         // Media events (RTP timeout) reach their call through the sessions table.
         let weak = Arc::downgrade(&b2b);

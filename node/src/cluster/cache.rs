@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use parking_lot::RwLock;
 use tongdai_control_plane::model::{
-    Agent, Binding, Extension, HuntGroup, Id, Number, Queue, Tenant, Trunk,
+    Agent, Binding, CallControl, Extension, HuntGroup, Id, Number, Queue, Tenant, Trunk,
 };
 use tongdai_control_plane::wire::{Item, WatchEvent};
 
@@ -35,6 +35,9 @@ struct Inner {
     /// The revision of a full copy still arriving in chunks; `revision` stays `None`
     /// until it is complete, so a watch cut off halfway asks for a full copy again.
     pending_revision: Option<u64>,
+    /// Call-control requests seen in the items being applied, handed to the B2BUA
+    /// once the lock is released (they are messages, not cached).
+    controls: Vec<CallControl>,
 }
 
 impl Inner {
@@ -74,6 +77,7 @@ impl Inner {
             }
             Item::Queue { tenant, id, value } => set(&mut self.queues, (tenant, id), value),
             Item::Agent { tenant, ext, value } => set(&mut self.agents, (tenant, ext), value),
+            Item::CallControl { value, .. } => self.controls.extend(value),
             Item::Trunk { tenant, id, value } => {
                 let key = (tenant, id);
                 if let Some(old) = self.trunks.get(&key) {
@@ -89,14 +93,43 @@ impl Inner {
 }
 
 /// The cache. Shared by the registrar and the watch task.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Cache {
     inner: RwLock<Inner>,
+    /// Call-control requests, each delivered once (by sequence number) to subscribers.
+    controls: tokio::sync::broadcast::Sender<CallControl>,
+    last_control: std::sync::atomic::AtomicU64,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            inner: RwLock::default(),
+            controls: tokio::sync::broadcast::channel(1024).0,
+            last_control: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
 }
 
 impl Cache {
     pub fn new() -> Cache {
         Cache::default()
+    }
+
+    /// Call-control requests as they arrive, each once, in order (a resync after a
+    /// reconnect re-sends recent ones; those already delivered are skipped).
+    pub fn subscribe_controls(&self) -> tokio::sync::broadcast::Receiver<CallControl> {
+        self.controls.subscribe()
+    }
+
+    fn deliver_controls(&self, mut controls: Vec<CallControl>) {
+        use std::sync::atomic::Ordering;
+        controls.sort_by_key(|c| c.seq);
+        for c in controls {
+            if self.last_control.fetch_max(c.seq, Ordering::AcqRel) < c.seq {
+                let _ = self.controls.send(c);
+            }
+        }
     }
 
     /// The revision the cache is at; `None` before the first full copy arrived.
@@ -108,7 +141,18 @@ impl Cache {
     /// copy (false in the middle of a chunked reset). A delta older than what the
     /// cache holds only re-sends current values, so applying it is harmless.
     pub fn apply(&self, event: WatchEvent) -> bool {
-        let mut inner = self.inner.write();
+        let (complete, controls) = {
+            let mut inner = self.inner.write();
+            let complete = Self::apply_locked(&mut inner, event);
+            (complete, std::mem::take(&mut inner.controls))
+        };
+        if !controls.is_empty() {
+            self.deliver_controls(controls);
+        }
+        complete
+    }
+
+    fn apply_locked(inner: &mut Inner, event: WatchEvent) -> bool {
         match event {
             WatchEvent::Reset {
                 revision,

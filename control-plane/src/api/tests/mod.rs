@@ -6,6 +6,7 @@ mod crud;
 mod invalid;
 mod isolation;
 mod leader;
+mod live_calls;
 mod records;
 mod trunks;
 
@@ -57,6 +58,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/tenants/acme/trunks/carrier"),
     ("PUT", "/v1/tenants/acme/trunks/carrier"),
     ("DELETE", "/v1/tenants/acme/trunks/carrier"),
+    ("POST", "/v1/tenants/acme/calls/call-1@192.0.2.1/recording"),
     ("GET", "/v1/tenants/acme/tokens"),
     ("POST", "/v1/tenants/acme/tokens"),
     ("DELETE", "/v1/tenants/acme/tokens/ci"),

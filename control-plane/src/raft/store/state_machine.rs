@@ -58,6 +58,11 @@ pub enum Change {
         tenant: Id,
         id: Id,
     },
+    /// A request to a live call.
+    CallControl {
+        tenant: Id,
+        call_id: String,
+    },
 }
 
 /// Which keys changed after a revision; see [`SmView::changes_since`].
@@ -122,6 +127,12 @@ fn changes_of(command: &Command) -> Vec<Change> {
         Command::CreateTrunk(t) | Command::UpdateTrunk(t) => vec![Change::Trunk {
             tenant: t.tenant.clone(),
             id: t.id.clone(),
+        }],
+        Command::ControlCall {
+            tenant, call_id, ..
+        } => vec![Change::CallControl {
+            tenant: tenant.clone(),
+            call_id: call_id.clone(),
         }],
         Command::DeleteTrunk { tenant, id } => vec![Change::Trunk {
             tenant: tenant.clone(),

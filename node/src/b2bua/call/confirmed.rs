@@ -94,6 +94,7 @@ impl Call {
                     self.bye_caller().await;
                     return system(reason);
                 }
+                Input::Control(action) => self.control(action).await,
                 Input::Cancel | Input::TransactionFailed { .. } | Input::Media(_) => {}
             }
         }

@@ -174,6 +174,7 @@ impl Call {
                         500
                     })));
                 }
+                Some(Input::Control(action)) => self.control(action).await,
                 Some(Input::Ack { .. } | Input::Media(_)) => {}
                 None => return Err(RingError::Cancelled),
             }

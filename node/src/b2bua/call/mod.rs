@@ -56,6 +56,8 @@ pub enum Input {
     Hangup {
         reason: &'static str,
     },
+    /// A request from the admin API (on-demand recording).
+    Control(tongdai_control_plane::model::CallAction),
 }
 
 pub use crate::cdr::HangupBy;
@@ -106,8 +108,13 @@ pub(super) struct Call {
     busy: Vec<(Id, Id)>,
     /// The trunk an inbound call came in by (counted against its limit).
     inbound_trunk: Option<(Id, Id)>,
-    /// Record from the answer (the tenant's or the number's policy is `always`).
+    /// Record from the answer (the tenant's or the number's policy is `always`, or an
+    /// on-demand request came before the answer).
     record: bool,
+    /// The policy is not `never`: on-demand requests are honoured.
+    may_record: bool,
+    /// Keyed in the routing table's `calls` (tenant, Call-ID).
+    control_key: Option<(String, String)>,
     recording_id: Option<String>,
     on_hold: [bool; 2],
     // For the record.
@@ -163,6 +170,8 @@ pub(super) fn spawn(
         busy: Vec::new(),
         inbound_trunk: None,
         record: false,
+        may_record: false,
+        control_key: None,
         recording_id: None,
         on_hold: [false; 2],
         cdr: None,
@@ -297,10 +306,22 @@ impl Call {
             .cache
             .tenant(&plan.tenant)
             .ok_or_else(|| reject(403, "Unknown tenant"))?;
-        self.record = match plan.number.as_ref().and_then(|n| n.recording) {
+        let policy = match plan.number.as_ref().and_then(|n| n.recording) {
             Some(policy) => policy,
             None => tenant.calls.recording,
-        } == RecordingPolicy::Always;
+        };
+        self.record = policy == RecordingPolicy::Always;
+        self.may_record = policy != RecordingPolicy::Never;
+        let key = (
+            plan.tenant.to_string(),
+            self.a.invite.call_id().unwrap_or_default().to_owned(),
+        );
+        self.b2b
+            .routes
+            .lock()
+            .calls
+            .insert(key.clone(), self.tx.clone());
+        self.control_key = Some(key);
         self.a_offer = CodecPolicy::of(&tenant.calls)
             .apply(&body)
             .map_err(|e| match e {
@@ -462,6 +483,9 @@ impl Call {
             self.b2b.trunk_released(&tenant, &trunk);
         }
         let mut routes = self.b2b.routes.lock();
+        if let Some(key) = self.control_key.take() {
+            routes.calls.remove(&key);
+        }
         for key in &self.routed_dialogs {
             routes.dialogs.remove(key);
         }
@@ -530,16 +554,51 @@ impl Call {
         }
     }
 
-    /// Starts recording when the policy says `always` (and the node records at all).
+    /// Starts recording when the policy says `always` or it was asked for before the
+    /// answer (and the node records at all).
     async fn start_recording(&mut self) {
         let Some(media) = self.media.filter(|_| self.record) else {
             return;
         };
         match self.b2b.media.start_recording(media).await {
             Ok(id) => self.recording_id = Some(id),
-            Err(e) => {
-                tracing::warn!("the call's recording policy is `always` but recording failed: {e}")
+            Err(e) => tracing::warn!("the call should be recorded but recording failed: {e}"),
+        }
+    }
+
+    /// An on-demand recording request. Before the answer it only decides whether the
+    /// call is recorded from the answer on.
+    async fn control(&mut self, action: tongdai_control_plane::model::CallAction) {
+        use tongdai_control_plane::model::CallAction;
+        if action.records() && !self.may_record {
+            tracing::info!("recording requested for a call whose policy is `never`: ignored");
+            return;
+        }
+        let Some(media) = self.media else { return };
+        if self.answer_ms.is_none() {
+            match action {
+                CallAction::StartRecording | CallAction::ResumeRecording => self.record = true,
+                CallAction::StopRecording => self.record = false,
+                CallAction::PauseRecording => {}
             }
+            return;
+        }
+        let engine = &self.b2b.media;
+        let result = match (action, &self.recording_id) {
+            (CallAction::StartRecording, None) => {
+                self.record = true;
+                self.start_recording().await;
+                Ok(())
+            }
+            (CallAction::StartRecording | CallAction::ResumeRecording, Some(_)) => {
+                engine.resume_recording(media).await
+            }
+            (CallAction::PauseRecording, Some(_)) => engine.pause_recording(media).await,
+            (CallAction::StopRecording, Some(_)) => engine.stop_recording(media).await,
+            (_, None) => Ok(()),
+        };
+        if let Err(e) = result {
+            tracing::warn!(?action, "recording request failed: {e}");
         }
     }
 
