@@ -643,8 +643,22 @@ pub async fn run(
     }
     health.set_ok();
     shutdown.await;
-    // Calls end with BYEs both ways before the transports close.
-    b2bua.hang_up_all("shutdown");
+    // Drain: no new calls (503 + Retry-After); live calls go on until they end or the
+    // grace period is over, then the rest are hung up with BYEs both ways.
+    b2bua.drain();
+    let grace = Duration::from_secs(config.calls.drain_grace_secs);
+    if b2bua.active_calls() > 0 {
+        tracing::info!(
+            calls = b2bua.active_calls(),
+            ?grace,
+            "draining: waiting for live calls to end"
+        );
+    }
+    let deadline = tokio::time::Instant::now() + grace;
+    while b2bua.active_calls() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b2bua.hang_up_all("drain");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while b2bua.active_calls() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;

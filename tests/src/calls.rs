@@ -15,7 +15,10 @@ pub fn free_media_port() -> u16 {
     for _ in 0..200 {
         let a = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
         let port = a.local_addr().expect("addr").port();
-        if port % 2 == 0 && port < 65000 && UdpSocket::bind(("127.0.0.1", port + 2)).is_ok() {
+        if port.is_multiple_of(2)
+            && port < 65000
+            && UdpSocket::bind(("127.0.0.1", port + 2)).is_ok()
+        {
             return port;
         }
     }

@@ -681,7 +681,9 @@ fn a_call_silent_on_both_sides_is_hung_up_after_the_rtp_timeout() {
 #[test]
 fn an_invite_out_of_hops_gets_483() {
     let node = node();
-    let run = Sipp::new("call_uac_hops.xml").target(node.sip).run();
+    let run = Sipp::new("call_uac_refused_early.xml")
+        .target(node.sip)
+        .run();
     assert_eq!(run.successful, 1, "{run:?}\nnode:\n{}", node.stderr());
     assert!(run.logs.contains("got 483"), "{}", run.logs);
 }
@@ -798,4 +800,61 @@ fn recording_on_demand_through_the_admin_api() {
     );
     assert_eq!(code, 409, "{body}");
     assert!(body.contains("\"field\":\"action\""), "{body}");
+}
+
+#[test]
+fn sigterm_drains_new_calls_get_503_and_the_live_call_ends_normally() {
+    let mut node = node();
+    let callee = phone(&node, 2001, "call_uas.xml");
+    let sip = node.sip;
+    let live = std::thread::spawn(move || {
+        Sipp::new("call_uac.xml")
+            .target(sip)
+            .users(caller(2000, "2001"))
+            .duration(Duration::from_secs(5))
+            .file("caller.ulaw", ulaw_tone(440.0, 10.0))
+            .timeout(Duration::from_secs(30))
+            .run()
+    });
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            node.metric("tongdai_calls_active{tenant=\"e2e\"}")
+                .unwrap_or(0.0)
+                >= 1.0
+        }),
+        "the call never started:\n{}",
+        node.stderr()
+    );
+    let pid = node.pid().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            tongdai_tests::http_get(node.http, "/healthz").is_some_and(|(code, _)| code == 503)
+        }),
+        "not draining"
+    );
+    let refused = Sipp::new("call_uac_refused_early.xml")
+        .target(node.sip)
+        .run();
+    assert!(
+        refused.logs.contains("got 503, retry after 5"),
+        "{refused:?}"
+    );
+    let run = live.join().unwrap();
+    assert_eq!(
+        run.successful,
+        1,
+        "the live call was dropped: {run:?}\nnode:\n{}",
+        node.stderr()
+    );
+    assert_eq!(callee.wait(Duration::from_secs(30)).successful, 1);
+    // With its last call over, the draining node exits cleanly.
+    assert_eq!(
+        node.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        node.stderr()
+    );
 }

@@ -69,6 +69,8 @@ pub struct B2bua {
     /// Calls through each trunk on this node, both directions.
     trunk_calls: Mutex<HashMap<(Id, Id), usize>>,
     active: Mutex<usize>,
+    /// New calls are refused (503, Retry-After) while the node drains.
+    draining: std::sync::atomic::AtomicBool,
     music_on_hold: Prompt,
     /// Where finished calls' records go (none in unit tests of the B2BUA alone).
     cdrs: Option<crate::cdr::CdrWriter>,
@@ -99,6 +101,7 @@ impl B2bua {
             busy: Mutex::new(HashMap::new()),
             trunk_calls: Mutex::new(HashMap::new()),
             active: Mutex::new(0),
+            draining: std::sync::atomic::AtomicBool::new(false),
             music_on_hold: moh::default_prompt(),
             cdrs,
         });
@@ -217,6 +220,16 @@ impl B2bua {
         if let Some(tx) = self.routes.lock().transactions.get(&key) {
             let _ = tx.send(Input::TransactionFailed { key });
         }
+    }
+
+    /// Stops taking new calls: INVITEs get 503 with Retry-After; live calls go on.
+    pub fn drain(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Ends every call (node shutdown): each sends its BYEs and writes its record.

@@ -129,6 +129,7 @@ pub(super) const KEYS: &[KeySpec] = &[
     key("media.spool_dir", Kind::Text),
     key("media.recordings_dir", Kind::Text),
     key("calls.min_session_expires", uint(90, 86_400)),
+    key("calls.drain_grace_secs", uint(0, 86_400)),
     key("cdr.spool_dir", Kind::Text),
     key("cdr.dir", Kind::Text),
     key("cdr.batch_max_ms", uint(0, 1_000)),

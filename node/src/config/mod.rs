@@ -59,6 +59,7 @@
 //! recordings_dir = "<replica.data_dir>/recordings"   # finished recordings (a local directory)
 //! [calls]
 //! min_session_expires = 90       # RFC 4028 Min-SE; shorter Session-Expires gets 422
+//! drain_grace_secs = 300         # on SIGTERM: new calls get 503, live ones may last this long
 //! [demo]                         # optional: a demo tenant's extensions
 //! realm = "tongdai"
 //! first_extension = 1001
@@ -290,12 +291,15 @@ impl Default for MediaSection {
 pub struct CallsConfig {
     /// Shortest session interval accepted (RFC 4028 Min-SE); shorter requests get 422.
     pub min_session_expires: u32,
+    /// On SIGTERM, how long live calls may go on before they are hung up.
+    pub drain_grace_secs: u64,
 }
 
 impl Default for CallsConfig {
     fn default() -> Self {
         CallsConfig {
             min_session_expires: 90,
+            drain_grace_secs: 300,
         }
     }
 }

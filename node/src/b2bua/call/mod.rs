@@ -228,6 +228,9 @@ impl Call {
     /// digest challenge went out, the phone will retry with a new INVITE.
     async fn setup(&mut self) -> Result<Option<()>, Reject> {
         let invite = &self.a.invite;
+        if self.b2b.is_draining() {
+            return Err(reject(503, "Node draining: try another node"));
+        }
         if invite.max_forwards().ok().flatten() == Some(0) {
             return Err(reject(483, "Too Many Hops"));
         }
@@ -391,6 +394,9 @@ impl Call {
                 HeaderName::Contact,
                 format!("<sip:{}>", self.b2b.config.advertise),
             );
+        }
+        if status == 503 {
+            r.headers.push(HeaderName::RetryAfter, "5");
         }
         if status == 422 {
             r.headers.push(

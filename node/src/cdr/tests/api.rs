@@ -96,6 +96,7 @@ fn world() -> World {
                     max_call_attempts_per_sec: 10,
                     max_registrations: 10,
                 },
+                calls: tongdai_control_plane::model::CallSettings::default(),
             }))
             .expect("tenant");
     }
