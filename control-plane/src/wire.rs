@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterError;
 use crate::model::{
-    Agent, Binding, Command, CommandError, Extension, HuntGroup, Id, Number, Outcome, Queue, State,
-    Tenant, Trunk,
+    Agent, Binding, Command, CommandError, Extension, HuntGroup, Id, NodeLoad, Number, Outcome,
+    Queue, State, Tenant, Trunk,
 };
 use crate::raft::store::Change;
 use crate::raft::{NodeId, TypeConfig};
@@ -106,6 +106,8 @@ pub enum Item {
         id: Id,
         value: Option<Trunk>,
     },
+    /// A node's last load report; `None` once it was removed or expired.
+    Load { node: String, load: Option<NodeLoad> },
 }
 
 /// The current value of the key a change names; `None` for changes nodes do not
@@ -143,6 +145,10 @@ pub fn item_for(state: &State, change: &Change) -> Option<Item> {
             tenant: tenant.clone(),
             id: id.clone(),
             value: state.trunk(tenant, id).cloned(),
+        },
+        Change::Load(node) => Item::Load {
+            node: node.clone(),
+            load: state.load_report(node).cloned(),
         },
         Change::Sweep | Change::Token => return None,
     })
@@ -203,6 +209,12 @@ pub fn full_copy(state: &State) -> Vec<Item> {
     }
     for n in state.numbers() {
         items.push(Item::Number(n.digits.clone(), Some(n.clone())));
+    }
+    for (node, load) in state.load_reports() {
+        items.push(Item::Load {
+            node: node.to_owned(),
+            load: Some(load.clone()),
+        });
     }
     items
 }
