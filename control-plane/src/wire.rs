@@ -222,7 +222,9 @@ pub fn full_copy(state: &State) -> Vec<Item> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CallSettings, Entry, Quotas, Transport, TrunkRegistration};
+    use crate::model::{
+        CallSettings, Entry, LOAD_REPORT_TTL_MS, Quotas, TenantLoad, Transport, TrunkRegistration,
+    };
 
     fn id(s: &str) -> Id {
         Id::new(s).expect("valid")
@@ -294,6 +296,43 @@ mod tests {
                 tenant: id("acme"),
                 id: id("viettel"),
                 value: None,
+            })
+        );
+    }
+
+    /// Load reports reach nodes in full copies and as deltas, and an expired one as
+    /// its removal.
+    #[test]
+    fn load_reports_are_watched() {
+        let mut state = State::new();
+        let report = |node: &str, time_ms: u64| Entry {
+            time_ms,
+            command: Command::ReportLoad {
+                node: node.into(),
+                tenants: vec![TenantLoad {
+                    tenant: id("acme"),
+                    active_calls: 3,
+                    attempts_per_sec: 1,
+                }],
+            },
+        };
+        state.apply(&report("node-a", 1_000)).expect("applies");
+        let item = Item::Load {
+            node: "node-a".into(),
+            load: state.load_report("node-a").cloned(),
+        };
+        assert!(matches!(&item, Item::Load { load: Some(l), .. } if l.time_ms == 1_000));
+        assert!(full_copy(&state).contains(&item));
+        let change = Change::Load("node-a".into());
+        assert_eq!(item_for(&state, &change), Some(item));
+        state
+            .apply(&report("node-b", 1_001 + LOAD_REPORT_TTL_MS))
+            .expect("applies");
+        assert_eq!(
+            item_for(&state, &change),
+            Some(Item::Load {
+                node: "node-a".into(),
+                load: None,
             })
         );
     }

@@ -15,7 +15,7 @@ use super::{tenants, tokens, trunks};
     info(
         title = "tongdai admin API",
         description = "Tenants, numbers, extensions, hunt groups, queues, agents, trunks, API tokens, \
-            registrations and the control plane's Raft group. Every request needs \
+            registrations, the control plane's Raft group and the nodes' call load. Every request needs \
             `Authorization: Bearer <token>`: the operator token, or a tenant token that sees \
             only its tenant. Followers answer 307 to the leader. Errors are \
             `{\"error\", \"message\", \"field\"}`."
@@ -32,7 +32,7 @@ use super::{tenants, tokens, trunks};
         trunks::list, trunks::create, trunks::get_one, trunks::update, trunks::remove,
         tokens::list, tokens::create, tokens::revoke,
         registrations::all, registrations::of_tenant,
-        cluster::status, cluster::add_learner, cluster::promote, cluster::remove,
+        cluster::status, cluster::add_learner, cluster::promote, cluster::remove, cluster::load,
     ),
     components(schemas(error::ErrorBody)),
     modifiers(&BearerAuth),

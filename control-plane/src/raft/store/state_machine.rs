@@ -433,3 +433,34 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TenantLoad;
+
+    /// A load report changes its own node's key and those of the reports it expired,
+    /// so watchers drop expired reports too.
+    #[test]
+    fn a_load_report_changes_its_node_and_the_expired_ones() {
+        let command = Command::ReportLoad {
+            node: "node-a".into(),
+            tenants: vec![TenantLoad {
+                tenant: Id::new("acme").expect("valid"),
+                active_calls: 1,
+                attempts_per_sec: 1,
+            }],
+        };
+        let outcome = Outcome::LoadReported {
+            expired: vec!["node-b".into(), "node-c".into()],
+        };
+        assert_eq!(
+            changes_of(&command, Some(&outcome)),
+            ["node-a", "node-b", "node-c"].map(|n| Change::Load(n.into()))
+        );
+        assert_eq!(
+            changes_of(&command, None),
+            [Change::Load("node-a".into())]
+        );
+    }
+}
