@@ -107,7 +107,10 @@ pub enum Item {
         value: Option<Trunk>,
     },
     /// A node's last load report; `None` once it was removed or expired.
-    Load { node: String, load: Option<NodeLoad> },
+    Load {
+        node: String,
+        load: Option<NodeLoad>,
+    },
 }
 
 /// The current value of the key a change names; `None` for changes nodes do not

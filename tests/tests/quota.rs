@@ -43,12 +43,9 @@ impl Node {
         let certs = cluster.issue_node_cert(name);
         let _enter = rt.enter();
         let identity = Identity::from_dir(&certs, name).expect("node certificate");
-        let endpoint = RpcEndpoint::bind_client(
-            ([127, 0, 0, 1], 0).into(),
-            &identity,
-            RpcOptions::default(),
-        )
-        .expect("QUIC client endpoint");
+        let endpoint =
+            RpcEndpoint::bind_client(([127, 0, 0, 1], 0).into(), &identity, RpcOptions::default())
+                .expect("QUIC client endpoint");
         let client =
             ControlPlaneClient::new(endpoint, &cluster.replica_addrs(), Arc::new(Cache::new()));
         let watch = rt.spawn(client.clone().run_watch());

@@ -232,11 +232,13 @@ impl LoadView {
             .collect();
         let tenants = sums
             .into_iter()
-            .map(|(tenant, (active_calls, attempts_per_sec))| TenantLoadView {
-                tenant: tenant.clone(),
-                active_calls,
-                attempts_per_sec,
-            })
+            .map(
+                |(tenant, (active_calls, attempts_per_sec))| TenantLoadView {
+                    tenant: tenant.clone(),
+                    active_calls,
+                    attempts_per_sec,
+                },
+            )
             .collect();
         LoadView { nodes, tenants }
     }

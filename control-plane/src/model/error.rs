@@ -263,8 +263,6 @@ pub enum CommandError {
 
     #[error("the load report lists tenant {0} twice")]
     TenantReportedTwice(Id),
-    #[error(
-        "{limit} nodes already report load: a new node's report is refused until one expires"
-    )]
+    #[error("{limit} nodes already report load: a new node's report is refused until one expires")]
     TooManyReportingNodes { limit: usize },
 }

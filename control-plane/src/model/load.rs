@@ -107,11 +107,7 @@ impl super::State {
         // "Newest" is the latest entry time seen among reports: a new leader whose clock
         // is behind the old one's must not keep expired reports alive, nor expire fresh
         // ones early.
-        let newest = self
-            .load
-            .values()
-            .map(|l| l.time_ms)
-            .fold(now_ms, u64::max);
+        let newest = self.load.values().map(|l| l.time_ms).fold(now_ms, u64::max);
         let expired: Vec<String> = self
             .load
             .iter()

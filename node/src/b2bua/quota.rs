@@ -300,17 +300,32 @@ mod tests {
         let clock = Clock(Instant::now());
         let mut a = Admission::new();
         let q = quotas(1000, 5);
-        assert_eq!(admitted(&mut a, &q, OthersLoad::default(), clock.at(0), 20), 5);
+        assert_eq!(
+            admitted(&mut a, &q, OthersLoad::default(), clock.at(0), 20),
+            5
+        );
         assert_eq!(
             a.admit(&acme(), &q, OthersLoad::default(), clock.at(0)),
             Err(Refusal::Rate { limit: 5 })
         );
         // 5/s: one more every 200 ms.
-        assert_eq!(admitted(&mut a, &q, OthersLoad::default(), clock.at(199), 5), 0);
-        assert_eq!(admitted(&mut a, &q, OthersLoad::default(), clock.at(200), 5), 1);
-        assert_eq!(admitted(&mut a, &q, OthersLoad::default(), clock.at(600), 5), 2);
+        assert_eq!(
+            admitted(&mut a, &q, OthersLoad::default(), clock.at(199), 5),
+            0
+        );
+        assert_eq!(
+            admitted(&mut a, &q, OthersLoad::default(), clock.at(200), 5),
+            1
+        );
+        assert_eq!(
+            admitted(&mut a, &q, OthersLoad::default(), clock.at(600), 5),
+            2
+        );
         // A quiet spell refills one second's worth, no more.
-        assert_eq!(admitted(&mut a, &q, OthersLoad::default(), clock.at(60_000), 20), 5);
+        assert_eq!(
+            admitted(&mut a, &q, OthersLoad::default(), clock.at(60_000), 20),
+            5
+        );
     }
 
     #[test]
@@ -325,11 +340,17 @@ mod tests {
         let mut a = Admission::new();
         assert_eq!(admitted(&mut a, &q, others(0, 6, 1), clock.at(0), 20), 5);
         // The others went quiet: their room is here at once.
-        assert_eq!(admitted(&mut a, &q, OthersLoad::default(), clock.at(0), 20), 5);
+        assert_eq!(
+            admitted(&mut a, &q, OthersLoad::default(), clock.at(0), 20),
+            5
+        );
         // Others use all of it: one other node leaves this one half.
         let mut a = Admission::new();
         assert_eq!(admitted(&mut a, &q, others(0, 10, 1), clock.at(0), 20), 5);
-        assert_eq!(admitted(&mut a, &q, others(0, 10, 1), clock.at(1000), 20), 5);
+        assert_eq!(
+            admitted(&mut a, &q, others(0, 10, 1), clock.at(1000), 20),
+            5
+        );
         // Three others over the limit: a quarter, 2.5/s, exactly (one per 400 ms; half
         // an attempt was left after the burst).
         let mut a = Admission::new();
@@ -391,7 +412,10 @@ mod tests {
             Err(Refusal::Rate { limit: 0 })
         );
         // A raised quota applies at once.
-        assert_eq!(a.admit(&acme(), &quotas(10, 1), none, clock.at(60_000)), Ok(()));
+        assert_eq!(
+            a.admit(&acme(), &quotas(10, 1), none, clock.at(60_000)),
+            Ok(())
+        );
     }
 
     #[test]
@@ -403,7 +427,10 @@ mod tests {
             c.to_string(),
             "Tenant call quota reached (20 concurrent calls)"
         );
-        assert_eq!(r.to_string(), "Tenant call quota reached (5 call attempts/s)");
+        assert_eq!(
+            r.to_string(),
+            "Tenant call quota reached (5 call attempts/s)"
+        );
     }
 
     #[test]
@@ -456,7 +483,12 @@ mod tests {
         let admission = Arc::new(Mutex::new(Admission::new()));
         admission
             .lock()
-            .admit(&acme(), &quotas(5, 5), OthersLoad::default(), Instant::now())
+            .admit(
+                &acme(),
+                &quotas(5, 5),
+                OthersLoad::default(),
+                Instant::now(),
+            )
             .expect("admitted");
         let source = load_source(admission.clone());
         assert_eq!(

@@ -544,6 +544,9 @@ mod tests {
             items: vec![report("f", NOW, &[("acme", u32::MAX, u32::MAX)])],
         });
         let sum = cache.others_load(&acme, "me", NOW);
-        assert_eq!((sum.active_calls, sum.attempts_per_sec), (u32::MAX, u32::MAX));
+        assert_eq!(
+            (sum.active_calls, sum.attempts_per_sec),
+            (u32::MAX, u32::MAX)
+        );
     }
 }

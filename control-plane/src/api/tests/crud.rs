@@ -381,7 +381,11 @@ async fn cluster_load_lists_reports_and_sums_per_tenant() {
     let r = h.op("GET", "/v1/cluster/load", Value::Null).await;
     let body = r.ok(200);
     assert_eq!(body["nodes"][0]["node"], "node-a");
-    assert!(body["nodes"][0]["reported_at_ms"].as_u64().is_some_and(|t| t > 0));
+    assert!(
+        body["nodes"][0]["reported_at_ms"]
+            .as_u64()
+            .is_some_and(|t| t > 0)
+    );
     assert_eq!(
         body["nodes"][0]["tenants"],
         json!([

@@ -56,7 +56,11 @@ fn a_report_is_stored_by_tenant_without_idle_tenants_and_replaces_the_last() {
     assert_eq!(stored.tenant(&id("acme")), None);
 
     // Reports need no tenant to exist: a call's tenant may have just been deleted.
-    ok_at(&mut s, T0 + 1000, report("node-a", vec![load("gone", 1, 0)]));
+    ok_at(
+        &mut s,
+        T0 + 1000,
+        report("node-a", vec![load("gone", 1, 0)]),
+    );
     let stored = s.load_report("node-a").expect("replaced");
     assert_eq!(
         (stored.time_ms, stored.tenants.as_slice()),
@@ -69,14 +73,26 @@ fn a_report_is_stored_by_tenant_without_idle_tenants_and_replaces_the_last() {
 fn an_idle_report_removes_the_node_and_changes_nothing_when_there_is_none() {
     let mut s = State::new();
     ok(&mut s, report("node-a", vec![load("acme", 1, 1)]));
-    ok_at(&mut s, T0 + 1000, report("node-a", vec![load("acme", 0, 0)]));
+    ok_at(
+        &mut s,
+        T0 + 1000,
+        report("node-a", vec![load("acme", 0, 0)]),
+    );
     assert_eq!(s.load_report("node-a"), None);
     assert_eq!(s.revision(), 2);
     ok_at(&mut s, T0 + 2000, report("node-a", vec![]));
     assert_eq!(s.revision(), 2, "nothing to remove");
     // The same report in the same entry time (a retried proposal) changes nothing.
-    ok_at(&mut s, T0 + 3000, report("node-b", vec![load("acme", 1, 1)]));
-    ok_at(&mut s, T0 + 3000, report("node-b", vec![load("acme", 1, 1)]));
+    ok_at(
+        &mut s,
+        T0 + 3000,
+        report("node-b", vec![load("acme", 1, 1)]),
+    );
+    ok_at(
+        &mut s,
+        T0 + 3000,
+        report("node-b", vec![load("acme", 1, 1)]),
+    );
     assert_eq!(s.revision(), 3);
 }
 
@@ -84,7 +100,11 @@ fn an_idle_report_removes_the_node_and_changes_nothing_when_there_is_none() {
 fn reports_expire_ten_seconds_after_the_newest_entry_time() {
     let mut s = State::new();
     ok_at(&mut s, T0, report("node-a", vec![load("acme", 5, 1)]));
-    ok_at(&mut s, T0 + 4000, report("node-b", vec![load("acme", 1, 1)]));
+    ok_at(
+        &mut s,
+        T0 + 4000,
+        report("node-b", vec![load("acme", 1, 1)]),
+    );
     // Exactly 10 s old: kept.
     let out = ok_at(
         &mut s,
@@ -94,20 +114,39 @@ fn reports_expire_ten_seconds_after_the_newest_entry_time() {
     assert_eq!(out, expired(&[]));
     assert_eq!(nodes(&s), ["node-a", "node-b", "node-c"]);
     // Older than 10 s: dropped by whichever report comes next, also an idle one.
-    let out = ok_at(&mut s, T0 + LOAD_REPORT_TTL_MS + 1, report("node-c", vec![]));
+    let out = ok_at(
+        &mut s,
+        T0 + LOAD_REPORT_TTL_MS + 1,
+        report("node-c", vec![]),
+    );
     assert_eq!(out, expired(&["node-a"]));
     assert_eq!(nodes(&s), ["node-b"]);
     let revision = s.revision();
 
     // A new leader whose clock is behind: "newest" is still the latest entry time seen,
     // so node-b (stamped T0 + 4 s) goes once anything is stamped 10 s after it.
-    ok_at(&mut s, T0 + 20_000, report("node-d", vec![load("acme", 1, 0)]));
+    ok_at(
+        &mut s,
+        T0 + 20_000,
+        report("node-d", vec![load("acme", 1, 0)]),
+    );
     assert_eq!(nodes(&s), ["node-d"]);
-    let out = ok_at(&mut s, T0 + 12_000, report("node-e", vec![load("acme", 1, 0)]));
+    let out = ok_at(
+        &mut s,
+        T0 + 12_000,
+        report("node-e", vec![load("acme", 1, 0)]),
+    );
     assert_eq!(out, expired(&[]));
     assert_eq!(nodes(&s), ["node-d", "node-e"]);
-    assert_eq!(s.load_report("node-e").map(|l| l.time_ms), Some(T0 + 12_000));
-    let out = ok_at(&mut s, T0 + 23_000, report("node-d", vec![load("acme", 2, 0)]));
+    assert_eq!(
+        s.load_report("node-e").map(|l| l.time_ms),
+        Some(T0 + 12_000)
+    );
+    let out = ok_at(
+        &mut s,
+        T0 + 23_000,
+        report("node-d", vec![load("acme", 2, 0)]),
+    );
     assert_eq!(out, expired(&["node-e"]));
     assert_eq!(s.revision(), revision + 3);
 }

@@ -458,9 +458,6 @@ mod tests {
             changes_of(&command, Some(&outcome)),
             ["node-a", "node-b", "node-c"].map(|n| Change::Load(n.into()))
         );
-        assert_eq!(
-            changes_of(&command, None),
-            [Change::Load("node-a".into())]
-        );
+        assert_eq!(changes_of(&command, None), [Change::Load("node-a".into())]);
     }
 }
