@@ -17,7 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterError;
 use crate::model::{
-    Agent, Binding, CallControl, Command, CommandError, Extension, HuntGroup, Id, Number, Outcome,
+    Agent, Binding, CallControl, Command, CommandError, Extension, HuntGroup, Id, NodeLoad,
+    Number, Outcome,
     Queue, State, Tenant, Trunk,
 };
 use crate::raft::store::Change;
@@ -112,6 +113,11 @@ pub enum Item {
         call_id: String,
         value: Option<CallControl>,
     },
+    /// A node's last load report; `None` once it was removed or expired.
+    Load {
+        node: String,
+        load: Option<NodeLoad>,
+    },
 }
 
 /// The current value of the key a change names; `None` for changes nodes do not
@@ -154,6 +160,10 @@ pub fn item_for(state: &State, change: &Change) -> Option<Item> {
             tenant: tenant.clone(),
             call_id: call_id.clone(),
             value: state.call_control(tenant, call_id).cloned(),
+        },
+        Change::Load(node) => Item::Load {
+            node: node.clone(),
+            load: state.load_report(node).cloned(),
         },
         Change::Sweep | Change::Token => return None,
     })
@@ -222,13 +232,21 @@ pub fn full_copy(state: &State) -> Vec<Item> {
             value: Some(c.clone()),
         });
     }
+    for (node, load) in state.load_reports() {
+        items.push(Item::Load {
+            node: node.to_owned(),
+            load: Some(load.clone()),
+        });
+    }
     items
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{CallSettings, Entry, Quotas, Transport, TrunkRegistration};
+    use crate::model::{
+        CallSettings, Entry, LOAD_REPORT_TTL_MS, Quotas, TenantLoad, Transport, TrunkRegistration,
+    };
 
     fn id(s: &str) -> Id {
         Id::new(s).expect("valid")
@@ -300,6 +318,43 @@ mod tests {
                 tenant: id("acme"),
                 id: id("viettel"),
                 value: None,
+            })
+        );
+    }
+
+    /// Load reports reach nodes in full copies and as deltas, and an expired one as
+    /// its removal.
+    #[test]
+    fn load_reports_are_watched() {
+        let mut state = State::new();
+        let report = |node: &str, time_ms: u64| Entry {
+            time_ms,
+            command: Command::ReportLoad {
+                node: node.into(),
+                tenants: vec![TenantLoad {
+                    tenant: id("acme"),
+                    active_calls: 3,
+                    attempts_per_sec: 1,
+                }],
+            },
+        };
+        state.apply(&report("node-a", 1_000)).expect("applies");
+        let item = Item::Load {
+            node: "node-a".into(),
+            load: state.load_report("node-a").cloned(),
+        };
+        assert!(matches!(&item, Item::Load { load: Some(l), .. } if l.time_ms == 1_000));
+        assert!(full_copy(&state).contains(&item));
+        let change = Change::Load("node-a".into());
+        assert_eq!(item_for(&state, &change), Some(item));
+        state
+            .apply(&report("node-b", 1_001 + LOAD_REPORT_TTL_MS))
+            .expect("applies");
+        assert_eq!(
+            item_for(&state, &change),
+            Some(Item::Load {
+                node: "node-a".into(),
+                load: None,
             })
         );
     }

@@ -260,6 +260,21 @@ impl Cluster {
         )
     }
 
+    /// Issues a node certificate `name` (role `node`) and returns the directory with it
+    /// and the CA, for a node's control-plane client run inside the test process.
+    pub fn issue_node_cert(&self, name: &str) -> PathBuf {
+        let certs_s = self.certs.display().to_string();
+        run_ok(&[
+            "certs", "issue", "--name", name, "--role", "node", "--dir", &certs_s,
+        ]);
+        self.certs.clone()
+    }
+
+    /// The replicas' QUIC addresses (`host:port`), as a node is configured with them.
+    pub fn replica_addrs(&self) -> Vec<String> {
+        self.replicas.iter().map(|r| r.quic.to_string()).collect()
+    }
+
     /// Issues a node certificate and starts `tongdai node` against every replica.
     pub fn start_node(&self, name: &str, realm: &str) -> NodeProc {
         let certs_s = self.certs.display().to_string();

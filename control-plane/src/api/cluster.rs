@@ -1,13 +1,16 @@
-//! `/v1/cluster`: the Raft group's status as this replica sees it, and membership
-//! changes (operator only). Status is answered by any replica; membership changes are
-//! redirected to the leader.
+//! `/v1/cluster`: the Raft group's status as this replica sees it, membership
+//! changes, and the nodes' call load (operator only). Status is answered by any
+//! replica; membership changes and load are redirected to the leader.
 
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use std::collections::BTreeMap;
+
 use crate::cluster::{Cluster, ClusterStatus};
+use crate::model::{Id, NodeLoad};
 use crate::raft::{Member, NodeId};
 
 use super::Api;
@@ -171,4 +174,82 @@ pub(super) async fn remove<C: Cluster>(
     who.require_operator("changing cluster membership")?;
     api.cluster.remove(p.node_id()?).await?;
     Ok(Json(api.cluster.status().await.into()))
+}
+
+/// The nodes' last load reports (what quotas are enforced against), and their sums
+/// per tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoadView {
+    /// Nodes with calls, by name. A node's report is dropped 10 s after the newest
+    /// report; nodes themselves count only reports younger than 5 s.
+    pub nodes: Vec<NodeLoadView>,
+    /// Per tenant, summed over `nodes`.
+    pub tenants: Vec<TenantLoadView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodeLoadView {
+    pub node: String,
+    /// When the report was committed (leader's clock, ms since the Unix epoch).
+    pub reported_at_ms: u64,
+    pub tenants: Vec<TenantLoadView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLoadView {
+    #[schema(value_type = String, example = "acme")]
+    pub tenant: Id,
+    pub active_calls: u64,
+    /// Call attempts admitted in the last second.
+    pub attempts_per_sec: u64,
+}
+
+impl LoadView {
+    fn of<'a>(reports: impl Iterator<Item = (&'a str, &'a NodeLoad)>) -> LoadView {
+        let mut sums: BTreeMap<&Id, (u64, u64)> = BTreeMap::new();
+        let nodes = reports
+            .map(|(node, load)| NodeLoadView {
+                node: node.to_owned(),
+                reported_at_ms: load.time_ms,
+                tenants: load
+                    .tenants
+                    .iter()
+                    .map(|t| {
+                        let sum = sums.entry(&t.tenant).or_default();
+                        sum.0 += u64::from(t.active_calls);
+                        sum.1 += u64::from(t.attempts_per_sec);
+                        TenantLoadView {
+                            tenant: t.tenant.clone(),
+                            active_calls: t.active_calls.into(),
+                            attempts_per_sec: t.attempts_per_sec.into(),
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        let tenants = sums
+            .into_iter()
+            .map(
+                |(tenant, (active_calls, attempts_per_sec))| TenantLoadView {
+                    tenant: tenant.clone(),
+                    active_calls,
+                    attempts_per_sec,
+                },
+            )
+            .collect();
+        LoadView { nodes, tenants }
+    }
+}
+
+#[utoipa::path(get, path = "/v1/cluster/load", tag = "cluster",
+    responses((status = 200, body = LoadView), (status = "default", body = ErrorBody)))]
+pub(super) async fn load<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+) -> Result<Json<LoadView>, ApiError> {
+    who.require_operator("the nodes' load")?;
+    Ok(Json(api.read(|s| LoadView::of(s.load_reports())).await?))
 }

@@ -318,6 +318,13 @@ impl ApiError {
             }
             E::RegistrationQuotaExceeded { .. } => (S::CONFLICT, "quota_exceeded", None),
             E::SweepInFuture { .. } => (S::UNPROCESSABLE_ENTITY, "invalid_value", None),
+            // Only nodes propose load reports; the API never does.
+            E::TenantReportedTwice(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_value",
+                Some("tenants".into()),
+            ),
+            E::TooManyReportingNodes { .. } => (S::CONFLICT, "too_many_nodes", None),
         };
         let error = ApiError::new(status, code, message);
         match field {
@@ -397,6 +404,7 @@ fn text_field(field: TextField) -> &'static str {
         TextField::Source => "source",
         TextField::TrunkUsername => "registration.username",
         TextField::TrunkPassword => "registration.password",
+        TextField::NodeName => "node",
     }
 }
 
@@ -418,6 +426,7 @@ fn bounded_field(field: BoundedField) -> Option<&'static str> {
         BoundedField::TrustedSources => "trusted_sources",
         BoundedField::TrunkMaxCalls => "max_concurrent_calls",
         BoundedField::TrunkRegistrationExpires => "registration.expires_secs",
+        BoundedField::ReportTenants => "tenants",
         BoundedField::Expires | BoundedField::Q => return None,
     })
 }

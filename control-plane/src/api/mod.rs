@@ -1,6 +1,7 @@
 //! The REST admin API: JSON CRUD of tenants (with their call settings), numbers,
 //! extensions, hunt groups, queues, agents, trunks and tenant tokens, registrations,
-//! and the Raft group's status and membership, over any [`Cluster`].
+//! the Raft group's status and membership, and the nodes' call load, over any
+//! [`Cluster`].
 //!
 //! - Writes are proposed to the Raft log ([`Cluster::propose`]); reads are linearizable
 //!   ([`Cluster::linearizable`], then the local state). On a follower both answer
@@ -201,6 +202,7 @@ pub fn router_with_records<C: Cluster>(
         )
         .route("/v1/registrations", get(registrations::all::<C>))
         .route("/v1/cluster", get(cluster::status::<C>))
+        .route("/v1/cluster/load", get(cluster::load::<C>))
         .route("/v1/cluster/learners", post(cluster::add_learner::<C>))
         .route("/v1/cluster/voters/{id}", post(cluster::promote::<C>))
         .route("/v1/cluster/members/{id}", delete(cluster::remove::<C>))

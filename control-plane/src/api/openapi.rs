@@ -15,8 +15,8 @@ use super::{live_calls, records, tenants, tokens, trunks};
     info(
         title = "tongdai admin API",
         description = "Tenants, numbers, extensions, hunt groups, queues, agents, trunks, API tokens, \
-            registrations, the control plane's Raft group, and call records (CDRs and \
-            recordings, read from the stores on this replica's machine, not redirected). Every request needs \
+            registrations, the control plane's Raft group, the nodes' call load, and call records \
+            (CDRs and recordings, read from the stores on this replica's machine, not redirected). Every request needs \
             `Authorization: Bearer <token>`: the operator token, or a tenant token that sees \
             only its tenant. Followers answer 307 to the leader. Errors are \
             `{\"error\", \"message\", \"field\"}`."
@@ -34,7 +34,7 @@ use super::{live_calls, records, tenants, tokens, trunks};
         live_calls::recording,
         tokens::list, tokens::create, tokens::revoke,
         registrations::all, registrations::of_tenant,
-        cluster::status, cluster::add_learner, cluster::promote, cluster::remove,
+        cluster::status, cluster::add_learner, cluster::promote, cluster::remove, cluster::load,
         records::cdrs, records::recordings, records::recording, records::recording_audio,
         records::delete_recording,
     ),

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::extension::Extension;
 use super::hunt_group::HuntGroup;
 use super::id::Id;
+use super::load::TenantLoad;
 use super::number::Number;
 use super::queue::{Agent, Queue};
 use super::registration::{Binding, RegisterRequest};
@@ -113,6 +114,16 @@ pub enum Command {
         call_id: String,
         action: super::CallAction,
     },
+
+    /// A node's calls per tenant now; replaces its previous report (no tenants: removes
+    /// it). Proposed by each node about once a second while it has calls. Every
+    /// report also drops the reports older than [`super::LOAD_REPORT_TTL_MS`] (entry
+    /// time). Refused: a bad node name, more than [`super::MAX_TENANTS_PER_REPORT`]
+    /// tenants, a tenant listed twice.
+    ReportLoad {
+        node: String,
+        tenants: Vec<TenantLoad>,
+    },
 }
 
 /// What a successful command produced.
@@ -125,4 +136,6 @@ pub enum Outcome {
     Bindings(Vec<Binding>),
     /// How many bindings a sweep removed.
     Swept { removed: usize },
+    /// A load report was stored; the other nodes whose reports it expired.
+    LoadReported { expired: Vec<String> },
 }

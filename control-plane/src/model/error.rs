@@ -20,6 +20,8 @@ pub enum TextField {
     Source,
     TrunkUsername,
     TrunkPassword,
+    /// A node's name in a load report.
+    NodeName,
 }
 
 /// A tenant quota, for [`CommandError::QuotaOutOfBounds`].
@@ -44,6 +46,8 @@ pub enum BoundedField {
     TrustedSources,
     TrunkMaxCalls,
     TrunkRegistrationExpires,
+    /// Tenants in one load report.
+    ReportTenants,
 }
 
 /// HA1 digest algorithm, for [`CommandError::InvalidHa1`].
@@ -258,4 +262,9 @@ pub enum CommandError {
     RegistrationQuotaExceeded { tenant: Id, limit: u32 },
     #[error("sweep time {now_ms} is later than the entry's time {entry_time_ms}")]
     SweepInFuture { now_ms: u64, entry_time_ms: u64 },
+
+    #[error("the load report lists tenant {0} twice")]
+    TenantReportedTwice(Id),
+    #[error("{limit} nodes already report load: a new node's report is refused until one expires")]
+    TooManyReportingNodes { limit: usize },
 }

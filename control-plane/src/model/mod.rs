@@ -1,6 +1,7 @@
 //! The deterministic state machine of the control plane: tenants (with their call
-//! settings), numbers, extensions, registrations, hunt groups, queues, agents, trunks
-//! and tenants' API tokens, changed only by applying log entries.
+//! settings), numbers, extensions, registrations, hunt groups, queues, agents, trunks,
+//! tenants' API tokens and the nodes' load reports, changed only by applying log
+//! entries.
 //!
 //! Determinism is the contract: the same entries applied in the same order give the
 //! same state and the same snapshot bytes on every replica. So: no clock (time comes
@@ -46,6 +47,7 @@ mod extension;
 mod hunt_group;
 mod id;
 mod integrity;
+mod load;
 mod number;
 mod queue;
 mod registration;
@@ -71,6 +73,10 @@ pub use error::{BoundedField, CommandError, Ha1Algorithm, QuotaKind, Reference, 
 pub use extension::{Extension, ForwardCondition, ForwardToMobile};
 pub use hunt_group::{HuntGroup, RingStrategy};
 pub use id::Id;
+pub use load::{
+    LOAD_REPORT_TTL_MS, MAX_NODE_NAME_LEN, MAX_REPORTING_NODES, MAX_TENANTS_PER_REPORT, NodeLoad,
+    TenantLoad,
+};
 pub use number::{Destination, Number, NumberKind, check_external_number};
 pub use queue::{Agent, AgentState, Queue, QueueStrategy};
 pub use registration::{
@@ -112,6 +118,8 @@ pub struct State {
     /// Recent requests to live calls, by (tenant, call id); see [`CallControl`].
     call_controls: BTreeMap<(Id, String), CallControl>,
     call_control_seq: u64,
+    /// Each node's last load report, by node name (see [`load`]).
+    load: BTreeMap<String, NodeLoad>,
     /// Stored bindings per tenant (expired ones included until swept), no zero
     /// entries: an upper bound on live ones that makes the quota check O(1) in the
     /// common case. Derived from `bindings`, so not in snapshots.
@@ -493,6 +501,13 @@ impl State {
                     return Ok(Outcome::Swept { removed });
                 }
                 Outcome::Swept { removed }
+            }
+            Command::ReportLoad { node, tenants } => {
+                let (changed, expired) = self.report_load(node, tenants, now)?;
+                if !changed {
+                    return Ok(Outcome::LoadReported { expired });
+                }
+                Outcome::LoadReported { expired }
             }
         };
         // Call-control requests are messages: dropped a while after they were made.

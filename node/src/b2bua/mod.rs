@@ -11,6 +11,7 @@
 mod call;
 mod directory;
 mod moh;
+pub mod quota;
 pub mod route;
 pub mod sdp_policy;
 

@@ -1,7 +1,7 @@
 //! The node's local copy of what it needs from the control plane, fed by a watch
 //! stream ([`WatchEvent`]s): tenants (with their call settings), extensions with
-//! their HA1 credentials, registration bindings, numbers, hunt groups, queues, agents
-//! and trunks. Lookups on the SIP hot path read it without a network round trip; the
+//! their HA1 credentials, registration bindings, numbers, hunt groups, queues, agents,
+//! trunks and the other nodes' load reports. Lookups on the SIP hot path read it without a network round trip; the
 //! trunk trusting a packet's source is found through an index ([`SourceIndex`]).
 
 use std::collections::HashMap;
@@ -9,10 +9,12 @@ use std::net::SocketAddr;
 
 use parking_lot::RwLock;
 use tongdai_control_plane::model::{
-    Agent, Binding, CallControl, Extension, HuntGroup, Id, Number, Queue, Tenant, Trunk,
+    Agent, Binding, CallControl, Extension, HuntGroup, Id, NodeLoad, Number, Queue, Tenant,
+    Trunk,
 };
 use tongdai_control_plane::wire::{Item, WatchEvent};
 
+use super::load::{FRESH_MS, OthersLoad};
 use super::sources::SourceIndex;
 
 type Key = (Id, Id);
@@ -28,6 +30,8 @@ struct Inner {
     queues: HashMap<Key, Queue>,
     agents: HashMap<Key, Agent>,
     trunks: HashMap<Key, Trunk>,
+    /// Every node's last load report, this node's included, by node name.
+    load: HashMap<String, NodeLoad>,
     /// The trunks' trusted sources, kept in step with `trunks`.
     sources: SourceIndex,
     /// Bindings held, expired ones included until the leader's sweep removes them.
@@ -88,6 +92,7 @@ impl Inner {
                 }
                 set(&mut self.trunks, key, value);
             }
+            Item::Load { node, load } => set(&mut self.load, node, load),
         }
     }
 }
@@ -283,6 +288,25 @@ impl Cache {
         let inner = self.inner.read();
         let key = inner.sources.lookup(source)?;
         inner.trunks.get(key).cloned()
+    }
+
+    /// What nodes other than `my_node` reported for `tenant` less than
+    /// [`FRESH_MS`] ago by `now_ms` (this node's clock; a report stamped in the future
+    /// by a leader whose clock runs ahead counts as fresh), summed.
+    pub fn others_load(&self, tenant: &Id, my_node: &str, now_ms: u64) -> OthersLoad {
+        let inner = self.inner.read();
+        let mut sum = OthersLoad::default();
+        for (node, load) in &inner.load {
+            if node == my_node || now_ms.saturating_sub(load.time_ms) >= FRESH_MS {
+                continue;
+            }
+            if let Some(t) = load.tenant(tenant) {
+                sum.active_calls = sum.active_calls.saturating_add(t.active_calls);
+                sum.attempts_per_sec = sum.attempts_per_sec.saturating_add(t.attempts_per_sec);
+                sum.nodes += 1;
+            }
+        }
+        sum
     }
 
     /// A tenant's trunks, in id order.
@@ -494,5 +518,80 @@ mod tests {
         });
         assert_eq!(who(&cache, "192.0.2.1:5060").as_deref(), Some("acme/a"));
         assert_eq!(who(&cache, "192.0.2.9:5060").as_deref(), Some("acme/a"));
+    }
+
+    fn report(node: &str, time_ms: u64, tenants: &[(&str, u32, u32)]) -> Item {
+        Item::Load {
+            node: node.into(),
+            load: Some(NodeLoad {
+                time_ms,
+                tenants: tenants
+                    .iter()
+                    .map(|(t, a, r)| tongdai_control_plane::model::TenantLoad {
+                        tenant: Id::new(t).unwrap(),
+                        active_calls: *a,
+                        attempts_per_sec: *r,
+                    })
+                    .collect(),
+            }),
+        }
+    }
+
+    #[test]
+    fn others_load_sums_fresh_reports_of_other_nodes() {
+        const NOW: u64 = 1_700_000_010_000;
+        let acme = Id::new("acme").unwrap();
+        let cache = Cache::new();
+        cache.apply(WatchEvent::Reset {
+            revision: 1,
+            items: vec![
+                report("me", NOW, &[("acme", 100, 100)]),
+                report("a", NOW - 1000, &[("acme", 3, 2), ("beta", 7, 7)]),
+                report("b", NOW - FRESH_MS + 1, &[("acme", 4, 1)]),
+                // Too old by this node's clock, though the control plane still has it.
+                report("c", NOW - FRESH_MS, &[("acme", 50, 50)]),
+                // Stamped ahead by a leader whose clock runs fast: fresh.
+                report("d", NOW + 2000, &[("acme", 1, 0)]),
+                report("e", NOW, &[("beta", 1, 1)]),
+            ],
+            complete: true,
+        });
+        let want = OthersLoad {
+            active_calls: 8,
+            attempts_per_sec: 3,
+            nodes: 3,
+        };
+        assert_eq!(cache.others_load(&acme, "me", NOW), want);
+        assert_eq!(
+            cache.others_load(&Id::new("gamma").unwrap(), "me", NOW),
+            OthersLoad::default()
+        );
+        // A removed or expired report (None) stops counting; a new one replaces.
+        cache.apply(WatchEvent::Delta {
+            revision: 2,
+            items: vec![
+                Item::Load {
+                    node: "a".into(),
+                    load: None,
+                },
+                report("b", NOW, &[("acme", 1, 1)]),
+            ],
+        });
+        let want = OthersLoad {
+            active_calls: 2,
+            attempts_per_sec: 1,
+            nodes: 2,
+        };
+        assert_eq!(cache.others_load(&acme, "me", NOW), want);
+        // Sums saturate instead of wrapping.
+        cache.apply(WatchEvent::Delta {
+            revision: 3,
+            items: vec![report("f", NOW, &[("acme", u32::MAX, u32::MAX)])],
+        });
+        let sum = cache.others_load(&acme, "me", NOW);
+        assert_eq!(
+            (sum.active_calls, sum.attempts_per_sec),
+            (u32::MAX, u32::MAX)
+        );
     }
 }

@@ -112,6 +112,12 @@ pub fn describe_metrics() {
         Unit::Count,
         "Contact bindings currently registered"
     );
+    describe_gauge!(
+        "tongdai_tenant_quota_calls",
+        Unit::Count,
+        "A tenant's max_concurrent_calls quota (cluster-wide), by tenant; set once this node \
+         admits or refuses a call of the tenant"
+    );
     describe_counter!(
         REGISTER_AUTH_FAILURES_TOTAL,
         Unit::Count,

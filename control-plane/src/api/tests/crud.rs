@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::*;
 use crate::api::extensions::ha1s;
-use crate::model::{Command, ContactUpdate, Id, RegisterRequest, Transport};
+use crate::model::{Command, ContactUpdate, Id, RegisterRequest, TenantLoad, Transport};
 
 fn id(s: &str) -> Id {
     Id::new(s).expect("valid")
@@ -355,4 +355,49 @@ async fn cluster_status_and_membership() {
     h.op("POST", "/v1/cluster/voters/9", Value::Null)
         .await
         .error(409, "membership_refused", None);
+}
+
+#[tokio::test]
+async fn cluster_load_lists_reports_and_sums_per_tenant() {
+    let h = Harness::new();
+    let empty = h.op("GET", "/v1/cluster/load", Value::Null).await;
+    assert_eq!(empty.ok(200), &json!({"nodes": [], "tenants": []}));
+    let load = |t: &str, active_calls, attempts_per_sec| TenantLoad {
+        tenant: Id::new(t).expect("valid"),
+        active_calls,
+        attempts_per_sec,
+    };
+    for (node, tenants) in [
+        ("node-b", vec![load("acme", 2, 1)]),
+        ("node-a", vec![load("beta", 1, 0), load("acme", 3, 2)]),
+    ] {
+        h.cluster
+            .apply(Command::ReportLoad {
+                node: node.into(),
+                tenants,
+            })
+            .expect("applies");
+    }
+    let r = h.op("GET", "/v1/cluster/load", Value::Null).await;
+    let body = r.ok(200);
+    assert_eq!(body["nodes"][0]["node"], "node-a");
+    assert!(
+        body["nodes"][0]["reported_at_ms"]
+            .as_u64()
+            .is_some_and(|t| t > 0)
+    );
+    assert_eq!(
+        body["nodes"][0]["tenants"],
+        json!([
+            {"tenant": "acme", "active_calls": 3, "attempts_per_sec": 2},
+            {"tenant": "beta", "active_calls": 1, "attempts_per_sec": 0}
+        ])
+    );
+    assert_eq!(
+        body["tenants"],
+        json!([
+            {"tenant": "acme", "active_calls": 5, "attempts_per_sec": 3},
+            {"tenant": "beta", "active_calls": 1, "attempts_per_sec": 0}
+        ])
+    );
 }

@@ -126,6 +126,7 @@ async fn openapi_lists_every_route_without_a_token() {
         "RegistrationView",
         "ClusterView",
         "LearnerBody",
+        "LoadView",
         "TrunkBody",
         "TrunkView",
         "CallSettingsBody",

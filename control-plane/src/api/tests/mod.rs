@@ -70,6 +70,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/tenants/acme/recordings/r1/audio"),
     ("GET", "/v1/registrations"),
     ("GET", "/v1/cluster"),
+    ("GET", "/v1/cluster/load"),
     ("POST", "/v1/cluster/learners"),
     ("POST", "/v1/cluster/voters/2"),
     ("DELETE", "/v1/cluster/members/2"),

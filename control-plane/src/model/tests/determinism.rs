@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use super::*;
 
 /// A small world so random commands collide often: two tenants, three extensions,
-/// two hunt groups, one queue, two numbers.
+/// two hunt groups, one queue, two numbers, three reporting nodes.
 fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
     let t = ["acme", "beta"][usize::from(a % 2)];
     let e = ["1001", "1002", "1003"][usize::from(b % 3)];
@@ -31,7 +31,7 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
         1 => &["203.0.113.7"],
         _ => &["203.0.113.0/24", "198.51.100.7:5060"],
     };
-    match op % 22 {
+    match op % 24 {
         0 => Command::CreateTenant(tenant(t, u32::from(c % 4))),
         1 => Command::DeleteTenant { tenant: id(t) },
         2 => Command::CreateExtension(extension(t, e)),
@@ -93,7 +93,7 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
         18 | 19 => {
             let mut tr = trunk(t, trunk_id, sources);
             tr.failover = (c % 2 == 1).then(|| id(["t1", "t2"][usize::from(c % 4 / 2)]));
-            if op % 22 == 18 {
+            if op % 24 == 18 {
                 Command::CreateTrunk(Box::new(tr))
             } else {
                 Command::UpdateTrunk(Box::new(tr))
@@ -102,6 +102,31 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
         20 => Command::DeleteTrunk {
             tenant: id(t),
             id: id(trunk_id),
+        },
+        22 | 23 => Command::ReportLoad {
+            node: ["node-a", "node-b", "node-c"][usize::from(b % 3)].into(),
+            tenants: match c % 4 {
+                0 => vec![],
+                1 => vec![TenantLoad {
+                    tenant: id(t),
+                    active_calls: u32::from(c),
+                    attempts_per_sec: u32::from(a),
+                }],
+                2 => vec![TenantLoad {
+                    tenant: id(t),
+                    active_calls: 0,
+                    attempts_per_sec: 0,
+                }],
+                // Refused: a tenant twice.
+                _ => vec![
+                    TenantLoad {
+                        tenant: id(t),
+                        active_calls: 1,
+                        attempts_per_sec: 0,
+                    };
+                    2
+                ],
+            },
         },
         _ => {
             let mut tn = tenant(t, 3);
@@ -201,6 +226,8 @@ fn busy_log() -> Vec<Entry> {
         (18, 0, 1, 1),
         (19, 0, 0, 0),
         (21, 0, 2, 2),
+        (22, 0, 0, 1),
+        (22, 1, 1, 1),
     ]
     .into_iter()
     .enumerate()
@@ -226,6 +253,7 @@ fn snapshot_round_trip() {
     let acme = s.tenant(&id("acme")).expect("acme");
     assert_eq!(acme.calls.outbound_trunk, Some(id("t1")));
     assert_eq!(acme.calls.caller_id.as_deref(), Some("02873001234"));
+    assert_eq!(s.load_reports().count(), 2);
     let bytes = s.snapshot().expect("encode");
     let restored = State::restore(&bytes).expect("restore");
     assert_eq!(restored, s);

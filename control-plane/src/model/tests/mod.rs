@@ -3,6 +3,7 @@
 
 mod determinism;
 mod entities;
+mod load;
 mod numbers;
 mod registration;
 mod tokens;

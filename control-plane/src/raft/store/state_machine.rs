@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use super::{KEY_SNAPSHOT_DATA, KEY_SNAPSHOT_META, SNAPSHOT, blocking, decode, encode};
 use super::{read_err, write_err};
-use crate::model::{self, Command, Id, State};
+use crate::model::{self, Command, Id, Outcome, State};
 use crate::raft::{Applied, Member, NodeId, TypeConfig};
 
 /// How many changes the delta log keeps; a watcher further behind gets a full resync.
@@ -63,12 +63,16 @@ pub enum Change {
         tenant: Id,
         call_id: String,
     },
+    /// A node's load report (stored, replaced, removed or expired).
+    Load(String),
 }
 
 /// Which keys changed after a revision; see [`SmView::changes_since`].
 pub type Changes = Vec<(u64, Change)>;
 
-fn changes_of(command: &Command) -> Vec<Change> {
+/// The keys a command changed; `outcome` is its result when it succeeded (a load
+/// report names the other nodes' reports it expired).
+fn changes_of(command: &Command, outcome: Option<&Outcome>) -> Vec<Change> {
     let ext = |tenant: &Id, ext: &Id| Change::Extension {
         tenant: tenant.clone(),
         ext: ext.clone(),
@@ -138,6 +142,16 @@ fn changes_of(command: &Command) -> Vec<Change> {
             tenant: tenant.clone(),
             id: id.clone(),
         }],
+        Command::ReportLoad { node, .. } => {
+            let expired = match outcome {
+                Some(Outcome::LoadReported { expired }) => expired.as_slice(),
+                _ => &[],
+            };
+            std::iter::once(node)
+                .chain(expired)
+                .map(|n| Change::Load(n.clone()))
+                .collect()
+        }
     }
 }
 
@@ -348,7 +362,8 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                             let result = data.state.apply(&entry);
                             let after = data.state.revision();
                             if after != before {
-                                for change in changes_of(&entry.command) {
+                                let outcome = result.as_ref().ok();
+                                for change in changes_of(&entry.command, outcome) {
                                     data.changes.push_back((after, change));
                                 }
                             }
@@ -427,5 +442,33 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             meta: s.meta,
             snapshot: Box::new(Cursor::new(s.data)),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::TenantLoad;
+
+    /// A load report changes its own node's key and those of the reports it expired,
+    /// so watchers drop expired reports too.
+    #[test]
+    fn a_load_report_changes_its_node_and_the_expired_ones() {
+        let command = Command::ReportLoad {
+            node: "node-a".into(),
+            tenants: vec![TenantLoad {
+                tenant: Id::new("acme").expect("valid"),
+                active_calls: 1,
+                attempts_per_sec: 1,
+            }],
+        };
+        let outcome = Outcome::LoadReported {
+            expired: vec!["node-b".into(), "node-c".into()],
+        };
+        assert_eq!(
+            changes_of(&command, Some(&outcome)),
+            ["node-a", "node-b", "node-c"].map(|n| Change::Load(n.into()))
+        );
+        assert_eq!(changes_of(&command, None), [Change::Load("node-a".into())]);
     }
 }
