@@ -17,9 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterError;
 use crate::model::{
-    Agent, Binding, CallControl, Command, CommandError, Extension, HuntGroup, Id, NodeLoad,
-    Number, Outcome,
-    Queue, State, Tenant, Trunk,
+    Agent, Binding, CallControl, Command, CommandError, Extension, HuntGroup, Id, NodeLoad, Number,
+    Outcome, Queue, State, Tenant, Trunk,
 };
 use crate::raft::store::Change;
 use crate::raft::{NodeId, TypeConfig};

@@ -560,6 +560,7 @@ pub async fn run(
     // Replies, retransmissions and timer-driven sends all leave from the first socket.
     let out = Outbound::new(udp_sockets.first().cloned());
     let cache = store.client().cache().clone();
+    let cluster_client = store.client().clone();
     let core = Arc::new(build_core(&config, store, out.clone()));
     let sip_addr = udp_addr
         .or(sip.listen_tcp)
@@ -590,6 +591,11 @@ pub async fn run(
         Some(cdr_writer),
     );
     core.attach_b2bua(b2bua.clone());
+    let load_reporter = crate::cluster::spawn_load_reporter(
+        cluster_client,
+        config.node.name.clone(),
+        crate::b2bua::quota::load_source(b2bua.admission()),
+    );
     for socket in udp_sockets {
         tasks.spawn(udp::serve(
             socket,
@@ -669,6 +675,7 @@ pub async fn run(
         .shutdown(std::time::Instant::now() + Duration::from_secs(10))
         .await;
     // Every call has written its record by now: flush and ship them.
+    load_reporter.abort();
     drop(b2bua);
     cdr_service.shutdown().await;
     Ok(())

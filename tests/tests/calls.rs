@@ -858,3 +858,53 @@ fn sigterm_drains_new_calls_get_503_and_the_live_call_ends_normally() {
         node.stderr()
     );
 }
+
+#[test]
+fn a_tenant_over_its_concurrent_call_quota_gets_503_with_retry_after() {
+    let node = node();
+    let (code, body) = node.api("GET", "/v1/tenants/e2e", None);
+    assert_eq!(code, 200, "{body}");
+    let mut tenant: serde_json::Value = serde_json::from_str(&body).unwrap();
+    tenant["quotas"]["max_concurrent_calls"] = 1.into();
+    let (code, body) = node.api("PUT", "/v1/tenants/e2e", Some(&tenant.to_string()));
+    assert_eq!(code, 200, "{body}");
+    let callee = phone(&node, 2001, "call_uas.xml");
+    let sip = node.sip;
+    let first = std::thread::spawn(move || {
+        Sipp::new("call_uac.xml")
+            .target(sip)
+            .users(caller(2000, "2001"))
+            .duration(Duration::from_secs(4))
+            .file("caller.ulaw", ulaw_tone(440.0, 10.0))
+            .timeout(Duration::from_secs(30))
+            .run()
+    });
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            node.metric("tongdai_calls_active{tenant=\"e2e\"}")
+                .unwrap_or(0.0)
+                >= 1.0
+        }),
+        "the first call never started:\n{}",
+        node.stderr()
+    );
+    // A second call of the tenant (to the demo test carrier) is over the quota.
+    let second = Sipp::new("call_uac_refused.xml")
+        .target(node.sip)
+        .users(caller(2002, "0912345678"))
+        .run();
+    assert!(
+        second
+            .logs
+            .contains("refused 503 Tenant call quota reached"),
+        "{}",
+        second.logs
+    );
+    assert!(second.logs.contains("retry after 5"), "{}", second.logs);
+    assert_eq!(first.join().unwrap().successful, 1);
+    assert_eq!(callee.wait(Duration::from_secs(30)).successful, 1);
+    assert_eq!(
+        node.metric("tongdai_calls_rejected_total{tenant=\"e2e\",reason=\"quota\"}"),
+        Some(1.0)
+    );
+}

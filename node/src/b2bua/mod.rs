@@ -70,6 +70,8 @@ pub struct B2bua {
     /// Calls through each trunk on this node, both directions.
     trunk_calls: Mutex<HashMap<(Id, Id), usize>>,
     active: Mutex<usize>,
+    /// The tenants' quotas on this node (with the others' reported load).
+    admission: Arc<Mutex<quota::Admission>>,
     /// New calls are refused (503, Retry-After) while the node drains.
     draining: std::sync::atomic::AtomicBool,
     music_on_hold: Prompt,
@@ -103,6 +105,7 @@ impl B2bua {
             trunk_calls: Mutex::new(HashMap::new()),
             active: Mutex::new(0),
             draining: std::sync::atomic::AtomicBool::new(false),
+            admission: Arc::new(Mutex::new(quota::Admission::new())),
             music_on_hold: moh::default_prompt(),
             cdrs,
         });
@@ -151,6 +154,11 @@ impl B2bua {
     /// Connects the B2BUA to the SIP core that feeds it and sends for it.
     pub fn attach(&self, core: &Arc<SipCore>) {
         let _ = self.core.set(Arc::downgrade(core));
+    }
+
+    /// The admission state, for the load reporter.
+    pub fn admission(&self) -> Arc<Mutex<quota::Admission>> {
+        self.admission.clone()
     }
 
     pub fn media(&self) -> &MediaEngine {

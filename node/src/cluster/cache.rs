@@ -9,8 +9,7 @@ use std::net::SocketAddr;
 
 use parking_lot::RwLock;
 use tongdai_control_plane::model::{
-    Agent, Binding, CallControl, Extension, HuntGroup, Id, NodeLoad, Number, Queue, Tenant,
-    Trunk,
+    Agent, Binding, CallControl, Extension, HuntGroup, Id, NodeLoad, Number, Queue, Tenant, Trunk,
 };
 use tongdai_control_plane::wire::{Item, WatchEvent};
 

@@ -106,6 +106,12 @@ pub(super) struct Call {
     routed_dialogs: Vec<DialogKey>,
     routed_transactions: Vec<TransactionKey>,
     busy: Vec<(Id, Id)>,
+    /// The tenant whose quota admitted this call (released at the end).
+    admitted: Option<Id>,
+    /// Retry-After for a 503 refusal; the bounded metric reason when it is not the
+    /// status's usual one.
+    retry_after: Option<u32>,
+    refusal: Option<&'static str>,
     /// The trunk an inbound call came in by (counted against its limit).
     inbound_trunk: Option<(Id, Id)>,
     /// Record from the answer (the tenant's or the number's policy is `always`, or an
@@ -169,6 +175,9 @@ pub(super) fn spawn(
         routed_transactions: vec![key],
         busy: Vec::new(),
         inbound_trunk: None,
+        admitted: None,
+        retry_after: None,
+        refusal: None,
         record: false,
         may_record: false,
         control_key: None,
@@ -188,7 +197,8 @@ impl Call {
         let ending = match self.setup().await {
             Err(reject) => {
                 if let Some(cdr) = &self.cdr {
-                    crate::cdr::metrics::call_rejected(&cdr.tenant, refusal_label(reject.status));
+                    let reason = self.refusal.unwrap_or_else(|| refusal_label(reject.status));
+                    crate::cdr::metrics::call_rejected(&cdr.tenant, reason);
                 }
                 self.reply_final(reject.status, &reject.reason).await;
                 Ending {
@@ -309,6 +319,24 @@ impl Call {
             .cache
             .tenant(&plan.tenant)
             .ok_or_else(|| reject(403, "Unknown tenant"))?;
+        // The tenant's quotas, cluster-wide: this node's calls plus the others' reports.
+        let others = self.b2b.cache.others_load(
+            &tenant.id,
+            &self.b2b.config.node,
+            unix_millis(SystemTime::now()),
+        );
+        let admitted = self.b2b.admission.lock().admit(
+            &tenant.id,
+            &tenant.quotas,
+            others,
+            std::time::Instant::now(),
+        );
+        if let Err(refusal) = admitted {
+            self.retry_after = Some(refusal.retry_after_secs());
+            self.refusal = Some("quota");
+            return Err(reject(503, &refusal.to_string()));
+        }
+        self.admitted = Some(tenant.id.clone());
         let policy = match plan.number.as_ref().and_then(|n| n.recording) {
             Some(policy) => policy,
             None => tenant.calls.recording,
@@ -396,7 +424,8 @@ impl Call {
             );
         }
         if status == 503 {
-            r.headers.push(HeaderName::RetryAfter, "5");
+            let secs = self.retry_after.unwrap_or(5);
+            r.headers.push(HeaderName::RetryAfter, secs.to_string());
         }
         if status == 422 {
             r.headers.push(
@@ -485,6 +514,9 @@ impl Call {
             );
         }
         self.release_trunks(true);
+        if let Some(tenant) = self.admitted.take() {
+            self.b2b.admission.lock().release(&tenant);
+        }
         if let Some((tenant, trunk)) = self.inbound_trunk.take() {
             self.b2b.trunk_released(&tenant, &trunk);
         }
