@@ -347,17 +347,18 @@ async fn provision_demo_calls(
     let Some(first) = members.first().cloned() else {
         return Ok(());
     };
+    let trunk = Trunk {
+        tenant: tenant.clone(),
+        id: id(DEMO.trunk)?,
+        address: carrier.to_string(),
+        transport: Transport::Udp,
+        trusted_sources: Vec::new(),
+        registration: None,
+        max_concurrent_calls: 100,
+        failover: None,
+    };
     let commands = vec![
-        Command::CreateTrunk(Box::new(Trunk {
-            tenant: tenant.clone(),
-            id: id(DEMO.trunk)?,
-            address: carrier.to_string(),
-            transport: Transport::Udp,
-            trusted_sources: Vec::new(),
-            registration: None,
-            max_concurrent_calls: 100,
-            failover: None,
-        })),
+        Command::CreateTrunk(Box::new(trunk.clone())),
         Command::CreateNumber(Number {
             digits: DEMO.did.into(),
             kind: NumberKind::Geographic,
@@ -399,16 +400,7 @@ async fn provision_demo_calls(
         }
     }
     // The trunk's address changes with every start (the carrier takes a free port).
-    let trunk_update = Command::UpdateTrunk(Box::new(Trunk {
-        tenant: tenant.clone(),
-        id: id(DEMO.trunk)?,
-        address: carrier.to_string(),
-        transport: Transport::Udp,
-        trusted_sources: Vec::new(),
-        registration: None,
-        max_concurrent_calls: 100,
-        failover: None,
-    }));
+    let trunk_update = Command::UpdateTrunk(Box::new(trunk));
     let tenant_now = replica
         .read(|s| s.tenant(tenant).cloned())
         .ok_or_else(|| anyhow::anyhow!("the demo tenant vanished"))?;

@@ -736,26 +736,7 @@ fn a_redirect_from_the_callee_is_followed() {
 fn recording_on_demand_through_the_admin_api() {
     let node = node();
     let callee = phone(&node, 2001, "call_uas.xml");
-    let sip = node.sip;
-    let caller = std::thread::spawn(move || {
-        Sipp::new("call_uac.xml")
-            .target(sip)
-            .users(caller(2000, "2001"))
-            .call_ids("ondemand-%u@test")
-            .duration(Duration::from_secs(4))
-            .file("caller.ulaw", ulaw_tone(440.0, 10.0))
-            .timeout(Duration::from_secs(30))
-            .run()
-    });
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            node.metric("tongdai_calls_active{tenant=\"e2e\"}")
-                .unwrap_or(0.0)
-                >= 1.0
-        }),
-        "the call never started:\n{}",
-        node.stderr()
-    );
+    let caller = call_in_background(&node, 2000, "2001", Some("ondemand-%u@test"), 4);
     let (code, body) = node.api(
         "POST",
         "/v1/tenants/e2e/calls/ondemand-1@test/recording",
@@ -806,25 +787,7 @@ fn recording_on_demand_through_the_admin_api() {
 fn sigterm_drains_new_calls_get_503_and_the_live_call_ends_normally() {
     let mut node = node();
     let callee = phone(&node, 2001, "call_uas.xml");
-    let sip = node.sip;
-    let live = std::thread::spawn(move || {
-        Sipp::new("call_uac.xml")
-            .target(sip)
-            .users(caller(2000, "2001"))
-            .duration(Duration::from_secs(5))
-            .file("caller.ulaw", ulaw_tone(440.0, 10.0))
-            .timeout(Duration::from_secs(30))
-            .run()
-    });
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            node.metric("tongdai_calls_active{tenant=\"e2e\"}")
-                .unwrap_or(0.0)
-                >= 1.0
-        }),
-        "the call never started:\n{}",
-        node.stderr()
-    );
+    let live = call_in_background(&node, 2000, "2001", None, 5);
     let pid = node.pid().to_string();
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -869,25 +832,7 @@ fn a_tenant_over_its_concurrent_call_quota_gets_503_with_retry_after() {
     let (code, body) = node.api("PUT", "/v1/tenants/e2e", Some(&tenant.to_string()));
     assert_eq!(code, 200, "{body}");
     let callee = phone(&node, 2001, "call_uas.xml");
-    let sip = node.sip;
-    let first = std::thread::spawn(move || {
-        Sipp::new("call_uac.xml")
-            .target(sip)
-            .users(caller(2000, "2001"))
-            .duration(Duration::from_secs(4))
-            .file("caller.ulaw", ulaw_tone(440.0, 10.0))
-            .timeout(Duration::from_secs(30))
-            .run()
-    });
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            node.metric("tongdai_calls_active{tenant=\"e2e\"}")
-                .unwrap_or(0.0)
-                >= 1.0
-        }),
-        "the first call never started:\n{}",
-        node.stderr()
-    );
+    let first = call_in_background(&node, 2000, "2001", None, 4);
     // A second call of the tenant (to the demo test carrier) is over the quota.
     let second = Sipp::new("call_uac_refused.xml")
         .target(node.sip)
@@ -907,4 +852,38 @@ fn a_tenant_over_its_concurrent_call_quota_gets_503_with_retry_after() {
         node.metric("tongdai_calls_rejected_total{tenant=\"e2e\",reason=\"quota\"}"),
         Some(1.0)
     );
+}
+
+/// Starts a call from `from` to `dialled` lasting `secs` (SIPp in a thread) and waits until
+/// the node counts it as active.
+fn call_in_background(
+    node: &Node,
+    from: u32,
+    dialled: &'static str,
+    call_ids: Option<&'static str>,
+    secs: u64,
+) -> std::thread::JoinHandle<tongdai_tests::SippRun> {
+    let sip = node.sip;
+    let call = std::thread::spawn(move || {
+        let mut sipp = Sipp::new("call_uac.xml")
+            .target(sip)
+            .users(caller(from, dialled))
+            .duration(Duration::from_secs(secs))
+            .file("caller.ulaw", ulaw_tone(440.0, 10.0))
+            .timeout(Duration::from_secs(30));
+        if let Some(format) = call_ids {
+            sipp = sipp.call_ids(format);
+        }
+        sipp.run()
+    });
+    assert!(
+        wait_until(Duration::from_secs(20), || {
+            node.metric("tongdai_calls_active{tenant=\"e2e\"}")
+                .unwrap_or(0.0)
+                >= 1.0
+        }),
+        "the call never started:\n{}",
+        node.stderr()
+    );
+    call
 }

@@ -66,15 +66,7 @@ impl Client {
             let mut response = self.once(&method, &url, body.as_deref())?;
             let status = response.status();
             if matches!(status.as_u16(), 307 | 308) {
-                url = response
-                    .headers()
-                    .get(header::LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .filter(|l| l.starts_with("http://"))
-                    .ok_or_else(|| {
-                        CtlError::Transport(format!("{url}: redirect without a usable Location"))
-                    })?
-                    .to_owned();
+                url = redirect_target(&response, &url)?;
                 continue;
             }
             let text = response
@@ -105,15 +97,7 @@ impl Client {
             let mut response = self.once(&Method::GET, &url, None)?;
             let status = response.status();
             if matches!(status.as_u16(), 307 | 308) {
-                url = response
-                    .headers()
-                    .get(header::LOCATION)
-                    .and_then(|l| l.to_str().ok())
-                    .filter(|l| l.starts_with("http://"))
-                    .ok_or_else(|| {
-                        CtlError::Transport(format!("{url}: redirect without a usable Location"))
-                    })?
-                    .to_owned();
+                url = redirect_target(&response, &url)?;
                 continue;
             }
             let body = response
@@ -184,4 +168,15 @@ pub fn seg(s: &str) -> String {
         }
     }
     out
+}
+
+/// Where a 307/308 from a follower points: the leader's plain-HTTP URL.
+fn redirect_target<B>(response: &Response<B>, url: &str) -> Result<String, CtlError> {
+    response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .filter(|l| l.starts_with("http://"))
+        .map(str::to_owned)
+        .ok_or_else(|| CtlError::Transport(format!("{url}: redirect without a usable Location")))
 }
