@@ -297,7 +297,9 @@ impl Cluster {
                  listen_tcp = \"127.0.0.1:{sip}\"\n[http]\nlisten = \"127.0.0.1:{http}\"\n\
                  [registrar]\nrealm = \"{realm}\"\nalgorithms = [\"MD5\", \"SHA-256\"]\n\
                  [control_plane]\nreplicas = \"{replicas}\"\ncerts_dir = \"{certs_s}\"\n\
-                 [log]\nlevel = \"info\"\n"
+                 [replica]\ndata_dir = \"{data}\"\n\
+                 [log]\nlevel = \"info\"\n",
+                data = self.dir.path().join(format!("{name}-data")).display(),
             ),
         )
         .expect("write node config");

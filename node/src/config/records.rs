@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [cdr]
-//! spool_dir = "<replica.data_dir>/spool/cdrs"  # local disk, fsynced before a CDR counts as written
+//! spool_dir = "<replica.data_dir>/spool/<node.name>/cdrs"  # local disk, fsynced before a CDR counts as written
 //! dir = "<replica.data_dir>/cdrs"              # the store: <dir>/<tenant>/<YYYY-MM-DD>/<node>-<segment>.jsonl
 //! batch_max_ms = 5                 # group commit: wait at most this long for more records
 //! batch_max_records = 512          # ... or until this many are queued; then one write + fsync
@@ -107,8 +107,11 @@ impl RecordsConfig {
 /// Puts the `[cdr]` directories the operator did not set under `replica.data_dir`.
 pub(super) fn derive_defaults(config: &mut Config, set: &BTreeMap<&str, Origin>) {
     let under = CdrConfig::under(&config.replica.data_dir);
+    // Spools are one process's own (locked): per node name, so nodes sharing a data
+    // directory do not collide. Stores are shared (files carry the node's name).
+    let node = config.node.name.replace(['/', '\\'], "_");
     if !set.contains_key("cdr.spool_dir") {
-        config.cdr.spool_dir = under.spool_dir;
+        config.cdr.spool_dir = format!("{}/spool/{node}/cdrs", config.replica.data_dir);
     }
     if !set.contains_key("cdr.dir") {
         config.cdr.dir = under.dir;
@@ -117,7 +120,7 @@ pub(super) fn derive_defaults(config: &mut Config, set: &BTreeMap<&str, Origin>)
     // media engine stores them.
     let data = &config.replica.data_dir;
     if !set.contains_key("media.spool_dir") {
-        config.media.spool_dir = format!("{data}/spool/recordings");
+        config.media.spool_dir = format!("{data}/spool/{node}/recordings");
     }
     if !set.contains_key("media.recordings_dir") {
         config.media.recordings_dir = format!("{data}/recordings");

@@ -603,18 +603,25 @@ fn every_key_is_settable_from_the_env() {
 
 #[test]
 fn cdr_directories_follow_the_data_dir_unless_set() {
-    let c = load("[replica]\ndata_dir = \"/srv/td\"", &[])
-        .expect("valid")
-        .config;
-    assert_eq!(c.cdr.spool_dir, "/srv/td/spool/cdrs");
-    assert_eq!(c.cdr.dir, "/srv/td/cdrs");
     let c = load(
-        "[replica]\ndata_dir = \"/srv/td\"\n[cdr]\ndir = \"/mnt/cdrs\"",
+        "[node]\nname = \"n1\"\n[replica]\ndata_dir = \"/srv/td\"",
+        &[],
+    )
+    .expect("valid")
+    .config;
+    // Spools are per node (each is locked by its process); stores are shared.
+    assert_eq!(c.cdr.spool_dir, "/srv/td/spool/n1/cdrs");
+    assert_eq!(c.cdr.dir, "/srv/td/cdrs");
+    assert_eq!(c.media.spool_dir, "/srv/td/spool/n1/recordings");
+    assert_eq!(c.media.recordings_dir, "/srv/td/recordings");
+    assert_eq!(c.records.recordings_dir, "/srv/td/recordings");
+    let c = load(
+        "[node]\nname = \"n1\"\n[replica]\ndata_dir = \"/srv/td\"\n[cdr]\ndir = \"/mnt/cdrs\"",
         &[("TONGDAI_CDR_BATCH_MAX_MS", "20")],
     )
     .expect("valid")
     .config;
-    assert_eq!(c.cdr.spool_dir, "/srv/td/spool/cdrs");
+    assert_eq!(c.cdr.spool_dir, "/srv/td/spool/n1/cdrs");
     assert_eq!(c.cdr.dir, "/mnt/cdrs");
     assert_eq!(c.cdr.batch_max_ms, 20);
     // The printed config loads back to the same directories.

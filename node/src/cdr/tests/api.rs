@@ -387,9 +387,9 @@ fn a_tenant_token_reaches_only_its_own_records() {
 #[test]
 fn records_config_picks_the_stores_or_switches_them_off() {
     let load = |toml: &str| Config::from_toml_str(toml, &[]).expect("valid").config;
-    let c = load("[replica]\ndata_dir = \"/srv/td\"");
+    let c = load("[node]\nname = \"n1\"\n[replica]\ndata_dir = \"/srv/td\"");
     assert_eq!(c.cdr.dir, "/srv/td/cdrs");
-    assert_eq!(c.cdr.spool_dir, "/srv/td/spool/cdrs");
+    assert_eq!(c.cdr.spool_dir, "/srv/td/spool/n1/cdrs");
     assert_eq!(
         c.records.cdr_dir(&c.cdr),
         Some(std::path::PathBuf::from("/srv/td/cdrs"))
@@ -401,13 +401,15 @@ fn records_config_picks_the_stores_or_switches_them_off() {
     assert!(NodeRecords::from_config(&c).is_some());
     let c = load("[records]\ncdr_dir = \"off\"\nrecordings_dir = \"OFF\"");
     assert!(NodeRecords::from_config(&c).is_none());
-    let c = load("[cdr]\ndir = \"/mnt/cdrs\"\n[records]\nrecordings_dir = \"/mnt/rec\"");
+    let c = load(
+        "[node]\nname = \"n1\"\n[cdr]\ndir = \"/mnt/cdrs\"\n[records]\nrecordings_dir = \"/mnt/rec\"",
+    );
     assert_eq!(
         c.records.cdr_dir(&c.cdr),
         Some(std::path::PathBuf::from("/mnt/cdrs")),
         "the API reads where this process's node ships"
     );
-    assert_eq!(c.cdr.spool_dir, "tongdai-data/spool/cdrs");
+    assert_eq!(c.cdr.spool_dir, "tongdai-data/spool/n1/cdrs");
 }
 
 #[tokio::test]
