@@ -113,9 +113,17 @@ pub struct PortPool {
 impl PortPool {
     /// A pool with every pair of `range` free, lowest first.
     pub fn new(range: PortRange) -> Self {
+        Self::starting_at(range, 0)
+    }
+
+    /// A pool whose first allocation is pair `start` (modulo the range), then upwards
+    /// and around. Processes sharing a range on one machine (several nodes, tests)
+    /// start at different places instead of all fighting over the first ports.
+    pub fn starting_at(range: PortRange, start: u16) -> Self {
+        let start = start % range.pairs;
         Self {
             range,
-            free: (0..range.pairs).collect(),
+            free: (start..range.pairs).chain(0..start).collect(),
             allocated: vec![false; range.pairs()],
             in_use: 0,
         }
@@ -210,6 +218,10 @@ mod tests {
     #[test]
     fn allocates_pairs_and_reports_exhaustion() {
         let mut pool = PortPool::new(PortRange::new(40_000, 40_005).expect("valid"));
+        let mut rotated = PortPool::starting_at(PortRange::new(40_000, 40_005).expect("valid"), 4);
+        // 3 pairs; start 4 wraps to pair 1: 40002, 40004, then 40000.
+        let order: Vec<u16> = (0..3).map(|_| rotated.allocate().unwrap().rtp()).collect();
+        assert_eq!(order, [40_002, 40_004, 40_000]);
         let a = pool.allocate().expect("free");
         let b = pool.allocate().expect("free");
         let c = pool.allocate().expect("free");

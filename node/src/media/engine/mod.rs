@@ -289,7 +289,7 @@ impl MediaEngine {
         let (event_feed, _) = tokio::sync::broadcast::channel(1024);
         let inner = Arc::new(Inner {
             event_feed,
-            ports: Mutex::new(PortPool::new(config.rtp_ports)),
+            ports: Mutex::new(PortPool::starting_at(config.rtp_ports, rand::random())),
             config,
             relay,
             recorder,
