@@ -242,6 +242,13 @@ impl SipCore {
                                         let _ = l.send_response(&key, r, Instant::now());
                                     });
                                     Box::pin(self.dispatch(more)).await;
+                                    // The 200 to the CANCEL is out: now the call may
+                                    // answer its INVITE 487 (RFC 3261 9.2 order).
+                                    if status == 200
+                                        && let Some(invite) = &cancels
+                                    {
+                                        b2b.on_cancel(invite);
+                                    }
                                     continue;
                                 }
                             }
@@ -290,7 +297,7 @@ impl SipCore {
         let in_dialog = request.hdr_to().ok().is_some_and(|to| to.tag().is_some());
         match request.method {
             Method::Cancel => match cancels {
-                Some(invite) if b2b.on_cancel(invite) => Routed::Cancelled(request),
+                Some(invite) if b2b.has_call_transaction(invite) => Routed::Cancelled(request),
                 _ => Routed::Unknown(request),
             },
             Method::Invite if !in_dialog => match validate_request(&request) {

@@ -197,6 +197,11 @@ impl B2bua {
         }
     }
 
+    /// Whether `invite` is the server transaction of a call's INVITE.
+    pub fn has_call_transaction(&self, invite: &TransactionKey) -> bool {
+        self.routes.lock().transactions.contains_key(invite)
+    }
+
     /// A CANCEL for the INVITE server transaction `invite`. False when that INVITE is not
     /// a call's (answer 481).
     pub fn on_cancel(&self, invite: &TransactionKey) -> bool {
