@@ -202,7 +202,8 @@ def run_step(owned, sut: CallSystem, args, tmp: Path, *, phase: str, mode: str, 
                 break
             snaps.append(media.Snapshot(t=time.monotonic(), snmp=media.udp_snmp(),
                                         uac=media.socket_stat(uac_mp), uas=media.socket_stat(uas_mp),
-                                        relay=sut.media_counters()))
+                                        relay=sut.media_counters(),
+                                        system_sockets=media.socket_drops(sut.all_pids())))
     finish_sipp(owned, proc, uac_run, started=t0, hard_end_s=run_s + 15, stat=uac_stat)
     alive = sut.alive()
     cpu1 = sum(tree_cpu_seconds(p) for p in roots) if alive else cpu0
@@ -309,6 +310,20 @@ def sanity(owned, sut, args, tmp, res: ConfigResult, mode: str) -> bool:
     return True
 
 
+def retry_under_load(res: ConfigResult, sut: CallSystem, args, measure) -> Step:
+    """One step; a failure while other processes used more than --quiet-cores is measured
+    once more (it says more about the shared machine than about the system). Both stay in
+    the report; the second decides."""
+    step = measure()
+    res.steps.append(step)
+    if step.passed or not step.alive or step.other_cores <= args.quiet_cores:
+        return step
+    step.reason += f" [other load {step.other_cores:.2f} cores: re-measured]"
+    step = measure()
+    res.steps.append(step)
+    return step
+
+
 def cps_ladder(owned, sut, args, tmp, res: ConfigResult, mode: str, deadline: float) -> None:
     hold = args.hold_ms
     per_step = args.step_seconds + hold / 1000 + 45
@@ -319,11 +334,9 @@ def cps_ladder(owned, sut, args, tmp, res: ConfigResult, mode: str, deadline: fl
         # Media window: after the first calls have ended (steady concurrency), before the
         # last are created.
         window = (hold_s + 2.0, max(hold_s + 3.0, args.step_seconds - 1.0))
-        step = run_step(owned, sut, args, tmp, phase="cps", mode=mode, rate=rate, calls=calls, hold_ms=hold,
-                        limit=max(1000, int(rate * (hold_s + 8))), window=window,
-                        window_calls=int(rate * hold_s))
-        res.steps.append(step)
-        return step
+        return retry_under_load(res, sut, args, lambda: run_step(
+            owned, sut, args, tmp, phase="cps", mode=mode, rate=rate, calls=calls, hold_ms=hold,
+            limit=max(1000, int(rate * (hold_s + 8))), window=window, window_calls=int(rate * hold_s)))
 
     last_pass, first_fail = None, None
     for rate in args.rates:
@@ -363,12 +376,15 @@ def concurrency_ladder(owned, sut, args, tmp, res: ConfigResult, deadline: float
         # Window: every call up (ramp + 2 s for the last setups), until 1 s before the
         # first BYE.
         window = (ramp_s + 2.0, ramp_s + args.plateau - 1.0)
-        step = run_step(owned, sut, args, tmp, phase="concurrency", mode="rtp", rate=args.ramp_rate, calls=n,
-                        hold_ms=hold_ms, limit=n, window=window, window_calls=n)
-        if isinstance(sut, (TongdaiCalls, KamailioRtpengine)) and sut.record:
-            step.recorded_bytes = sut.recorded_bytes()
-        res.steps.append(step)
-        return step
+        def once() -> Step:
+            step = run_step(owned, sut, args, tmp, phase="concurrency", mode="rtp", rate=args.ramp_rate,
+                            calls=n, hold_ms=hold_ms, limit=n, window=window, window_calls=n)
+            if sut.record:
+                step.recorded_bytes = sut.recorded_bytes()
+                sut.clear_recordings()
+            return step
+
+        return retry_under_load(res, sut, args, once)
 
     last_pass, first_fail = None, None
     for n in args.levels:
@@ -420,7 +436,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--hold-ms", type=int, default=1000, help="how long each CPS call stays up after the ACK")
     p.add_argument("--levels", default="250,500,1000,1500,2000,3000",
                    help="concurrency: calls held together, climbed until one fails")
-    p.add_argument("--ramp-rate", type=int, default=100, help="concurrency: calls/s while setting up a level")
+    p.add_argument("--ramp-rate", type=int, default=200, help="concurrency: calls/s while setting up a level")
     p.add_argument("--plateau", type=float, default=15.0,
                    help="concurrency: seconds every call of a level is up together (window = plateau - 3 s)")
     p.add_argument("--recording", default="off,on",

@@ -14,22 +14,22 @@ the step is established and none is being set up or torn down (teardown is left 
 purpose: a relay that frees a call at BYE drops the last packets still in flight from
 the other side, which is not loss under load).
 
-Packets the path under test lost within the window are then, all exact counters:
+Packets the system under test lost within the window are, both exact counters:
 
-- UDP datagrams the kernel dropped for a full receive buffer anywhere on the machine
-  (/proc/net/snmp `Udp: RcvbufErrors`) minus the drops at the two SIPp media sockets:
-  the relay's own sockets overflowing (and any SIP socket overflowing: counted as loss
-  too, conservatively);
-- sends the kernel refused (`Udp: SndbufErrors`) and datagrams sent to a closed port
-  (`Udp: NoPorts`);
+- datagrams the kernel dropped at the system's own UDP sockets because their receive
+  buffer was full (the `drops` of every socket its processes hold: the relay's media
+  sockets, and the SIP sockets too), i.e. the relay or the SIP stack falling behind;
 - packets the relay itself reports dropped or failed to send (its metrics).
 
-The machine-wide counters include other processes' UDP: on a shared machine they can
-only make the loss figure larger, never hide loss.
+Also reported, not judged (they are machine-wide and include other processes' traffic on
+a shared machine): /proc/net/snmp `Udp: RcvbufErrors` minus the drops at the SIPp and
+system sockets, `SndbufErrors` and `NoPorts`. A relay that silently forwards less than it
+receives shows up as fewer packets delivered than expected (the delivered ratio).
 """
 
 from __future__ import annotations
 
+import os
 import socket
 from dataclasses import dataclass
 
@@ -87,6 +87,36 @@ def free_media_port() -> int:
     raise RuntimeError("no free even UDP port pair on 127.0.0.1")
 
 
+def socket_drops(pids: list[int]) -> dict[int, int]:
+    """inode -> drops of every UDP socket (IPv4 and IPv6) held by these processes."""
+    inodes = set()
+    for pid in pids:
+        try:
+            names = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for name in names:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{name}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(int(target[8:-1]))
+    out = {}
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    fields = line.split()
+                    inode = int(fields[9])
+                    if inode in inodes:
+                        out[inode] = int(fields[12])
+        except OSError:
+            continue
+    return out
+
+
 @dataclass
 class Snapshot:
     """Everything the media accounting needs at one instant."""
@@ -96,6 +126,7 @@ class Snapshot:
     uac: SocketStat | None  # the SIPp UAC's media socket (receives callee -> caller)
     uas: SocketStat | None  # the SIPp UAS's media socket (receives caller -> callee)
     relay: dict  # the system's relay counters
+    system_sockets: dict  # inode -> drops of the system's UDP sockets
 
 
 def window(a: Snapshot, b: Snapshot, calls: int) -> dict:
@@ -111,8 +142,10 @@ def window(a: Snapshot, b: Snapshot, calls: int) -> dict:
     queues_full = a.uac.rx_queue == b.uac.rx_queue and a.uas.rx_queue == b.uas.rx_queue
     relay_dropped = b.relay.get("dropped", 0) - a.relay.get("dropped", 0)
     relayed = b.relay.get("relayed", 0) - a.relay.get("relayed", 0)
-    kernel_drops_elsewhere = max(0, d["RcvbufErrors"] - to_caller - to_callee)
-    lost = kernel_drops_elsewhere + d["SndbufErrors"] + d["NoPorts"] + int(relay_dropped)
+    # Sockets present at both ends (in the concurrency window no call starts or ends).
+    system_drops = sum(b.system_sockets[i] - a.system_sockets[i] for i in b.system_sockets if i in a.system_sockets)
+    kernel_drops_elsewhere = max(0, d["RcvbufErrors"] - to_caller - to_callee - system_drops)
+    lost = system_drops + int(relay_dropped)
     expected = 50.0 * secs * calls  # per direction: 50 packets/s per call
     delivered = to_caller + to_callee
     out.update({
@@ -122,6 +155,8 @@ def window(a: Snapshot, b: Snapshot, calls: int) -> dict:
         "expected": round(2 * expected),
         "delivered_ratio": delivered / (2 * expected) if expected > 0 else None,
         "queues_full": queues_full,
+        "system_socket_drops": system_drops,
+        "system_sockets": len(b.system_sockets),
         "kernel_rcvbuf_drops_elsewhere": kernel_drops_elsewhere,
         "sndbuf_errors": d["SndbufErrors"],
         "no_port": d["NoPorts"],

@@ -94,9 +94,9 @@ def _conc_summary(results, args) -> list[str]:
     L.append(f"N calls set up at {args.ramp_rate}/s, then all N held together {args.plateau:g} s with G.711 "
              "RTP both ways (50 packets/s each way per call). Over a window in that plateau (from 2 s after "
              "the last setup to 1 s before the first BYE) the runner counts the packets delivered to both "
-             "SIPp endpoints and every packet lost on the way (kernel receive-buffer drops anywhere but at "
-             "the endpoints, refused sends, datagrams to closed ports, the relay's own drops; see "
-             "`calls/media.py`). A level **passes** when every call completes, nothing is lost and the "
+             "SIPp endpoints and every packet the system lost (datagrams the kernel dropped at the system's "
+             "own UDP sockets, packets its relay reports dropped or failed to send; see `calls/media.py`). "
+             "A level **passes** when every call completes, nothing is lost and the "
              "endpoints got at least 95% of the packets the calls should carry.")
     L.append("")
     L.append("| configuration | system | highest passing level (calls) | relay sessions then | packets delivered "
@@ -132,7 +132,8 @@ def _step_rows(results) -> list[str]:
     L = ["## Every step", ""]
     L.append("| system | config | phase | mode | offered/s | calls | hold ms | ok (UAC / UAS) | failed | failure kinds "
              "| achieved/s | retrans | system cores | µs/call | p99 setup | SIPp cores | other cores "
-             "| media window s | delivered (% exp.) | lost | drops elsewhere / sndbuf / noport / relay "
+             "| media window s | delivered (% exp.) | lost (socket drops + relay drops) "
+             "| machine: rcvbuf drops elsewhere / sndbuf errors / no port "
              "| sessions left | verdict |")
     L.append("|" + "---|" * 23)
     for r in results:
@@ -143,8 +144,8 @@ def _step_rows(results) -> list[str]:
                 med = [m["error"], "—", "—", "—"]
             elif m:
                 med = [f"{m['seconds']:.1f}", f"{m['delivered']} ({100 * (m['delivered_ratio'] or 0):.1f}%)",
-                       str(m["lost"]), f"{m['kernel_rcvbuf_drops_elsewhere']} / {m['sndbuf_errors']} / "
-                       f"{m['no_port']} / {m['relay_dropped']}"]
+                       f"{m['lost']} ({m['system_socket_drops']} + {m['relay_dropped']})",
+                       f"{m['kernel_rcvbuf_drops_elsewhere']} / {m['sndbuf_errors']} / {m['no_port']}"]
             else:
                 med = ["—"] * 4
             L.append(f"| {r.system} | {r.config} | {s.phase} | {s.mode} | {s.rate} | {s.calls} | {s.hold_ms} "
@@ -159,7 +160,10 @@ def _step_rows(results) -> list[str]:
              "SIPp processes (a shared machine). *sessions left*: media sessions the relay still held 10 s "
              "after the step at most (0 = every call's media freed). In the CPS *rtp* steps the media window "
              "includes calls being set up and torn down, so its *lost* column counts the packets still in "
-             "flight when a relay frees a call at BYE; it is reported, not judged.")
+             "flight when a relay frees a call at BYE; it is reported, not judged. *lost* = datagrams the kernel "
+             "dropped at the system's own UDP sockets (full receive buffer) + packets its relay reports "
+             "dropped or failed to send. The *machine* counters are machine-wide (other processes' UDP "
+             "included) and not judged.")
     L.append("")
     return L
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 import urllib.error
@@ -64,6 +65,10 @@ class CallSystem:
     def root_pids(self) -> list[int]:
         return [p.pid for p in self.procs]
 
+    def all_pids(self) -> list[int]:
+        """Every live process of the system (Kamailio forks its workers)."""
+        return [st.pid for root in self.root_pids() for st in tree(root)]
+
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)
 
@@ -80,6 +85,12 @@ class CallSystem:
 
     def logs(self) -> list[Path]:
         return []
+
+    def recorded_bytes(self) -> int:
+        return 0
+
+    def clear_recordings(self) -> None:
+        """Deletes what was recorded so far (each level's recordings are measured, then dropped)."""
 
     def log_tail(self, lines: int = 20) -> str:
         out = []
@@ -250,6 +261,13 @@ class TongdaiCalls(CallSystem):
 
         return dir_bytes(self.workdir / "recordings") + dir_bytes(self.workdir / "spool")
 
+    def clear_recordings(self) -> None:
+        # Finished recordings only (files; the directories stay for tongdai to write into);
+        # the spool may still hold files being written.
+        for p in (self.workdir / "recordings").rglob("*"):
+            if p.is_file():
+                p.unlink(missing_ok=True)
+
 
 class _CallsRtpengine(Rtpengine):
     """media/relays.py's rtpengine (userspace, --table=-1, loopback, its flags explained
@@ -345,3 +363,10 @@ class KamailioRtpengine(CallSystem):
         from media.relays import dir_bytes
 
         return dir_bytes(self.rtpengine.recordings)
+
+    def clear_recordings(self) -> None:
+        for p in self.rtpengine.recordings.glob("*"):
+            if p.is_file():
+                p.unlink(missing_ok=True)
+            else:
+                shutil.rmtree(p, ignore_errors=True)
