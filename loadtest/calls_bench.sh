@@ -34,25 +34,15 @@ as_root() {
 }
 
 if [ "$install" -eq 1 ]; then
-  # install.sh: SIPp, Kamailio, python3 (and the build below is ours, so --no-build there).
+  # install.sh: SIPp, Kamailio with the modules calls.cfg loads, python3 (the build below
+  # is ours, hence --no-build there).
   "$here/install.sh" --no-build
-  missing=()
-  command -v rtpengine >/dev/null 2>&1 || missing+=(rtpengine-daemon)
-  # The modules calls.cfg loads; all ship in Debian's base `kamailio` package.
-  moddir=/usr/lib/x86_64-linux-gnu/kamailio/modules
-  for mod in tm tmx rr dialog rtpengine sl pv maxfwd textops siputils kex ctl; do
-    if [ ! -e "$moddir/$mod.so" ]; then
-      echo "calls_bench.sh: Kamailio module $mod.so missing from $moddir" >&2
-      missing+=(kamailio)
-    fi
-  done
-  if [ "${#missing[@]}" -gt 0 ]; then
-    mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-    echo "calls_bench.sh: installing ${missing[*]}"
+  if ! command -v rtpengine >/dev/null 2>&1; then
+    echo "calls_bench.sh: installing rtpengine-daemon"
     export DEBIAN_FRONTEND=noninteractive
     as_root apt-get update
-    # rtpengine-daemon's own service is never used nor stopped: the runner starts its own.
-    as_root apt-get install -y --no-install-recommends "${missing[@]}"
+    # The package's own service is never used nor stopped: the runner starts its own.
+    as_root apt-get install -y --no-install-recommends rtpengine-daemon
   fi
 fi
 

@@ -27,14 +27,13 @@ import math
 import os
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.procs import OwnedProcesses, free_port, machine_busy_seconds, probe_sip_udp, tree_cpu_seconds
+from bench.procs import OwnedProcesses, exit_on_signals, free_port, machine_busy_seconds, probe_sip_udp, tree_cpu_seconds
 from bench.sipp import RECV_TIMEOUT_MS, SippRun, finish_sipp, stat_totals
 from bench.systems import LOADTEST_DIR
 from media.media_bench import wait_for_quiet
@@ -324,61 +323,65 @@ def retry_under_load(res: ConfigResult, sut: CallSystem, args, measure) -> Step:
     return step
 
 
+def climb(sut: CallSystem, res: ConfigResult, values: list[int], measure, *, refine: int, min_gap,
+          cost_s, deadline: float, unit: str) -> None:
+    """The ladder both phases use: `measure` each value in order until one fails, then
+    bisect `refine` times between the last pass and the first failure (while the gap is at
+    least min_gap(first_fail)). `cost_s(value)` bounds a step's time, for the run's budget."""
+    last_pass, first_fail = None, None
+    todo = list(values)
+    bisections = 0
+    while True:
+        if first_fail is None:
+            if not todo:
+                return
+            value = todo.pop(0)
+        else:
+            low = last_pass or 0
+            value = (low + first_fail) // 2
+            if bisections >= refine or value <= low or first_fail - value < min_gap(first_fail):
+                return
+            bisections += 1
+        if time.monotonic() + cost_s(value) > deadline:
+            print(f"  [{sut.label}] time budget reached; stopped before {value}{unit}", flush=True)
+            return
+        step = measure(value)
+        if not step.alive:
+            res.error = f"{sut.label} died at {value}{unit}. Logs:\n{sut.log_tail()}"
+            return
+        if step.passed:
+            last_pass = value
+        else:
+            first_fail = value
+
+
 def cps_ladder(owned, sut, args, tmp, res: ConfigResult, mode: str, deadline: float) -> None:
-    hold = args.hold_ms
-    per_step = args.step_seconds + hold / 1000 + 45
+    hold_s = args.hold_ms / 1000
 
     def step_at(rate: int) -> Step:
-        calls = rate * args.step_seconds
-        hold_s = hold / 1000
         # Media window: after the first calls have ended (steady concurrency), before the
         # last are created.
         window = (hold_s + 2.0, max(hold_s + 3.0, args.step_seconds - 1.0))
         return retry_under_load(res, sut, args, lambda: run_step(
-            owned, sut, args, tmp, phase="cps", mode=mode, rate=rate, calls=calls, hold_ms=hold,
-            limit=max(1000, int(rate * (hold_s + 8))), window=window, window_calls=int(rate * hold_s)))
+            owned, sut, args, tmp, phase="cps", mode=mode, rate=rate, calls=rate * args.step_seconds,
+            hold_ms=args.hold_ms, limit=max(1000, int(rate * (hold_s + 8))), window=window,
+            window_calls=int(rate * hold_s)))
 
-    last_pass, first_fail = None, None
-    for rate in args.rates:
-        if time.monotonic() + 2 * per_step > deadline:
-            print(f"  [{sut.label}] time budget reached; ladder stopped before {rate}/s", flush=True)
-            return
-        step = step_at(rate)
-        if not step.alive:
-            res.error = f"{sut.label} died at {rate}/s. Logs:\n{sut.log_tail()}"
-            return
-        if step.passed:
-            last_pass = rate
-        else:
-            first_fail = rate
-            break
-    for _ in range(args.refine):
-        if first_fail is None:
-            return
-        low = last_pass or 0
-        mid = (low + first_fail) // 2
-        if mid <= low or first_fail - mid < max(10, first_fail // 20) or time.monotonic() + per_step > deadline:
-            return
-        step = step_at(mid)
-        if not step.alive:
-            res.error = f"{sut.label} died at {mid}/s. Logs:\n{sut.log_tail()}"
-            return
-        if step.passed:
-            last_pass = mid
-        else:
-            first_fail = mid
+    climb(sut, res, args.rates, step_at, refine=args.refine, min_gap=lambda f: max(10, f // 20),
+          cost_s=lambda _: 2 * (args.step_seconds + hold_s + 45), deadline=deadline, unit="/s")
 
 
 def concurrency_ladder(owned, sut, args, tmp, res: ConfigResult, deadline: float) -> None:
     def level(n: int) -> Step:
         ramp_s = n / args.ramp_rate
-        hold_ms = int(1000 * (ramp_s + args.plateau))
         # Window: every call up (ramp + 2 s for the last setups), until 1 s before the
         # first BYE.
         window = (ramp_s + 2.0, ramp_s + args.plateau - 1.0)
+
         def once() -> Step:
             step = run_step(owned, sut, args, tmp, phase="concurrency", mode="rtp", rate=args.ramp_rate,
-                            calls=n, hold_ms=hold_ms, limit=n, window=window, window_calls=n)
+                            calls=n, hold_ms=int(1000 * (ramp_s + args.plateau)), limit=n, window=window,
+                            window_calls=n)
             if sut.record:
                 step.recorded_bytes = sut.recorded_bytes()
                 sut.clear_recordings()
@@ -386,27 +389,8 @@ def concurrency_ladder(owned, sut, args, tmp, res: ConfigResult, deadline: float
 
         return retry_under_load(res, sut, args, once)
 
-    last_pass, first_fail = None, None
-    for n in args.levels:
-        per = n / args.ramp_rate + args.plateau + 60
-        if time.monotonic() + per > deadline:
-            print(f"  [{sut.label}] time budget reached; stopped before {n} calls", flush=True)
-            return
-        step = level(n)
-        if not step.alive:
-            res.error = f"{sut.label} died at {n} calls. Logs:\n{sut.log_tail()}"
-            return
-        if step.passed:
-            last_pass = n
-        else:
-            first_fail = n
-            break
-    if first_fail is not None and args.refine:
-        low = last_pass or 0
-        mid = (low + first_fail) // 2
-        if mid > low and first_fail - mid >= max(25, first_fail // 10) and \
-                time.monotonic() + mid / args.ramp_rate + args.plateau + 60 < deadline:
-            level(mid)
+    climb(sut, res, args.levels, level, refine=min(args.refine, 1), min_gap=lambda f: max(25, f // 10),
+          cost_s=lambda n: n / args.ramp_rate + args.plateau + 60, deadline=deadline, unit=" calls")
 
 
 def make_system(name: str, workdir: Path, args, config: str, record: bool) -> CallSystem:
@@ -495,11 +479,7 @@ def main(argv: list[str]) -> int:
     write_audio(tmp)
     owned = OwnedProcesses()
 
-    def on_signal(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    exit_on_signals()
     started = time.time()
     deadline = time.monotonic() + args.max_minutes * 60
     out = args.out or report.default_path(LOADTEST_DIR / "results", started)

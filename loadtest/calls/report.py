@@ -5,15 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from bench.report import machine
+from bench.report import dated_path, machine
 
 
 def default_path(results_dir: Path, started: float) -> Path:
-    day = time.strftime("%Y-%m-%d", time.gmtime(started))
-    path = results_dir / f"calls-{day}.md"
-    if path.exists():  # never overwrite an earlier run of the same day
-        path = results_dir / f"calls-{day}-{time.strftime('%H%M%S', time.gmtime(started))}.md"
-    return path
+    return dated_path(results_dir, "calls", started)
 
 
 def _f(x, spec=".0f", none="—"):
