@@ -413,7 +413,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--phases", default="cps,concurrency", help="cps, concurrency or both (default)")
     p.add_argument("--modes", default="signalling,rtp",
                    help="CPS ladder modes: signalling (SDP anchored, no RTP), rtp (G.711 both ways)")
-    p.add_argument("--rates", default="50,100,200,300,400,600,800,1000,1300,1600,2000",
+    p.add_argument("--rates", default="50,100,200,300,400,600,800,1000,1300,1600,2000,2500,3000,4000,5000,6000",
                    help="offered calls/s, climbed in order until one fails")
     p.add_argument("--refine", type=int, default=2, help="bisection steps after the first failing rate")
     p.add_argument("--step-seconds", type=int, default=15, help="each CPS step offers rate x this many calls")
