@@ -74,6 +74,14 @@ class Step:
         return self.uac.successful / span if span > 0 else 0.0
 
     @property
+    def uas_failed(self) -> int:
+        """Calls the far end (SIPp UAS) counted as failed. Its own failure counter, not
+        calls - successful: a UAS that must be killed (SIPp 3.6 sometimes hangs on exit after
+        rtp_stream calls) leaves statistics up to 1 s old, in which the last calls are
+        still running, not failed."""
+        return self.uas.get("failed", 0)
+
+    @property
     def sut_cores(self) -> float:
         return self.sut_cpu_s / self.uac.wall_s if self.uac.wall_s > 0 else 0.0
 
@@ -119,10 +127,17 @@ def judge(step: Step, strict_media: bool) -> None:
         reasons.append("SIPp UAC killed at deadline")
     if r.created < step.calls:
         reasons.append(f"only {r.created}/{step.calls} calls created")
-    # CPS: fewer than 0.1% failed calls; sanity and concurrency: none.
-    too_many = r.failure_ratio >= MAX_FAILURE_RATIO if step.phase == "cps" else r.failed > 0
-    if too_many:
-        reasons.append(f"{r.failed} failed calls ({100 * r.failure_ratio:.3f}%: {r.failure_kinds})")
+    # CPS: fewer than 0.1% failed calls; sanity and concurrency: none. A call fails when
+    # either end says so: a B2BUA answers the caller's BYE itself, so the caller can
+    # complete a call whose far leg failed.
+    if step.uas_failed > 0:
+        reasons_uas = f"; far end: {step.uas_failed} failed"
+    else:
+        reasons_uas = ""
+    failed = max(r.failed, step.uas_failed)
+    ratio = failed / step.calls if step.calls else 1.0
+    if (ratio >= MAX_FAILURE_RATIO) if step.phase == "cps" else failed > 0:
+        reasons.append(f"{failed} failed calls ({100 * ratio:.3f}%: caller side {r.failure_kinds}{reasons_uas})")
     if step.phase == "cps" and step.achieved_rate < MIN_ACHIEVED_FRACTION * step.rate:
         reasons.append(f"achieved {step.achieved_rate:.0f}/s < {100 * MIN_ACHIEVED_FRACTION:.0f}% of offered")
     m = step.media
