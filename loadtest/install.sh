@@ -34,9 +34,11 @@ missing=()
 for cmd in "${!pkg_for[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_for[$cmd]}")
 done
-# The Kamailio config loads these modules; all ship in the base `kamailio` package.
+# The Kamailio configs (kamailio.cfg, calls.cfg) load these modules; all ship in the
+# base `kamailio` package.
 moddir=/usr/lib/x86_64-linux-gnu/kamailio/modules
-for mod in db_text htable auth usrloc registrar sl pv maxfwd textops siputils kex ctl; do
+for mod in db_text htable auth usrloc registrar sl pv maxfwd textops siputils kex ctl \
+           tm tmx rr dialog rtpengine; do
   if command -v kamailio >/dev/null 2>&1 && [ ! -e "$moddir/$mod.so" ]; then
     echo "install.sh: Kamailio module $mod.so missing from $moddir" >&2
     missing+=(kamailio)

@@ -152,6 +152,17 @@ class OwnedProcesses:
             self.stop(proc)
 
 
+def exit_on_signals() -> None:
+    """SIGTERM and SIGINT raise SystemExit, so the runner's `finally` blocks stop every
+    process it started and write the report before it exits."""
+
+    def on_signal(signum, _frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+
 def free_port(bound_tries: int = 50) -> int:
     """A 127.0.0.1 port free for both UDP and TCP right now."""
     for _ in range(bound_tries):

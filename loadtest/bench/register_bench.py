@@ -15,7 +15,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import report
-from .procs import OwnedProcesses, free_port, machine_busy_seconds, probe_sip_udp, tree_cpu_seconds
+from .procs import OwnedProcesses, exit_on_signals, free_port, machine_busy_seconds, probe_sip_udp, tree_cpu_seconds
 from .sipp import SippRun, run_sipp
 from .systems import LOADTEST_DIR, Kamailio, SystemUnderTest, Tongdai, check_tongdai_binary
 from .users import UserSet
@@ -321,11 +320,7 @@ def main(argv: list[str]) -> int:
     users.write_sipp_csv(users_csv, args.source_ips)
     owned = OwnedProcesses()
 
-    def on_signal(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    exit_on_signals()
     started = time.time()
     deadline = time.monotonic() + args.max_minutes * 60
     results: list[SystemResult] = []

@@ -11,12 +11,18 @@ from pathlib import Path
 from .systems import REPO_DIR
 
 
-def default_path(results_dir: Path, started: float) -> Path:
+def dated_path(results_dir: Path, kind: str, started: float) -> Path:
+    """results/<kind>-<day>.md, or <kind>-<day>-<HHMMSS>.md when a run of that day exists
+    (never overwrite an earlier run of the same day). Every benchmark names its reports so."""
     day = time.strftime("%Y-%m-%d", time.gmtime(started))
-    path = results_dir / f"register-{day}.md"
-    if path.exists():  # never overwrite an earlier run of the same day
-        path = results_dir / f"register-{day}-{time.strftime('%H%M%S', time.gmtime(started))}.md"
+    path = results_dir / f"{kind}-{day}.md"
+    if path.exists():
+        path = results_dir / f"{kind}-{day}-{time.strftime('%H%M%S', time.gmtime(started))}.md"
     return path
+
+
+def default_path(results_dir: Path, started: float) -> Path:
+    return dated_path(results_dir, "register", started)
 
 
 def _cmd(argv: list[str]) -> str:

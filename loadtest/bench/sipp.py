@@ -92,13 +92,17 @@ def _epoch(text: str) -> float:
     return float(text.split("\t")[-1])
 
 
-def parse_stat_file(path: Path, run: SippRun) -> None:
+def stat_totals(path: Path) -> dict[str, str]:
+    """The last row of a SIPp statistics file (the totals), by column name."""
     with open(path, newline="") as f:
         rows = list(csv.reader(f, delimiter=";"))
     if len(rows) < 2:
         raise RuntimeError(f"SIPp statistics file {path} has no data rows")
-    header, last = rows[0], rows[-1]
-    row = dict(zip(header, last))
+    return dict(zip(rows[0], rows[-1]))
+
+
+def parse_stat_file(path: Path, run: SippRun) -> None:
+    row = stat_totals(path)
     run.created = int(row["OutgoingCall(C)"])
     run.successful = int(row["SuccessfulCall(C)"])
     run.failed = run.created - run.successful
@@ -168,10 +172,16 @@ def run_sipp(
     if trace_errors:
         argv += ["-trace_err", "-error_file", str(errors)]
         run.error_path = str(errors)
-    start = time.monotonic()
     proc = owned.start(argv, log_path=screen, cwd=workdir)
-    # SIPp's -timeout bounds the run; this is the backstop if SIPp itself hangs.
-    hard_end = start + deadline_s + 15
+    return finish_sipp(owned, proc, run, started=time.monotonic(), hard_end_s=deadline_s + 15, stat=stat)
+
+
+def finish_sipp(owned: OwnedProcesses, proc, run: SippRun, *, started: float, hard_end_s: float,
+                stat: Path) -> SippRun:
+    """Waits for a SIPp started with owned.start() (its own -timeout bounds it; SIGKILL
+    `hard_end_s` after `started` is the backstop if SIPp itself hangs), reaps it with its
+    rusage (SIPp's CPU), and fills `run` from its statistics file."""
+    hard_end = started + hard_end_s
     status = None
     rusage = None
     while True:
@@ -185,13 +195,13 @@ def run_sipp(
             break
         time.sleep(0.05)
     owned.forget(proc)
-    run.wall_s = time.monotonic() - start
+    run.wall_s = time.monotonic() - started
     run.exit_code = os.waitstatus_to_exitcode(status)
     run.sipp_cpu_s = rusage.ru_utime + rusage.ru_stime
     run.stat_path = str(stat)
     if stat.exists():
         parse_stat_file(stat, run)
     else:
-        run.created = calls
-        run.failed = calls
+        run.created = run.calls_requested
+        run.failed = run.calls_requested
     return run

@@ -19,7 +19,6 @@ import os
 import resource
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.procs import OwnedProcesses, free_port, machine_busy_seconds, tree_cpu_seconds
+from bench.procs import OwnedProcesses, exit_on_signals, free_port, machine_busy_seconds, tree_cpu_seconds
 
 from . import report
 from .relays import LOADTEST_DIR, REPO_DIR, Relay, Rtpengine, TongdaiMedia, check_tongdai_media, dir_bytes
@@ -352,11 +351,7 @@ def main(argv: list[str]) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="tongdai-media-bench."))
     owned = OwnedProcesses()
 
-    def on_signal(signum, _frame):
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    exit_on_signals()
     started = time.time()
     deadline = time.monotonic() + args.max_minutes * 60
     out = args.out or report.default_path(LOADTEST_DIR / "results", started)

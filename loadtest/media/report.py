@@ -9,18 +9,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench.report import cpu_and_memory
+from bench.report import cpu_and_memory, dated_path
 from bench.systems import first_line
 
 from .relays import REPO_DIR
 
 
 def default_path(results_dir: Path, started: float) -> Path:
-    day = time.strftime("%Y-%m-%d", time.gmtime(started))
-    path = results_dir / f"media-{day}.md"
-    if path.exists():  # never overwrite an earlier run of the same day
-        path = results_dir / f"media-{day}-{time.strftime('%H%M%S', time.gmtime(started))}.md"
-    return path
+    return dated_path(results_dir, "media", started)
 
 
 def machine(args) -> dict:
