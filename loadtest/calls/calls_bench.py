@@ -473,7 +473,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if not args.rates or any(r <= 0 or r > 20_000 for r in args.rates):
         p.error("--rates: 1..20000 calls/s each")
     if not args.levels or any(n <= 0 or n > 7_000 for n in args.levels):
-        p.error("--levels: 1..7000 calls each (the relays' port ranges hold 3,750 calls)")
+        p.error("--levels: 1..7000 calls each (the relays' port ranges hold 7,691 calls)")
     if args.step_seconds < 5 or args.hold_ms < 0 or args.plateau < 5 or args.ramp_rate <= 0:
         p.error("--step-seconds >= 5, --hold-ms >= 0, --plateau >= 5, --ramp-rate > 0")
     return args
