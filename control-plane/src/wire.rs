@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterError;
 use crate::model::{
-    Agent, Binding, CallControl, Command, CommandError, Extension, HuntGroup, Id, NodeLoad, Number,
-    Outcome, Queue, State, Tenant, Trunk,
+    Agent, Binding, CallControl, Command, CommandError, Extension, HuntGroup, Id, NodeDrain,
+    NodeLoad, Number, Outcome, Queue, State, Tenant, Trunk,
 };
 use crate::raft::store::Change;
 use crate::raft::{NodeId, TypeConfig};
@@ -117,6 +117,11 @@ pub enum Item {
         node: String,
         load: Option<NodeLoad>,
     },
+    /// A request to drain a node; the node it names acts on it once, while pending.
+    NodeDrain {
+        node: String,
+        value: Option<NodeDrain>,
+    },
 }
 
 /// The current value of the key a change names; `None` for changes nodes do not
@@ -163,6 +168,10 @@ pub fn item_for(state: &State, change: &Change) -> Option<Item> {
         Change::Load(node) => Item::Load {
             node: node.clone(),
             load: state.load_report(node).cloned(),
+        },
+        Change::NodeDrain(node) => Item::NodeDrain {
+            node: node.clone(),
+            value: state.node_drain(node).cloned(),
         },
         Change::Sweep | Change::Token => return None,
     })
@@ -235,6 +244,12 @@ pub fn full_copy(state: &State) -> Vec<Item> {
         items.push(Item::Load {
             node: node.to_owned(),
             load: Some(load.clone()),
+        });
+    }
+    for d in state.node_drains() {
+        items.push(Item::NodeDrain {
+            node: d.node.clone(),
+            value: Some(d.clone()),
         });
     }
     items

@@ -547,6 +547,7 @@ async fn run_node(
         return Ok(());
     }
     tracing::info!("control-plane state received");
+    let drain_client = client.clone();
     let store = ClusterStore::new(client);
 
     // Once the SIP server reports ready, tell the operator (and the person at the terminal
@@ -571,12 +572,21 @@ async fn run_node(
 
     let shutdown = {
         let health = health.clone();
+        let node = config.node.name.clone();
         async move {
-            let signal = signals.next().await;
+            // A signal, or `tongdai ctl node drain` naming this node.
+            let signal = tokio::select! {
+                signal = signals.next() => signal,
+                request = drain_client.cache().pending_drain(&node) => {
+                    health.set_draining();
+                    accept_drain(&drain_client, &node, request.seq).await;
+                    "a drain request"
+                }
+            };
             health.set_draining();
             tracing::info!(
                 signal,
-                "shutting down gracefully; send the signal again to exit at once"
+                "shutting down gracefully; SIGINT or SIGTERM now exits at once"
             );
             tokio::spawn(async move {
                 let signal = signals.next().await;
@@ -601,6 +611,35 @@ async fn run_node(
         tracing::info!("stopped");
     }
     result
+}
+
+/// Tells the control plane this node took drain request `seq` (what `tongdai ctl node
+/// drain` waits for). Retried for a few seconds; the drain goes on either way.
+async fn accept_drain(client: &ControlPlaneClient, node: &str, seq: u64) {
+    let command = || tongdai_control_plane::model::Command::AcceptDrain {
+        node: node.to_owned(),
+        seq,
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(2), client.propose_one(command())).await {
+            Ok(Ok((Ok(_), _))) => return,
+            Ok(Ok((Err(e), _))) => {
+                tracing::warn!(seq, "drain request not acknowledged: {e}");
+                return;
+            }
+            Ok(Err(e)) => tracing::debug!(seq, "drain acknowledgement not committed: {e}"),
+            Err(_) => tracing::debug!(seq, "drain acknowledgement not committed within 2 s"),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                seq,
+                "could not acknowledge the drain request; draining anyway"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// The calls part of the `tongdai up` banner: what the demo tenant can dial.

@@ -325,6 +325,10 @@ impl ApiError {
                 Some("tenants".into()),
             ),
             E::TooManyReportingNodes { .. } => (S::CONFLICT, "too_many_nodes", None),
+            E::UnknownDrainRequest { .. } => {
+                (S::NOT_FOUND, "unknown_drain_request", Some("seq".into()))
+            }
+            E::TooManyDrainRequests { .. } => (S::CONFLICT, "too_many_drain_requests", None),
         };
         let error = ApiError::new(status, code, message);
         match field {
@@ -340,11 +344,18 @@ pub enum Ctx {
     Tenant,
     Number,
     Extension,
-    HuntGroup { id: Id, members: Vec<Id> },
+    HuntGroup {
+        id: Id,
+        members: Vec<Id>,
+    },
     Queue,
     Agent,
     Token,
-    Trunk { id: Id },
+    Trunk {
+        id: Id,
+    },
+    /// A request about a SIP node (drain).
+    Node,
 }
 
 #[derive(Debug, Clone, Copy)]

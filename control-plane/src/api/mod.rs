@@ -29,6 +29,7 @@ mod extensions;
 mod extract;
 mod hunt_groups;
 mod live_calls;
+mod nodes;
 mod numbers;
 mod openapi;
 mod queues;
@@ -203,6 +204,10 @@ pub fn router_with_records<C: Cluster>(
         .route("/v1/registrations", get(registrations::all::<C>))
         .route("/v1/cluster", get(cluster::status::<C>))
         .route("/v1/cluster/load", get(cluster::load::<C>))
+        .route(
+            "/v1/cluster/nodes/{node}/drain",
+            get(nodes::drain_status::<C>).post(nodes::drain::<C>),
+        )
         .route("/v1/cluster/learners", post(cluster::add_learner::<C>))
         .route("/v1/cluster/voters/{id}", post(cluster::promote::<C>))
         .route("/v1/cluster/members/{id}", delete(cluster::remove::<C>))

@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{agents, cluster, error, extensions, hunt_groups, numbers, queues, registrations};
-use super::{live_calls, records, tenants, tokens, trunks};
+use super::{live_calls, nodes, records, tenants, tokens, trunks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -35,6 +35,7 @@ use super::{live_calls, records, tenants, tokens, trunks};
         tokens::list, tokens::create, tokens::revoke,
         registrations::all, registrations::of_tenant,
         cluster::status, cluster::add_learner, cluster::promote, cluster::remove, cluster::load,
+        nodes::drain, nodes::drain_status,
         records::cdrs, records::recordings, records::recording, records::recording_audio,
         records::delete_recording,
     ),

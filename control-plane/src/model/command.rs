@@ -124,6 +124,18 @@ pub enum Command {
         node: String,
         tenants: Vec<TenantLoad>,
     },
+
+    /// Asks the node named `node` to drain (see [`super::NodeDrain`]); replaces an
+    /// earlier request for it. Refused: a bad node name, too many recent requests.
+    DrainNode {
+        node: String,
+    },
+    /// Proposed by the node that took drain request `seq`. Refused when `node` has no
+    /// request numbered `seq`; accepting twice changes nothing.
+    AcceptDrain {
+        node: String,
+        seq: u64,
+    },
 }
 
 /// What a successful command produced.

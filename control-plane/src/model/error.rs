@@ -20,7 +20,7 @@ pub enum TextField {
     Source,
     TrunkUsername,
     TrunkPassword,
-    /// A node's name in a load report.
+    /// A node's name in a load report or a drain request.
     NodeName,
 }
 
@@ -267,4 +267,11 @@ pub enum CommandError {
     TenantReportedTwice(Id),
     #[error("{limit} nodes already report load: a new node's report is refused until one expires")]
     TooManyReportingNodes { limit: usize },
+
+    #[error(
+        "node {node} has no drain request numbered {seq} (a newer request replaced it, or it lapsed)"
+    )]
+    UnknownDrainRequest { node: String, seq: u64 },
+    #[error("{limit} drain requests are pending or recent: wait a minute for old ones to lapse")]
+    TooManyDrainRequests { limit: usize },
 }

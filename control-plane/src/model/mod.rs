@@ -48,6 +48,7 @@ mod hunt_group;
 mod id;
 mod integrity;
 mod load;
+mod node_drain;
 mod number;
 mod queue;
 mod registration;
@@ -77,6 +78,7 @@ pub use load::{
     LOAD_REPORT_TTL_MS, MAX_NODE_NAME_LEN, MAX_REPORTING_NODES, MAX_TENANTS_PER_REPORT, NodeLoad,
     TenantLoad,
 };
+pub use node_drain::{MAX_NODE_DRAINS, NODE_DRAIN_TTL_MS, NodeDrain};
 pub use number::{Destination, Number, NumberKind, check_external_number};
 pub use queue::{Agent, AgentState, Queue, QueueStrategy};
 pub use registration::{
@@ -120,6 +122,9 @@ pub struct State {
     call_control_seq: u64,
     /// Each node's last load report, by node name (see [`load`]).
     load: BTreeMap<String, NodeLoad>,
+    /// Recent requests to drain a node, by node name (see [`NodeDrain`]).
+    node_drains: BTreeMap<String, NodeDrain>,
+    node_drain_seq: u64,
     /// Stored bindings per tenant (expired ones included until swept), no zero
     /// entries: an upper bound on live ones that makes the quota check O(1) in the
     /// common case. Derived from `bindings`, so not in snapshots.
@@ -509,12 +514,24 @@ impl State {
                 }
                 Outcome::LoadReported { expired }
             }
+            Command::DrainNode { node } => {
+                self.request_drain(node, now)?;
+                Outcome::Done
+            }
+            Command::AcceptDrain { node, seq } => {
+                if !self.accept_drain(node, *seq, now)? {
+                    // Accepted already: nothing changed, so no new revision.
+                    return Ok(Outcome::Done);
+                }
+                Outcome::Done
+            }
         };
-        // Call-control requests are messages: dropped a while after they were made.
+        // Call-control and drain requests are messages: dropped a while after they were made.
         if !self.call_controls.is_empty() {
             self.call_controls
                 .retain(|_, c| c.at_ms.saturating_add(CALL_CONTROL_TTL_MS) > now);
         }
+        self.expire_node_drains(now);
         self.revision += 1;
         Ok(outcome)
     }

@@ -9,7 +9,8 @@ use std::net::SocketAddr;
 
 use parking_lot::RwLock;
 use tongdai_control_plane::model::{
-    Agent, Binding, CallControl, Extension, HuntGroup, Id, NodeLoad, Number, Queue, Tenant, Trunk,
+    Agent, Binding, CallControl, Extension, HuntGroup, Id, NodeDrain, NodeLoad, Number, Queue,
+    Tenant, Trunk,
 };
 use tongdai_control_plane::wire::{Item, WatchEvent};
 
@@ -31,6 +32,8 @@ struct Inner {
     trunks: HashMap<Key, Trunk>,
     /// Every node's last load report, this node's included, by node name.
     load: HashMap<String, NodeLoad>,
+    /// Recent drain requests, by node name.
+    drains: HashMap<String, NodeDrain>,
     /// The trunks' trusted sources, kept in step with `trunks`.
     sources: SourceIndex,
     /// Bindings held, expired ones included until the leader's sweep removes them.
@@ -92,6 +95,7 @@ impl Inner {
                 set(&mut self.trunks, key, value);
             }
             Item::Load { node, load } => set(&mut self.load, node, load),
+            Item::NodeDrain { node, value } => set(&mut self.drains, node, value),
         }
     }
 }
@@ -103,6 +107,8 @@ pub struct Cache {
     /// Call-control requests, each delivered once (by sequence number) to subscribers.
     controls: tokio::sync::broadcast::Sender<CallControl>,
     last_control: std::sync::atomic::AtomicU64,
+    /// Bumped whenever a watch event was applied (wakes [`Cache::pending_drain`]).
+    applied: tokio::sync::watch::Sender<u64>,
 }
 
 impl Default for Cache {
@@ -111,6 +117,7 @@ impl Default for Cache {
             inner: RwLock::default(),
             controls: tokio::sync::broadcast::channel(1024).0,
             last_control: std::sync::atomic::AtomicU64::new(0),
+            applied: tokio::sync::watch::Sender::new(0),
         }
     }
 }
@@ -124,6 +131,27 @@ impl Cache {
     /// reconnect re-sends recent ones; those already delivered are skipped).
     pub fn subscribe_controls(&self) -> tokio::sync::broadcast::Receiver<CallControl> {
         self.controls.subscribe()
+    }
+
+    /// Waits until the cache holds a pending drain request for `node` and returns it
+    /// (at once when it holds one already).
+    pub async fn pending_drain(&self, node: &str) -> NodeDrain {
+        let mut applied = self.applied.subscribe();
+        loop {
+            if let Some(d) = self
+                .inner
+                .read()
+                .drains
+                .get(node)
+                .filter(|d| d.is_pending())
+            {
+                return d.clone();
+            }
+            if applied.changed().await.is_err() {
+                // The cache is going away: no request will come.
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     fn deliver_controls(&self, mut controls: Vec<CallControl>) {
@@ -153,6 +181,7 @@ impl Cache {
         if !controls.is_empty() {
             self.deliver_controls(controls);
         }
+        self.applied.send_modify(|n| *n = n.wrapping_add(1));
         complete
     }
 

@@ -72,6 +72,9 @@ pub enum Resource {
     /// The control plane's Raft group.
     #[command(subcommand)]
     Cluster(ClusterCmd),
+    /// SIP nodes: drain one.
+    #[command(subcommand)]
+    Node(super::nodes::NodeCmd),
     /// Call detail records of a tenant.
     #[command(subcommand)]
     Cdr(super::records::CdrCmd),

@@ -53,6 +53,7 @@ impl Ctx<'_> {
                 self.show(Kind::Registration, &v)
             }
             Resource::Cluster(cmd) => self.cluster(cmd),
+            Resource::Node(cmd) => self.node(cmd),
             Resource::Cdr(cmd) => self.cdr(cmd),
             Resource::Recording(cmd) => self.recording(cmd),
         }

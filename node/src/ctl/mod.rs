@@ -1,8 +1,8 @@
 //! `tongdai ctl`: a command line over the control plane's REST admin API.
 //!
 //! Every operation of the API has a subcommand (`tenant`, `number`, `extension`,
-//! `hunt-group`, `queue`, `agent`, `trunk`, `token`, `registration`, `cluster`, `cdr`,
-//! `recording`). Updates read the resource, change the fields given and write it back
+//! `hunt-group`, `queue`, `agent`, `trunk`, `token`, `registration`, `cluster`, `node`,
+//! `cdr`, `recording`). Updates read the resource, change the fields given and write it back
 //! whole. Output is an aligned
 //! table, or the API's JSON with `--json`. A follower's redirect is followed to the
 //! leader for every method.
@@ -13,6 +13,7 @@
 mod args;
 mod client;
 mod exec;
+mod nodes;
 mod records;
 mod table;
 mod trunks;

@@ -7,6 +7,7 @@ mod invalid;
 mod isolation;
 mod leader;
 mod live_calls;
+mod nodes;
 mod records;
 mod trunks;
 

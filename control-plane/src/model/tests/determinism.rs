@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use super::*;
 
 /// A small world so random commands collide often: two tenants, three extensions,
-/// two hunt groups, one queue, two numbers, three reporting nodes.
+/// two hunt groups, one queue, two numbers, three reporting nodes, two drained nodes.
 fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
     let t = ["acme", "beta"][usize::from(a % 2)];
     let e = ["1001", "1002", "1003"][usize::from(b % 3)];
@@ -31,7 +31,7 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
         1 => &["203.0.113.7"],
         _ => &["203.0.113.0/24", "198.51.100.7:5060"],
     };
-    match op % 24 {
+    match op % 26 {
         0 => Command::CreateTenant(tenant(t, u32::from(c % 4))),
         1 => Command::DeleteTenant { tenant: id(t) },
         2 => Command::CreateExtension(extension(t, e)),
@@ -127,6 +127,13 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
                     2
                 ],
             },
+        },
+        24 => Command::DrainNode {
+            node: ["node-a", "node-b", ""][usize::from(b % 3)].into(),
+        },
+        25 => Command::AcceptDrain {
+            node: ["node-a", "node-b"][usize::from(b % 2)].into(),
+            seq: u64::from(c % 4),
         },
         _ => {
             let mut tn = tenant(t, 3);

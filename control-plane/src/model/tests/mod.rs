@@ -2,6 +2,7 @@
 //! determinism and snapshots.
 
 mod determinism;
+mod drain;
 mod entities;
 mod load;
 mod numbers;

@@ -65,6 +65,8 @@ pub enum Change {
     },
     /// A node's load report (stored, replaced, removed or expired).
     Load(String),
+    /// A request to drain a node (made or accepted).
+    NodeDrain(String),
 }
 
 /// Which keys changed after a revision; see [`SmView::changes_since`].
@@ -142,6 +144,9 @@ fn changes_of(command: &Command, outcome: Option<&Outcome>) -> Vec<Change> {
             tenant: tenant.clone(),
             id: id.clone(),
         }],
+        Command::DrainNode { node } | Command::AcceptDrain { node, .. } => {
+            vec![Change::NodeDrain(node.clone())]
+        }
         Command::ReportLoad { node, .. } => {
             let expired = match outcome {
                 Some(Outcome::LoadReported { expired }) => expired.as_slice(),
