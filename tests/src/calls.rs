@@ -298,3 +298,20 @@ pub fn newest_cdr(node: &Node, tenant: &str, n: usize) -> serde_json::Value {
     assert!(found, "{} CDRs, wanted {n}:\n{}", list.len(), node.stderr());
     list.swap_remove(0)
 }
+
+/// Replaces the call settings (`calls` JSON) of `tenant` through the admin API.
+pub fn set_calls(node: &Node, tenant: &str, calls: &str) {
+    let path = format!("/v1/tenants/{tenant}");
+    let (code, body) = node.api("GET", &path, None);
+    assert_eq!(code, 200, "{body}");
+    let mut value: serde_json::Value = serde_json::from_str(&body).unwrap();
+    value["calls"] = serde_json::from_str(calls).unwrap();
+    let (code, body) = node.api("PUT", &path, Some(&value.to_string()));
+    assert_eq!(code, 200, "{body}");
+}
+
+/// An admin API POST that must succeed (2xx).
+pub fn post(node: &Node, path: &str, body: &str) {
+    let (code, answer) = node.api("POST", path, Some(body));
+    assert!((200..300).contains(&code), "POST {path}: {code} {answer}");
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use tongdai_tests::calls::{Sipp, newest_cdr, register, ulaw_tone};
+use tongdai_tests::calls::{Sipp, newest_cdr, post, register, ulaw_tone};
 use tongdai_tests::{Node, sipp_users, wait_until};
 
 /// A node whose demo tenant `e2e` has extensions 2000.. with passwords `pw<ext>`; MD5 is
@@ -393,17 +393,7 @@ fn refused_calls_say_why() {
 
 /// The tenant's call settings replaced by `calls` (JSON), keeping its name and quotas.
 fn set_calls(node: &Node, calls: &str) {
-    let (code, body) = node.api("GET", "/v1/tenants/e2e", None);
-    assert_eq!(code, 200, "{body}");
-    let mut tenant: serde_json::Value = serde_json::from_str(&body).unwrap();
-    tenant["calls"] = serde_json::from_str(calls).unwrap();
-    let (code, body) = node.api("PUT", "/v1/tenants/e2e", Some(&tenant.to_string()));
-    assert_eq!(code, 200, "{body}");
-}
-
-fn post(node: &Node, path: &str, body: &str) {
-    let (code, answer) = node.api("POST", path, Some(body));
-    assert!((200..300).contains(&code), "POST {path}: {code} {answer}");
+    tongdai_tests::calls::set_calls(node, "e2e", calls);
 }
 
 #[test]
