@@ -1,7 +1,6 @@
 //! Node drain requests through the API: operator only, 202 pending, accepted once the
 //! node says so, 404 naming the node when there is none.
 
-use crate::cluster::Cluster as _;
 use crate::model::Command;
 
 use super::*;
