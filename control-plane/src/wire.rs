@@ -173,7 +173,7 @@ pub fn item_for(state: &State, change: &Change) -> Option<Item> {
             node: node.clone(),
             value: state.node_drain(node).cloned(),
         },
-        Change::Sweep | Change::Token => return None,
+        Change::Sweep | Change::Token | Change::Acd => return None,
     })
 }
 

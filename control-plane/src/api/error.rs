@@ -301,6 +301,11 @@ impl ApiError {
                 Some("failover".into()),
             ),
             E::TrunkInUse { .. } => (S::CONFLICT, "trunk_in_use", None),
+            E::UnknownAgent { .. } if *ctx == Ctx::Queue => (
+                S::UNPROCESSABLE_ENTITY,
+                "unknown_agent",
+                Some("members".into()),
+            ),
             E::UnknownAgent { .. } => (S::NOT_FOUND, "unknown_agent", Some("extension".into())),
             E::AgentExists { .. } => (S::CONFLICT, "agent_exists", Some("extension".into())),
             E::UnknownApiToken { .. } => (S::NOT_FOUND, "unknown_token", Some("id".into())),
@@ -329,6 +334,25 @@ impl ApiError {
                 (S::NOT_FOUND, "unknown_drain_request", Some("seq".into()))
             }
             E::TooManyDrainRequests { .. } => (S::CONFLICT, "too_many_drain_requests", None),
+            E::DuplicateQueueMember { .. } => (
+                S::UNPROCESSABLE_ENTITY,
+                "duplicate_member",
+                Some("members".into()),
+            ),
+            E::QueueOverflowLoop(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "overflow_loop",
+                Some("overflow.destination".into()),
+            ),
+            E::QueueHasCallers { .. } => (S::CONFLICT, "queue_has_callers", None),
+            E::AgentInUse { .. } => (S::CONFLICT, "agent_in_use", None),
+            E::QueueFull { .. } => (S::CONFLICT, "queue_full", None),
+            E::QueueEmpty(_) => (S::CONFLICT, "queue_empty", None),
+            E::AlreadyQueued { .. } => (S::CONFLICT, "already_queued", Some("call_id".into())),
+            E::NotQueued { .. } => (S::NOT_FOUND, "not_queued", Some("call_id".into())),
+            E::UnknownOffer { .. } => (S::CONFLICT, "unknown_offer", Some("offer".into())),
+            E::NotOnQueueCall { .. } => (S::CONFLICT, "not_on_queue_call", None),
+            E::TickInFuture { .. } => (S::UNPROCESSABLE_ENTITY, "tick_in_future", None),
         };
         let error = ApiError::new(status, code, message);
         match field {
@@ -416,6 +440,7 @@ fn text_field(field: TextField) -> &'static str {
         TextField::TrunkUsername => "registration.username",
         TextField::TrunkPassword => "registration.password",
         TextField::NodeName => "node",
+        TextField::Caller => "caller",
     }
 }
 
@@ -438,6 +463,15 @@ fn bounded_field(field: BoundedField) -> Option<&'static str> {
         BoundedField::TrunkMaxCalls => "max_concurrent_calls",
         BoundedField::TrunkRegistrationExpires => "registration.expires_secs",
         BoundedField::ReportTenants => "tenants",
+        BoundedField::QueueMembers => "members",
+        BoundedField::Penalty => "members.penalty",
+        BoundedField::OfferRingSecs => "ring_secs",
+        BoundedField::WrapUpSecs => "wrap_up_secs",
+        BoundedField::TierWidenSecs => "tier_widen_secs",
+        BoundedField::ServiceLevelSecs => "service_level_secs",
+        BoundedField::OverflowAtLen => "overflow.at_len",
+        BoundedField::OverflowAfterWaitSecs => "overflow.after_wait_secs",
+        BoundedField::QueuePriority => "priority",
         BoundedField::Expires | BoundedField::Q => return None,
     })
 }

@@ -7,22 +7,93 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::cluster::Cluster;
-use crate::model::{self, Command, Id, Queue, QueueStrategy};
+use crate::model::{self, Command, Id, Overflow, Queue, QueueMember, QueueStrategy};
 
 use super::Api;
 use super::auth::Principal;
 use super::crud::{Editable, Scoped, everyone};
 use super::error::{ApiError, Ctx, ErrorBody};
 use super::extract::{ApiJson, Params};
+use super::numbers::DestinationBody;
 
-/// How the ACD picks the next agent.
+/// How the ACD picks the agent: `ring_all`, `longest_idle`, `least_calls`,
+/// `round_robin` (with memory), `top_down` (linear), `random`, `skills_based` (best level
+/// in the queue's `skill` first, then longest idle).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum QueueStrategyBody {
+    RingAll,
     LongestIdle,
+    LeastCalls,
     RoundRobin,
-    FewestCalls,
+    TopDown,
+    Random,
     SkillsBased,
+}
+
+impl From<QueueStrategy> for QueueStrategyBody {
+    fn from(s: QueueStrategy) -> QueueStrategyBody {
+        match s {
+            QueueStrategy::RingAll => QueueStrategyBody::RingAll,
+            QueueStrategy::LongestIdle => QueueStrategyBody::LongestIdle,
+            QueueStrategy::LeastCalls => QueueStrategyBody::LeastCalls,
+            QueueStrategy::RoundRobin => QueueStrategyBody::RoundRobin,
+            QueueStrategy::TopDown => QueueStrategyBody::TopDown,
+            QueueStrategy::Random => QueueStrategyBody::Random,
+            QueueStrategy::SkillsBased => QueueStrategyBody::SkillsBased,
+        }
+    }
+}
+
+impl From<QueueStrategyBody> for QueueStrategy {
+    fn from(s: QueueStrategyBody) -> QueueStrategy {
+        match s {
+            QueueStrategyBody::RingAll => QueueStrategy::RingAll,
+            QueueStrategyBody::LongestIdle => QueueStrategy::LongestIdle,
+            QueueStrategyBody::LeastCalls => QueueStrategy::LeastCalls,
+            QueueStrategyBody::RoundRobin => QueueStrategy::RoundRobin,
+            QueueStrategyBody::TopDown => QueueStrategy::TopDown,
+            QueueStrategyBody::Random => QueueStrategy::Random,
+            QueueStrategyBody::SkillsBased => QueueStrategy::SkillsBased,
+        }
+    }
+}
+
+/// An agent serving the queue and their tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueMemberBody {
+    /// An agent (extension) of the tenant.
+    #[schema(value_type = String, example = "1001")]
+    pub extension: Id,
+    /// 0-9: offered calls that waited at least `penalty * tier_widen_secs`.
+    #[serde(default)]
+    pub penalty: u8,
+}
+
+/// Where callers go instead of waiting on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverflowBody {
+    pub destination: DestinationBody,
+    /// Callers arriving while this many wait overflow (0 = never).
+    #[serde(default)]
+    pub at_len: u32,
+    /// Callers who waited this long overflow (0 = never).
+    #[serde(default)]
+    pub after_wait_secs: u32,
+}
+
+fn default_ring_secs() -> u32 {
+    20
+}
+
+fn default_service_level_secs() -> u32 {
+    20
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A queue. `tenant` and `id` may be left out where the URL names them.
@@ -42,6 +113,34 @@ pub struct QueueBody {
     pub max_wait_secs: u32,
     /// 1-10000 callers waiting at most.
     pub max_len: u32,
+    /// Agents serving the queue, in member order (round robin, top down).
+    #[serde(default)]
+    pub members: Vec<QueueMemberBody>,
+    /// 5-300 (default 20): how long one offer rings before the next agent is tried.
+    #[serde(default = "default_ring_secs")]
+    pub ring_secs: u32,
+    /// 0-3600 (default 0): after-call work before the agent's next queue call.
+    #[serde(default)]
+    pub wrap_up_secs: u32,
+    /// Whether callers join while no member is logged in (default true).
+    #[serde(default = "yes")]
+    pub join_empty: bool,
+    /// Each this many seconds of waiting opens the next penalty tier (default 0: all
+    /// tiers at once).
+    #[serde(default)]
+    pub tier_widen_secs: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overflow: Option<OverflowBody>,
+    /// Pause an agent who lets an offer ring out (default false).
+    #[serde(default)]
+    pub auto_pause_no_answer: bool,
+    /// 1-3600 (default 20): T of the service level (answered within T s / answered).
+    #[serde(default = "default_service_level_secs")]
+    pub service_level_secs: u32,
+    /// The skill `skills_based` ranks agents by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "english")]
+    pub skill: Option<Id>,
 }
 
 impl From<&Queue> for QueueBody {
@@ -50,14 +149,29 @@ impl From<&Queue> for QueueBody {
             tenant: Some(q.tenant.clone()),
             id: Some(q.id.clone()),
             name: q.name.clone(),
-            strategy: match q.strategy {
-                QueueStrategy::LongestIdle => QueueStrategyBody::LongestIdle,
-                QueueStrategy::RoundRobin => QueueStrategyBody::RoundRobin,
-                QueueStrategy::FewestCalls => QueueStrategyBody::FewestCalls,
-                QueueStrategy::SkillsBased => QueueStrategyBody::SkillsBased,
-            },
+            strategy: q.strategy.into(),
             max_wait_secs: q.max_wait_secs,
             max_len: q.max_len,
+            members: q
+                .members
+                .iter()
+                .map(|m| QueueMemberBody {
+                    extension: m.extension.clone(),
+                    penalty: m.penalty,
+                })
+                .collect(),
+            ring_secs: q.ring_secs,
+            wrap_up_secs: q.wrap_up_secs,
+            join_empty: q.join_empty,
+            tier_widen_secs: q.tier_widen_secs,
+            overflow: q.overflow.as_ref().map(|o| OverflowBody {
+                destination: (&o.destination).into(),
+                at_len: o.at_len,
+                after_wait_secs: o.after_wait_secs,
+            }),
+            auto_pause_no_answer: q.auto_pause_no_answer,
+            service_level_secs: q.service_level_secs,
+            skill: q.skill.clone(),
         }
     }
 }
@@ -68,14 +182,29 @@ impl QueueBody {
             tenant,
             id,
             name: self.name,
-            strategy: match self.strategy {
-                QueueStrategyBody::LongestIdle => QueueStrategy::LongestIdle,
-                QueueStrategyBody::RoundRobin => QueueStrategy::RoundRobin,
-                QueueStrategyBody::FewestCalls => QueueStrategy::FewestCalls,
-                QueueStrategyBody::SkillsBased => QueueStrategy::SkillsBased,
-            },
+            strategy: self.strategy.into(),
             max_wait_secs: self.max_wait_secs,
             max_len: self.max_len,
+            members: self
+                .members
+                .into_iter()
+                .map(|m| QueueMember {
+                    extension: m.extension,
+                    penalty: m.penalty,
+                })
+                .collect(),
+            ring_secs: self.ring_secs,
+            wrap_up_secs: self.wrap_up_secs,
+            join_empty: self.join_empty,
+            tier_widen_secs: self.tier_widen_secs,
+            overflow: self.overflow.map(|o| Overflow {
+                destination: o.destination.into(),
+                at_len: o.at_len,
+                after_wait_secs: o.after_wait_secs,
+            }),
+            auto_pause_no_answer: self.auto_pause_no_answer,
+            service_level_secs: self.service_level_secs,
+            skill: self.skill,
         }
     }
 }

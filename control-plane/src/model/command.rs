@@ -136,6 +136,49 @@ pub enum Command {
         node: String,
         seq: u64,
     },
+
+    /// A caller enters a queue (see [`super::acd`]): [`Outcome::QueueJoined`], or
+    /// [`Outcome::QueueRedirected`] to the queue's overflow. Refused: unknown queue, a
+    /// Call-ID already queued, a full queue or one with nobody logged in (`join_empty`
+    /// off) without an overflow, bad text or priority.
+    /// Boxed: the largest ACD command, and every command would pay its size.
+    QueueJoin(Box<super::QueueArrival>),
+    /// The caller left the queue. Refused when the call is not queued.
+    QueueLeave {
+        tenant: Id,
+        call_id: String,
+        reason: super::LeaveReason,
+    },
+    /// The callers queued through `node` are gone (the node died).
+    QueueNodeGone {
+        node: String,
+    },
+    /// `agent` answered offer `offer`. Refused when that offer is not theirs (any more):
+    /// another agent answered first, or it rang out.
+    OfferAnswered {
+        tenant: Id,
+        call_id: String,
+        agent: Id,
+        offer: u64,
+    },
+    /// `agent` did not take offer `offer`.
+    OfferFailed {
+        tenant: Id,
+        call_id: String,
+        agent: Id,
+        offer: u64,
+        failure: super::OfferFailure,
+    },
+    /// The agent's queue call ended (`hold_ms` of it on hold): wrap-up starts.
+    AgentCallEnded {
+        tenant: Id,
+        agent: Id,
+        hold_ms: u64,
+    },
+    /// The ACD's timers at `now_ms` (proposed by the leader; not later than the entry).
+    AcdTick {
+        now_ms: u64,
+    },
 }
 
 /// What a successful command produced.
@@ -150,4 +193,12 @@ pub enum Outcome {
     Swept { removed: usize },
     /// A load report was stored; the other nodes whose reports it expired.
     LoadReported { expired: Vec<String> },
+    /// The caller is queued at `position` (1-based; 0 = already being offered), with
+    /// the expected wait when it can be estimated (see `State::expected_wait_secs`).
+    QueueJoined {
+        position: u32,
+        expected_wait_secs: Option<u32>,
+    },
+    /// The caller did not join: the queue sends them to its overflow destination.
+    QueueRedirected { destination: super::Destination },
 }

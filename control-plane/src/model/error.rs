@@ -22,6 +22,8 @@ pub enum TextField {
     TrunkPassword,
     /// A node's name in a load report or a drain request.
     NodeName,
+    /// A queued caller's number.
+    Caller,
 }
 
 /// A tenant quota, for [`CommandError::QuotaOutOfBounds`].
@@ -48,6 +50,15 @@ pub enum BoundedField {
     TrunkRegistrationExpires,
     /// Tenants in one load report.
     ReportTenants,
+    QueueMembers,
+    Penalty,
+    OfferRingSecs,
+    WrapUpSecs,
+    TierWidenSecs,
+    ServiceLevelSecs,
+    OverflowAtLen,
+    OverflowAfterWaitSecs,
+    QueuePriority,
 }
 
 /// HA1 digest algorithm, for [`CommandError::InvalidHa1`].
@@ -274,4 +285,37 @@ pub enum CommandError {
     UnknownDrainRequest { node: String, seq: u64 },
     #[error("{limit} drain requests are pending or recent: wait a minute for old ones to lapse")]
     TooManyDrainRequests { limit: usize },
+
+    #[error("agent {member} is listed twice in queue {queue}")]
+    DuplicateQueueMember { queue: Id, member: Id },
+    #[error("queue {queue} still has {waiting} callers: wait until they are served or gone")]
+    QueueHasCallers { queue: Id, waiting: usize },
+    #[error("queue {0} cannot overflow to itself")]
+    QueueOverflowLoop(Id),
+    #[error(
+        "agent {extension} of tenant {tenant} still serves queues {queues:?}: remove it from them first"
+    )]
+    AgentInUse {
+        tenant: Id,
+        extension: Id,
+        queues: Vec<Id>,
+    },
+    #[error("queue {queue} is full ({max_len} callers waiting)")]
+    QueueFull { queue: Id, max_len: u32 },
+    #[error("queue {0} has no agent logged in and does not take callers then")]
+    QueueEmpty(Id),
+    #[error("call {call_id} of tenant {tenant} is already in a queue")]
+    AlreadyQueued { tenant: Id, call_id: String },
+    #[error("call {call_id} of tenant {tenant} is not in a queue")]
+    NotQueued { tenant: Id, call_id: String },
+    #[error("call {call_id} has no offer numbered {offer} to agent {agent}")]
+    UnknownOffer {
+        call_id: String,
+        agent: Id,
+        offer: u64,
+    },
+    #[error("agent {extension} of tenant {tenant} is not on a queue call")]
+    NotOnQueueCall { tenant: Id, extension: Id },
+    #[error("ACD tick time {now_ms} is later than the entry's time {entry_time_ms}")]
+    TickInFuture { now_ms: u64, entry_time_ms: u64 },
 }

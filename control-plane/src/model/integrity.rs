@@ -109,6 +109,17 @@ impl State {
         if !self.queues.contains_key(&key) {
             return Err(unknown_queue(tenant, id));
         }
+        let waiting = self
+            .acd
+            .entries()
+            .filter(|e| &e.tenant == tenant && &e.queue == id)
+            .count();
+        if waiting > 0 {
+            return Err(CommandError::QueueHasCallers {
+                queue: id.clone(),
+                waiting,
+            });
+        }
         let used_by = self.references(tenant, &Destination::Queue(id.clone()));
         if !used_by.is_empty() {
             return Err(CommandError::QueueInUse {
@@ -191,5 +202,51 @@ pub(super) fn unknown_queue(tenant: &Id, id: &Id) -> CommandError {
     CommandError::UnknownQueue {
         tenant: tenant.clone(),
         id: id.clone(),
+    }
+}
+
+impl State {
+    /// A queue's members are agents of its tenant; its overflow goes somewhere that exists.
+    pub(super) fn check_queue_refs(&self, q: &super::Queue) -> Result<(), CommandError> {
+        for m in &q.members {
+            if !self
+                .agents
+                .contains_key(&(q.tenant.clone(), m.extension.clone()))
+            {
+                return Err(CommandError::UnknownAgent {
+                    tenant: q.tenant.clone(),
+                    extension: m.extension.clone(),
+                });
+            }
+        }
+        if let Some(o) = &q.overflow {
+            self.check_destination(&q.tenant, &o.destination)?;
+        }
+        Ok(())
+    }
+
+    /// Refused while the agent serves a queue.
+    pub(super) fn delete_agent(&mut self, tenant: &Id, extension: &Id) -> Result<(), CommandError> {
+        let key = (tenant.clone(), extension.clone());
+        if !self.agents.contains_key(&key) {
+            return Err(CommandError::UnknownAgent {
+                tenant: tenant.clone(),
+                extension: extension.clone(),
+            });
+        }
+        let queues: Vec<Id> = self
+            .queues(tenant)
+            .filter(|q| q.member(extension).is_some())
+            .map(|q| q.id.clone())
+            .collect();
+        if !queues.is_empty() {
+            return Err(CommandError::AgentInUse {
+                tenant: tenant.clone(),
+                extension: extension.clone(),
+                queues,
+            });
+        }
+        self.agents.remove(&key);
+        Ok(())
     }
 }

@@ -38,6 +38,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod acd;
 mod bindings;
 mod call_control;
 mod calls;
@@ -67,6 +68,10 @@ use serde::{Deserialize, Serialize};
 
 use integrity::{unknown_extension, unknown_hunt_group, unknown_queue};
 
+pub use acd::{
+    Acd, AgentActivity, AgentRuntime, LeaveReason, MAX_CALLER_LEN, MAX_PRIORITY, NO_ANSWER_PAUSE,
+    Offer, OfferFailure, QueueArrival, QueueEntry, QueueExit, QueueRuntime, QueueStats,
+};
 pub use call_control::{CALL_CONTROL_TTL_MS, CallAction, CallControl};
 pub use calls::{CallSettings, Codec, RecordingPolicy};
 pub use command::{Command, Entry, Outcome};
@@ -80,7 +85,7 @@ pub use load::{
 };
 pub use node_drain::{MAX_NODE_DRAINS, NODE_DRAIN_TTL_MS, NodeDrain};
 pub use number::{Destination, Number, NumberKind, check_external_number};
-pub use queue::{Agent, AgentState, Queue, QueueStrategy};
+pub use queue::{Agent, AgentState, Overflow, Queue, QueueMember, QueueStrategy};
 pub use registration::{
     Binding, ContactUpdate, MAX_CONTACTS_PER_AOR, MAX_EXPIRES_SECS, RegisterRequest, Transport,
 };
@@ -125,6 +130,8 @@ pub struct State {
     /// Recent requests to drain a node, by node name (see [`NodeDrain`]).
     node_drains: BTreeMap<String, NodeDrain>,
     node_drain_seq: u64,
+    /// Callers in queues and what agents are doing (see [`acd`]).
+    acd: Acd,
     /// Stored bindings per tenant (expired ones included until swept), no zero
     /// entries: an upper bound on live ones that makes the quota check O(1) in the
     /// common case. Derived from `bindings`, so not in snapshots.
@@ -368,6 +375,7 @@ impl State {
             Command::CreateQueue(q) | Command::UpdateQueue(q) => {
                 q.validate()?;
                 self.require_tenant(&q.tenant)?;
+                self.check_queue_refs(q)?;
                 let key = (q.tenant.clone(), q.id.clone());
                 let create = matches!(entry.command, Command::CreateQueue(_));
                 match (create, self.queues.contains_key(&key)) {
@@ -381,6 +389,7 @@ impl State {
                     _ => {}
                 }
                 self.queues.insert(key, q.clone());
+                self.dispatch_queue_of(&q.tenant, now);
                 Outcome::Done
             }
             Command::DeleteQueue { tenant, id } => {
@@ -407,16 +416,63 @@ impl State {
                     }
                     _ => {}
                 }
-                self.agents.insert(key, a.clone());
+                let old = self.agents.insert(key, a.clone()).map(|o| o.state);
+                self.agent_presence_changed(&a.tenant, &a.extension, old.as_ref(), now);
                 Outcome::Done
             }
             Command::DeleteAgent { tenant, extension } => {
-                self.agents
-                    .remove(&(tenant.clone(), extension.clone()))
-                    .ok_or_else(|| CommandError::UnknownAgent {
-                        tenant: tenant.clone(),
-                        extension: extension.clone(),
-                    })?;
+                self.delete_agent(tenant, extension)?;
+                self.agent_presence_changed(tenant, extension, None, now);
+                Outcome::Done
+            }
+            Command::QueueJoin(arrival) => self.queue_join(arrival, now)?,
+            Command::QueueLeave {
+                tenant,
+                call_id,
+                reason,
+            } => {
+                self.queue_leave(tenant, call_id, *reason, now)?;
+                Outcome::Done
+            }
+            Command::QueueNodeGone { node } => {
+                if !self.queue_node_gone(node, now)? {
+                    // Nothing of that node was queued: nothing changed.
+                    return Ok(Outcome::Done);
+                }
+                Outcome::Done
+            }
+            Command::OfferAnswered {
+                tenant,
+                call_id,
+                agent,
+                offer,
+            } => {
+                self.offer_answered(tenant, call_id, agent, *offer, now)?;
+                Outcome::Done
+            }
+            Command::OfferFailed {
+                tenant,
+                call_id,
+                agent,
+                offer,
+                failure,
+            } => {
+                self.offer_failed(tenant, call_id, agent, *offer, *failure, now)?;
+                Outcome::Done
+            }
+            Command::AgentCallEnded {
+                tenant,
+                agent,
+                hold_ms,
+            } => {
+                self.agent_call_ended(tenant, agent, *hold_ms, now)?;
+                Outcome::Done
+            }
+            Command::AcdTick { now_ms } => {
+                if !self.acd_tick(*now_ms, now)? {
+                    // No timer was due: nothing changed.
+                    return Ok(Outcome::Done);
+                }
                 Outcome::Done
             }
             Command::CreateTrunk(t) | Command::UpdateTrunk(t) => {

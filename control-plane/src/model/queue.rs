@@ -1,11 +1,13 @@
-//! ACD queues and agents, as data only: the distribution logic comes with the ACD issue.
+//! ACD queues and agents as configuration. The distribution itself (which caller waits,
+//! which agent is offered whom) is the state machine's, in [`super::acd`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use super::error::{BoundedField, CommandError, TextField};
 use super::id::{Id, check_text};
+use super::number::Destination;
 
 pub const MAX_QUEUE_NAME_LEN: usize = 128;
 pub const MAX_WAIT_SECS: u32 = 24 * 3600;
@@ -13,14 +15,51 @@ pub const MAX_QUEUE_LEN: u32 = 10_000;
 pub const MAX_SKILL_LEVEL: u8 = 100;
 pub const MAX_SKILLS: usize = 64;
 pub const MAX_PAUSE_REASON_LEN: usize = 64;
+pub const MAX_QUEUE_MEMBERS: usize = 1_000;
+pub const MAX_PENALTY: u8 = 9;
+pub const MIN_OFFER_RING_SECS: u32 = 5;
+pub const MAX_OFFER_RING_SECS: u32 = 300;
+pub const MAX_WRAP_UP_SECS: u32 = 3600;
+pub const MAX_SERVICE_LEVEL_SECS: u32 = 3600;
 
-/// How the ACD picks the next agent.
+/// How the ACD picks the agent for the caller at the head of the queue. Ties are broken
+/// by the longest idle agent, then by extension, so every replica picks the same one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum QueueStrategy {
+    /// Every eligible agent rings at once; the first to answer takes the call.
+    RingAll,
+    /// The agent idle the longest.
     LongestIdle,
+    /// The agent who answered the fewest queue calls since logging in.
+    LeastCalls,
+    /// The next member after the last one offered, in member order (with memory).
     RoundRobin,
-    FewestCalls,
+    /// The first eligible member in member order (linear).
+    TopDown,
+    /// A member picked by a deterministic pseudo-random draw (the same on every replica).
+    Random,
+    /// The best level in the queue's skill first, then the longest idle.
     SkillsBased,
+}
+
+/// An agent serving a queue, with a penalty (tier): penalty `p` is offered calls that
+/// have waited at least `p * tier_widen_secs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueMember {
+    pub extension: Id,
+    /// 0..=9; 0 = first tier.
+    pub penalty: u8,
+}
+
+/// Where callers go instead of waiting on: when the queue is this long at their arrival,
+/// or once they waited this long.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overflow {
+    pub destination: Destination,
+    /// Callers arriving while this many wait go to `destination` (0 = never).
+    pub at_len: u32,
+    /// Callers waiting this long go to `destination` (0 = never).
+    pub after_wait_secs: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,8 +70,27 @@ pub struct Queue {
     pub strategy: QueueStrategy,
     /// Longest a caller waits before the queue gives up on them.
     pub max_wait_secs: u32,
-    /// Callers waiting at most; the next one is refused.
+    /// Callers waiting at most; the next one is refused (or overflows).
     pub max_len: u32,
+    /// Agents of the tenant serving the queue, in member order.
+    pub members: Vec<QueueMember>,
+    /// How long one offer rings before the next agent is tried.
+    pub ring_secs: u32,
+    /// After-call work after a queue call, before the agent is offered the next one.
+    pub wrap_up_secs: u32,
+    /// Whether callers join while no member is logged in (else they are refused or
+    /// overflow at once).
+    pub join_empty: bool,
+    /// Each this many seconds of waiting opens the next penalty tier; 0 = every tier
+    /// from the start.
+    pub tier_widen_secs: u32,
+    pub overflow: Option<Overflow>,
+    /// An agent who lets an offer ring out is paused (reason "no answer").
+    pub auto_pause_no_answer: bool,
+    /// T of the service level: answered within T seconds / answered.
+    pub service_level_secs: u32,
+    /// The skill `SkillsBased` ranks agents by.
+    pub skill: Option<Id>,
 }
 
 impl Queue {
@@ -49,7 +107,75 @@ impl Queue {
             self.max_len.into(),
             1,
             MAX_QUEUE_LEN.into(),
-        )
+        )?;
+        check_range(
+            BoundedField::QueueMembers,
+            self.members.len() as u64,
+            0,
+            MAX_QUEUE_MEMBERS as u64,
+        )?;
+        let mut seen = BTreeSet::new();
+        for m in &self.members {
+            if !seen.insert(&m.extension) {
+                return Err(CommandError::DuplicateQueueMember {
+                    queue: self.id.clone(),
+                    member: m.extension.clone(),
+                });
+            }
+            check_range(
+                BoundedField::Penalty,
+                m.penalty.into(),
+                0,
+                MAX_PENALTY.into(),
+            )?;
+        }
+        check_range(
+            BoundedField::OfferRingSecs,
+            self.ring_secs.into(),
+            MIN_OFFER_RING_SECS.into(),
+            MAX_OFFER_RING_SECS.into(),
+        )?;
+        check_range(
+            BoundedField::WrapUpSecs,
+            self.wrap_up_secs.into(),
+            0,
+            MAX_WRAP_UP_SECS.into(),
+        )?;
+        check_range(
+            BoundedField::TierWidenSecs,
+            self.tier_widen_secs.into(),
+            0,
+            MAX_WAIT_SECS.into(),
+        )?;
+        check_range(
+            BoundedField::ServiceLevelSecs,
+            self.service_level_secs.into(),
+            1,
+            MAX_SERVICE_LEVEL_SECS.into(),
+        )?;
+        if let Some(o) = &self.overflow {
+            if o.destination == Destination::Queue(self.id.clone()) {
+                return Err(CommandError::QueueOverflowLoop(self.id.clone()));
+            }
+            check_range(
+                BoundedField::OverflowAtLen,
+                o.at_len.into(),
+                0,
+                MAX_QUEUE_LEN.into(),
+            )?;
+            check_range(
+                BoundedField::OverflowAfterWaitSecs,
+                o.after_wait_secs.into(),
+                0,
+                MAX_WAIT_SECS.into(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The member entry of `extension`, if it serves the queue.
+    pub fn member(&self, extension: &Id) -> Option<&QueueMember> {
+        self.members.iter().find(|m| &m.extension == extension)
     }
 }
 

@@ -69,7 +69,8 @@ pub(crate) enum Change {
     Commit {
         tenant: Id,
         ext: Id,
-        command: Command,
+        /// Boxed: a command is large, a query small.
+        command: Box<Command>,
     },
 }
 
@@ -107,7 +108,7 @@ pub(crate) fn change_for(req: RegisterRequest) -> Result<Change, LocationError> 
     Ok(Change::Commit {
         tenant,
         ext,
-        command,
+        command: Box::new(command),
     })
 }
 
@@ -194,7 +195,7 @@ impl LocationService for ClusterStore {
         let started = std::time::Instant::now();
         let (result, maybe_applied_before) = self
             .client
-            .propose_one(command)
+            .propose_one(*command)
             .await
             .map_err(|e| LocationError::Unavailable(e.to_string()))?;
         metrics::histogram!("tongdai_registration_commit_seconds")

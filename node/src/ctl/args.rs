@@ -333,10 +333,59 @@ pub enum HuntGroupCmd {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum QueueStrategy {
+    RingAll,
     LongestIdle,
+    LeastCalls,
     RoundRobin,
-    FewestCalls,
+    TopDown,
+    Random,
     SkillsBased,
+}
+
+/// Queue settings beside name, strategy, max wait and length; unset ones keep their
+/// value (update) or the API's default (create).
+#[derive(Debug, Args)]
+pub struct QueueArgs {
+    /// A member agent as EXT or EXT:PENALTY (0-9); repeat in member order. Replaces the
+    /// member list.
+    #[arg(long = "member", value_parser = queue_member)]
+    pub members: Vec<Value>,
+    /// Remove every member.
+    #[arg(long, conflicts_with = "members")]
+    pub no_members: bool,
+    /// Seconds one offer rings (5-300).
+    #[arg(long)]
+    pub ring_secs: Option<u32>,
+    /// After-call work in seconds (0-3600).
+    #[arg(long)]
+    pub wrap_up_secs: Option<u32>,
+    /// Whether callers join while no member is logged in.
+    #[arg(long)]
+    pub join_empty: Option<bool>,
+    /// Each this many seconds of waiting opens the next penalty tier (0: all at once).
+    #[arg(long)]
+    pub tier_widen_secs: Option<u32>,
+    /// Pause an agent who lets an offer ring out.
+    #[arg(long)]
+    pub auto_pause_no_answer: Option<bool>,
+    /// T of the service level in seconds.
+    #[arg(long)]
+    pub service_level_secs: Option<u32>,
+    /// The skill skills-based ranks agents by.
+    #[arg(long)]
+    pub skill: Option<String>,
+    /// Overflow destination as KIND:VALUE (e.g. queue:backup, external:0281234567).
+    #[arg(long, value_parser = destination)]
+    pub overflow: Option<Value>,
+    /// Callers arriving while this many wait overflow (0 = never).
+    #[arg(long, requires = "overflow", default_value_t = 0)]
+    pub overflow_at_len: u32,
+    /// Callers who waited this long overflow (0 = never).
+    #[arg(long, requires = "overflow", default_value_t = 0)]
+    pub overflow_after_secs: u32,
+    /// Remove the overflow.
+    #[arg(long, conflicts_with = "overflow")]
+    pub no_overflow: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -355,6 +404,8 @@ pub enum QueueCmd {
         max_wait_secs: u32,
         #[arg(long, default_value_t = 50)]
         max_len: u32,
+        #[command(flatten)]
+        settings: QueueArgs,
     },
     Update {
         id: String,
@@ -366,6 +417,8 @@ pub enum QueueCmd {
         max_wait_secs: Option<u32>,
         #[arg(long)]
         max_len: Option<u32>,
+        #[command(flatten)]
+        settings: QueueArgs,
     },
     Delete {
         id: String,
@@ -568,4 +621,22 @@ fn skill(spec: &str) -> Result<(String, u8), String> {
         .parse()
         .map_err(|_| format!("{level:?}: the level is a number 0-100"))?;
     Ok((name.to_owned(), level))
+}
+
+/// `EXT` or `EXT:PENALTY`.
+fn queue_member(spec: &str) -> Result<Value, String> {
+    let (ext, penalty) = match spec.split_once(':') {
+        Some((ext, p)) => (
+            ext,
+            p.parse::<u8>()
+                .map_err(|_| format!("{p:?}: the penalty is a number 0-9"))?,
+        ),
+        None => (spec, 0),
+    };
+    if ext.is_empty() {
+        return Err(format!(
+            "{spec:?}: expected EXT or EXT:PENALTY, e.g. 1001:1"
+        ));
+    }
+    Ok(json!({"extension": ext, "penalty": penalty}))
 }

@@ -8,8 +8,8 @@ use ureq::http::Method;
 use super::CtlError;
 use super::args::{
     AgentCmd, AgentState, ClusterCmd, CredentialArgs, ExtensionCmd, ForwardArgs, ForwardWhen,
-    HuntGroupCmd, NumberCmd, QueueCmd, QueueStrategy, QuotaArgs, RegistrationCmd, Resource,
-    RingStrategy, TenantCmd, TokenCmd,
+    HuntGroupCmd, NumberCmd, QueueArgs, QueueCmd, QueueStrategy, QuotaArgs, RegistrationCmd,
+    Resource, RingStrategy, TenantCmd, TokenCmd,
 };
 use super::client::{Client, seg};
 use super::table::{self, Kind};
@@ -321,15 +321,16 @@ impl Ctx<'_> {
                 strategy,
                 max_wait_secs,
                 max_len,
+                settings,
             } => {
-                let body = json!({
-                    "id": id,
-                    "name": name,
-                    "strategy": queue_strategy(strategy),
-                    "max_wait_secs": max_wait_secs,
-                    "max_len": max_len,
-                });
-                self.create(Kind::Queue, &base, &body)
+                let mut body = Map::new();
+                body.insert("id".into(), json!(id));
+                body.insert("name".into(), json!(name));
+                body.insert("strategy".into(), json!(queue_strategy(strategy)));
+                body.insert("max_wait_secs".into(), json!(max_wait_secs));
+                body.insert("max_len".into(), json!(max_len));
+                queue_settings(&mut body, settings);
+                self.create(Kind::Queue, &base, &Value::Object(body))
             }
             QueueCmd::Update {
                 id,
@@ -337,11 +338,13 @@ impl Ctx<'_> {
                 strategy,
                 max_wait_secs,
                 max_len,
+                settings,
             } => self.update(Kind::Queue, &format!("{base}/{}", seg(&id)), |q| {
                 set(q, "name", name);
                 set(q, "strategy", strategy.map(queue_strategy));
                 set(q, "max_wait_secs", max_wait_secs);
                 set(q, "max_len", max_len);
+                queue_settings(q, settings);
                 Ok(())
             }),
             QueueCmd::Delete { id } => {
@@ -503,10 +506,39 @@ fn ring_strategy(s: RingStrategy) -> &'static str {
 
 fn queue_strategy(s: QueueStrategy) -> &'static str {
     match s {
+        QueueStrategy::RingAll => "ring_all",
         QueueStrategy::LongestIdle => "longest_idle",
+        QueueStrategy::LeastCalls => "least_calls",
         QueueStrategy::RoundRobin => "round_robin",
-        QueueStrategy::FewestCalls => "fewest_calls",
+        QueueStrategy::TopDown => "top_down",
+        QueueStrategy::Random => "random",
         QueueStrategy::SkillsBased => "skills_based",
+    }
+}
+
+/// Puts the queue settings given into a queue body.
+fn queue_settings(q: &mut Map<String, Value>, a: QueueArgs) {
+    if a.no_members || !a.members.is_empty() {
+        q.insert("members".into(), Value::Array(a.members));
+    }
+    set(q, "ring_secs", a.ring_secs);
+    set(q, "wrap_up_secs", a.wrap_up_secs);
+    set(q, "join_empty", a.join_empty);
+    set(q, "tier_widen_secs", a.tier_widen_secs);
+    set(q, "auto_pause_no_answer", a.auto_pause_no_answer);
+    set(q, "service_level_secs", a.service_level_secs);
+    set(q, "skill", a.skill);
+    if let Some(destination) = a.overflow {
+        q.insert(
+            "overflow".into(),
+            json!({
+                "destination": destination,
+                "at_len": a.overflow_at_len,
+                "after_wait_secs": a.overflow_after_secs,
+            }),
+        );
+    } else if a.no_overflow {
+        q.remove("overflow");
     }
 }
 

@@ -82,7 +82,7 @@ impl LocationService for LocalStore {
         now_ms: u64,
     ) -> Result<Vec<Binding>, LocationError> {
         match change_for(req)? {
-            Change::Commit { command, .. } => answer(self.apply(now_ms, command), now_ms),
+            Change::Commit { command, .. } => answer(self.apply(now_ms, *command), now_ms),
             Change::Query { aor } => Ok(self.lookup(&aor, now_ms)),
         }
     }

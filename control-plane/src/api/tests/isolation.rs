@@ -177,6 +177,7 @@ async fn operator_only_operations_are_forbidden() {
         ("GET", "/v1/registrations", Value::Null, forbidden),
         ("GET", "/v1/cluster", Value::Null, forbidden),
         ("GET", "/v1/cluster/load", Value::Null, forbidden),
+        ("POST", "/v1/cluster/nodes/node-a/drain", Value::Null, forbidden),
         ("POST", "/v1/cluster/learners", learner, forbidden),
         ("POST", "/v1/cluster/voters/2", Value::Null, forbidden),
         ("DELETE", "/v1/cluster/members/1", Value::Null, forbidden),

@@ -72,6 +72,8 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/registrations"),
     ("GET", "/v1/cluster"),
     ("GET", "/v1/cluster/load"),
+    ("GET", "/v1/cluster/nodes/node-a/drain"),
+    ("POST", "/v1/cluster/nodes/node-a/drain"),
     ("POST", "/v1/cluster/learners"),
     ("POST", "/v1/cluster/voters/2"),
     ("DELETE", "/v1/cluster/members/2"),
@@ -290,7 +292,11 @@ pub(super) fn hunt_group(id: &str) -> Value {
 }
 
 pub(super) fn queue(id: &str) -> Value {
-    json!({"id": id, "name": "Support", "strategy": "longest_idle", "max_wait_secs": 300, "max_len": 50})
+    json!({
+        "id": id, "name": "Support", "strategy": "longest_idle", "max_wait_secs": 300,
+        "max_len": 50, "members": [], "ring_secs": 20, "wrap_up_secs": 0, "join_empty": true,
+        "tier_widen_secs": 0, "auto_pause_no_answer": false, "service_level_secs": 20
+    })
 }
 
 pub(super) fn agent(ext: &str) -> Value {

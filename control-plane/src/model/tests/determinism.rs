@@ -31,7 +31,7 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
         1 => &["203.0.113.7"],
         _ => &["203.0.113.0/24", "198.51.100.7:5060"],
     };
-    match op % 26 {
+    match op % 28 {
         0 => Command::CreateTenant(tenant(t, u32::from(c % 4))),
         1 => Command::DeleteTenant { tenant: id(t) },
         2 => Command::CreateExtension(extension(t, e)),
@@ -134,6 +134,17 @@ fn command_from(op: u8, a: u8, b: u8, c: u8) -> Command {
         25 => Command::AcceptDrain {
             node: ["node-a", "node-b"][usize::from(b % 2)].into(),
             seq: u64::from(c % 4),
+        },
+        26 => Command::QueueJoin(Box::new(QueueArrival {
+            tenant: id(t),
+            queue: id("q1"),
+            call_id: ["c1", "c2"][usize::from(b % 2)].into(),
+            node: "node-a".into(),
+            caller: String::new(),
+            priority: c % 12,
+        })),
+        27 => Command::AcdTick {
+            now_ms: T0 + 300_000 + u64::from(c) * 500,
         },
         _ => {
             let mut tn = tenant(t, 3);

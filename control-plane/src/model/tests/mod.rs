@@ -1,6 +1,7 @@
 //! Tests of the state machine: every validation path, tenant isolation, registrations,
 //! determinism and snapshots.
 
+mod acd;
 mod determinism;
 mod drain;
 mod entities;
@@ -74,6 +75,15 @@ pub(super) fn queue(t: &str, q: &str) -> Queue {
         strategy: QueueStrategy::LongestIdle,
         max_wait_secs: 300,
         max_len: 50,
+        members: Vec::new(),
+        ring_secs: 20,
+        wrap_up_secs: 0,
+        join_empty: true,
+        tier_widen_secs: 0,
+        overflow: None,
+        auto_pause_no_answer: false,
+        service_level_secs: 20,
+        skill: None,
     }
 }
 

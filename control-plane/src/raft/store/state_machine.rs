@@ -67,6 +67,8 @@ pub enum Change {
     Load(String),
     /// A request to drain a node (made or accepted).
     NodeDrain(String),
+    /// Queue entries and agent activity (nodes do not follow the ACD yet).
+    Acd,
 }
 
 /// Which keys changed after a revision; see [`SmView::changes_since`].
@@ -144,6 +146,13 @@ fn changes_of(command: &Command, outcome: Option<&Outcome>) -> Vec<Change> {
             tenant: tenant.clone(),
             id: id.clone(),
         }],
+        Command::QueueJoin { .. }
+        | Command::QueueLeave { .. }
+        | Command::QueueNodeGone { .. }
+        | Command::OfferAnswered { .. }
+        | Command::OfferFailed { .. }
+        | Command::AgentCallEnded { .. }
+        | Command::AcdTick { .. } => vec![Change::Acd],
         Command::DrainNode { node } | Command::AcceptDrain { node, .. } => {
             vec![Change::NodeDrain(node.clone())]
         }

@@ -299,6 +299,49 @@ fn tenant_resources_round_trip() {
         back,
         json!({"tenant": "acme", "extension": "1001", "state": "available", "skills": {"english": 80}})
     );
+    // Queue members are agents; the ACD settings round-trip.
+    let q = ctl_json(
+        &s,
+        &with(&[
+            "queue",
+            "update",
+            "support",
+            "--strategy",
+            "round-robin",
+            "--member",
+            "1001:2",
+            "--wrap-up-secs",
+            "15",
+            "--tier-widen-secs",
+            "30",
+            "--overflow",
+            "external:0281234567",
+            "--overflow-after-secs",
+            "120",
+        ]),
+    );
+    assert_eq!(q["strategy"], "round_robin");
+    assert_eq!(q["members"], json!([{"extension": "1001", "penalty": 2}]));
+    assert_eq!(
+        (q["wrap_up_secs"].clone(), q["tier_widen_secs"].clone()),
+        (json!(15), json!(30))
+    );
+    assert_eq!(
+        q["overflow"],
+        json!({"destination": {"type": "external", "number": "0281234567"}, "at_len": 0, "after_wait_secs": 120})
+    );
+    let q = ctl_json(
+        &s,
+        &with(&[
+            "queue",
+            "update",
+            "support",
+            "--no-members",
+            "--no-overflow",
+        ]),
+    );
+    assert_eq!(q["members"], json!([]));
+    assert!(q.get("overflow").is_none(), "{q}");
 
     for del in [
         ["agent", "delete", "1001"],
