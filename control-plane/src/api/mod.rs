@@ -32,6 +32,7 @@ mod live_calls;
 mod nodes;
 mod numbers;
 mod openapi;
+mod queue_live;
 mod queues;
 pub mod records;
 mod registrations;
@@ -151,6 +152,10 @@ pub fn router_with_records<C: Cluster>(
             get(queues::get_one::<C>)
                 .put(queues::update::<C>)
                 .delete(queues::remove::<C>),
+        )
+        .route(
+            &format!("{scoped}/queues/{{id}}/live"),
+            get(queue_live::live::<C>),
         )
         .route(
             &format!("{scoped}/agents"),

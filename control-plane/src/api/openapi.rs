@@ -8,7 +8,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{agents, cluster, error, extensions, hunt_groups, numbers, queues, registrations};
-use super::{live_calls, nodes, records, tenants, tokens, trunks};
+use super::{live_calls, nodes, queue_live, records, tenants, tokens, trunks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,7 @@ use super::{live_calls, nodes, records, tenants, tokens, trunks};
         hunt_groups::list, hunt_groups::create, hunt_groups::get_one, hunt_groups::update,
         hunt_groups::remove,
         queues::list, queues::create, queues::get_one, queues::update, queues::remove,
+        queue_live::live,
         agents::list, agents::create, agents::get_one, agents::update, agents::remove,
         trunks::list, trunks::create, trunks::get_one, trunks::update, trunks::remove,
         live_calls::recording,

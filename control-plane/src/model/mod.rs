@@ -69,8 +69,9 @@ use serde::{Deserialize, Serialize};
 use integrity::{unknown_extension, unknown_hunt_group, unknown_queue};
 
 pub use acd::{
-    Acd, AgentActivity, AgentRuntime, LeaveReason, MAX_CALLER_LEN, MAX_PRIORITY, NO_ANSWER_PAUSE,
-    Offer, OfferFailure, QueueArrival, QueueEntry, QueueExit, QueueRuntime, QueueStats,
+    Acd, AgentActivity, AgentCounts, AgentRuntime, LeaveReason, MAX_CALLER_LEN, MAX_PRIORITY,
+    NO_ANSWER_PAUSE, Offer, OfferFailure, QueueArrival, QueueEntry, QueueExit, QueueKpis,
+    QueueRuntime, QueueStats,
 };
 pub use call_control::{CALL_CONTROL_TTL_MS, CallAction, CallControl};
 pub use calls::{CallSettings, Codec, RecordingPolicy};

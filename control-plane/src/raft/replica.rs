@@ -292,7 +292,8 @@ async fn run_proposer(
     }
 }
 
-/// On the leader, proposes `SweepExpired` when some binding has expired.
+/// On the leader, proposes `SweepExpired` when some binding has expired, and `AcdTick`
+/// when a queue timer is due.
 async fn run_sweeper(replica: Replica, interval: Duration) {
     let mut metrics = replica.raft.metrics();
     let mut tick = tokio::time::interval(interval);
@@ -311,6 +312,15 @@ async fn run_sweeper(replica: Replica, interval: Duration) {
             continue;
         }
         let now = now_ms();
+        if replica.view.read(|s: &State| s.acd_due(now)) {
+            // Queue timers: ring timeouts, wrap-ups, waits, tiers (see model::acd).
+            if let Err(e) = replica
+                .propose(vec![Command::AcdTick { now_ms: now }])
+                .await
+            {
+                tracing::debug!("ACD tick not committed: {e}");
+            }
+        }
         if !replica.view.read(|s: &State| s.has_expired_bindings(now)) {
             continue;
         }

@@ -8,6 +8,7 @@ mod isolation;
 mod leader;
 mod live_calls;
 mod nodes;
+mod queue_live;
 mod records;
 mod trunks;
 
@@ -47,6 +48,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/tenants/acme/queues"),
     ("POST", "/v1/tenants/acme/queues"),
     ("GET", "/v1/tenants/acme/queues/support"),
+    ("GET", "/v1/tenants/acme/queues/support/live"),
     ("PUT", "/v1/tenants/acme/queues/support"),
     ("DELETE", "/v1/tenants/acme/queues/support"),
     ("GET", "/v1/tenants/acme/agents"),

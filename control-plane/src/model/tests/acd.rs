@@ -442,6 +442,21 @@ fn kpi_counters_and_expected_wait() {
     assert_eq!(st.answered_within_service_level, 1, "5 s yes, 30 s no");
     assert_eq!(st.answered_wait_ms, 35_000);
     assert_eq!(st.abandoned, 1);
+    // The KPIs from those counters, at +160 s: d waited 2 s.
+    let k = s.queue_kpis(&id("acme"), &id(Q), T0 + 160_000).unwrap();
+    assert_eq!((k.calls_waiting, k.longest_wait_ms), (1, 2_000));
+    assert_eq!(
+        k.agents,
+        AgentCounts {
+            paused: 2,
+            on_call: 1,
+            ..AgentCounts::default()
+        }
+    );
+    assert_eq!(k.service_level, Some(0.5));
+    assert_eq!(k.asa_ms, Some(17_500));
+    assert_eq!(k.aht_ms, Some(120_000));
+    assert_eq!(k.abandon_rate, Some(1.0 / 3.0));
 }
 
 /// Random ACD traffic on the `center`: every command is applied (refusals included).
@@ -579,6 +594,13 @@ proptest! {
             }
             prop_assert_eq!(replica.apply(&entry), result);
             check_invariants(&s)?;
+            // The leader ticks exactly when a tick would change something.
+            let mut probe = s.clone();
+            let due = probe.acd_due(T0 + now);
+            probe
+                .apply(&Entry { time_ms: T0 + now, command: Command::AcdTick { now_ms: T0 + now } })
+                .expect("tick");
+            prop_assert_eq!(probe.revision() != s.revision(), due);
         }
         prop_assert_eq!(s.snapshot().expect("encode"), replica.snapshot().expect("encode"));
     }

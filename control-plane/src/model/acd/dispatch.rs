@@ -1,0 +1,118 @@
+//! Dispatch: offering waiting callers to eligible agents.
+
+use super::*;
+use crate::model::State;
+use crate::model::id::Id;
+use crate::model::queue::{AgentState, Queue};
+
+impl State {
+    /// After a queue's configuration changed: its members may be new.
+    pub(crate) fn dispatch_queue_of(&mut self, tenant: &Id, now: u64) {
+        self.dispatch_tenant(tenant, now);
+    }
+
+    /// Offers waiting callers of every queue of `tenant` to eligible agents, queue by
+    /// queue in id order, callers in service order.
+    pub(crate) fn dispatch_tenant(&mut self, tenant: &Id, now: u64) {
+        let queues: Vec<Queue> = self.queues(tenant).cloned().collect();
+        for queue in queues {
+            self.dispatch(&queue, now);
+        }
+    }
+
+    fn dispatch(&mut self, queue: &Queue, now: u64) {
+        let tenant = &queue.tenant;
+        let Some(rt) = self.acd.queue_runtime(tenant, &queue.id) else {
+            return;
+        };
+        let waiting: Vec<String> = rt.order.values().cloned().collect();
+        for call_id in waiting {
+            let Some(entry) = self.acd.entry(tenant, &call_id) else {
+                continue;
+            };
+            if entry.offer.is_some() {
+                continue;
+            }
+            let mut candidates = self.candidates(queue, entry, now);
+            if candidates.is_empty() {
+                continue;
+            }
+            if candidates
+                .iter()
+                .any(|c| !entry.declined.contains(&c.extension))
+            {
+                candidates.retain(|c| !entry.declined.contains(&c.extension));
+            }
+            let seq = entry.seq;
+            let last = self
+                .acd
+                .queue_runtime(tenant, &queue.id)
+                .and_then(|rt| rt.last_offered);
+            let agents = strategy::pick(
+                queue.strategy,
+                &candidates,
+                last,
+                queue.members.len(),
+                seq ^ self.acd.offers.rotate_left(32),
+            );
+            self.acd.offers += 1;
+            let offer = self.acd.offers;
+            for agent in &agents {
+                self.agent_rt(tenant, agent, now).activity = AgentActivity::Ringing {
+                    call_id: call_id.clone(),
+                    offer,
+                };
+            }
+            let last_index = agents
+                .last()
+                .and_then(|a| queue.members.iter().position(|m| &m.extension == a));
+            self.queue_rt(tenant, &queue.id).last_offered = last_index;
+            if let Some(e) = self.acd.entries.get_mut(&(tenant.clone(), call_id)) {
+                e.offer = Some(Offer {
+                    seq: offer,
+                    agents,
+                    at_ms: now,
+                });
+            }
+        }
+    }
+
+    /// The members who could be offered `entry` at `now`: presence available, idle, in an
+    /// open tier.
+    pub(crate) fn candidates(
+        &self,
+        queue: &Queue,
+        entry: &QueueEntry,
+        now: u64,
+    ) -> Vec<strategy::Candidate> {
+        let tenant = &queue.tenant;
+        let waited = now.saturating_sub(entry.joined_at_ms);
+        let open_tier = match queue.tier_widen_secs {
+            0 => u64::MAX,
+            secs => waited / (u64::from(secs) * 1000),
+        };
+        queue
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(_, m)| u64::from(m.penalty) <= open_tier)
+            .filter_map(|(index, m)| {
+                let agent = self.agent(tenant, &m.extension)?;
+                let rt = self.acd.agent_runtime(tenant, &m.extension)?;
+                (agent.state == AgentState::Available && rt.activity == AgentActivity::Idle).then(
+                    || strategy::Candidate {
+                        extension: m.extension.clone(),
+                        index,
+                        idle_since_ms: rt.idle_since_ms,
+                        calls_answered: rt.calls_answered,
+                        skill_level: queue
+                            .skill
+                            .as_ref()
+                            .and_then(|s| agent.skills.get(s).copied())
+                            .unwrap_or(0),
+                    },
+                )
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,115 @@
+//! The ACD's timers, advanced only by [`Command::AcdTick`] with the leader's clock.
+
+use super::*;
+use crate::model::State;
+use crate::model::error::CommandError;
+use crate::model::id::Id;
+
+impl State {
+    /// The timers at `now_ms` (the leader's clock, never later than the entry's): wrap-ups
+    /// that ended, offers that rang out, callers past their maximum wait or overflow wait,
+    /// tiers that opened. Returns whether anything changed.
+    pub(crate) fn acd_tick(&mut self, now_ms: u64, entry_time: u64) -> Result<bool, CommandError> {
+        if now_ms > entry_time {
+            return Err(CommandError::TickInFuture {
+                now_ms,
+                entry_time_ms: entry_time,
+            });
+        }
+        let before = self.acd.clone();
+        for rt in self.acd.agents.values_mut() {
+            if let AgentActivity::WrapUp { until_ms } = rt.activity
+                && until_ms <= now_ms
+            {
+                rt.activity = AgentActivity::Idle;
+                rt.idle_since_ms = until_ms;
+            }
+        }
+        let entries: Vec<QueueEntry> = self.acd.entries.values().cloned().collect();
+        for e in entries {
+            let Some(queue) = self
+                .queues
+                .get(&(e.tenant.clone(), e.queue.clone()))
+                .cloned()
+            else {
+                continue;
+            };
+            if let Some(offer) = &e.offer {
+                if offer.at_ms + u64::from(queue.ring_secs) * 1000 <= now_ms {
+                    for agent in &offer.agents {
+                        self.fail_offer(
+                            &e.tenant,
+                            &e.call_id,
+                            agent,
+                            OfferFailure::NoAnswer,
+                            now_ms,
+                        );
+                    }
+                }
+                continue;
+            }
+            if e.exit.is_some() {
+                continue;
+            }
+            let waited = now_ms.saturating_sub(e.joined_at_ms);
+            let exit = match &queue.overflow {
+                Some(o)
+                    if o.after_wait_secs > 0 && waited >= u64::from(o.after_wait_secs) * 1000 =>
+                {
+                    Some(QueueExit::Overflow(o.destination.clone()))
+                }
+                _ if waited >= u64::from(queue.max_wait_secs) * 1000 => Some(QueueExit::Timeout),
+                _ => None,
+            };
+            if let Some(exit) = exit {
+                let rt = self.queue_rt(&e.tenant, &e.queue);
+                rt.order.remove(&(MAX_PRIORITY - e.priority, e.seq));
+                match exit {
+                    QueueExit::Timeout => rt.stats.timed_out += 1,
+                    QueueExit::Overflow(_) => rt.stats.overflowed += 1,
+                }
+                if let Some(stored) = self
+                    .acd
+                    .entries
+                    .get_mut(&(e.tenant.clone(), e.call_id.clone()))
+                {
+                    stored.exit = Some(exit);
+                }
+            }
+        }
+        let tenants: Vec<Id> = self.acd.queues.keys().map(|(t, _)| t.clone()).collect();
+        for tenant in tenants {
+            self.dispatch_tenant(&tenant, now_ms);
+        }
+        Ok(self.acd != before)
+    }
+
+    /// Whether an [`Command::AcdTick`] at `now` would change anything: a wrap-up over, an
+    /// offer rung out, a caller at their maximum or overflow wait, or a caller who could be
+    /// offered now (a tier opened). The leader proposes a tick only then.
+    pub fn acd_due(&self, now: u64) -> bool {
+        let wrap_up_over =
+            self.acd.agents.values().any(
+                |rt| matches!(rt.activity, AgentActivity::WrapUp { until_ms } if until_ms <= now),
+            );
+        wrap_up_over
+            || self.acd.entries.values().any(|e| {
+                let Some(queue) = self.queue(&e.tenant, &e.queue) else {
+                    return false;
+                };
+                let secs = |s: u32| u64::from(s) * 1000;
+                match &e.offer {
+                    Some(offer) => offer.at_ms + secs(queue.ring_secs) <= now,
+                    None if e.exit.is_some() => false,
+                    None => {
+                        let waited = now.saturating_sub(e.joined_at_ms);
+                        waited >= secs(queue.max_wait_secs)
+                            || queue.overflow.as_ref().is_some_and(|o| {
+                                o.after_wait_secs > 0 && waited >= secs(o.after_wait_secs)
+                            })
+                            || !self.candidates(queue, e, now).is_empty()
+                    }
+                }
+            })
+    }
+}
