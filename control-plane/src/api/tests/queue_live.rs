@@ -3,7 +3,6 @@
 
 use serde_json::json;
 
-use crate::cluster::Cluster as _;
 use crate::model::{Command, Id, QueueArrival};
 
 use super::*;
