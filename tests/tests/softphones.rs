@@ -44,6 +44,23 @@ fn registered(node: &Node) -> Vec<String> {
 
 #[test]
 fn two_baresip_phones_talk_through_the_node_with_audio_both_ways() {
+    call_then_hang_up(Side::Caller);
+}
+
+#[test]
+fn the_called_baresip_phone_hangs_up() {
+    call_then_hang_up(Side::Callee);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Caller,
+    Callee,
+}
+
+/// 2000 (440 Hz) calls 2001 (1 kHz, auto-answer); once both have heard three seconds,
+/// `hangs_up` ends the call; then the recordings and the CDR are checked.
+fn call_then_hang_up(hangs_up: Side) {
     let node = node();
     let mut caller = phone(&node, "2000", 440.0, "manual");
     let mut callee = phone(&node, "2001", 1000.0, "auto");
@@ -78,7 +95,11 @@ fn two_baresip_phones_talk_through_the_node_with_audio_both_ways() {
         node.stderr()
     );
 
-    caller
+    let hanger = match hangs_up {
+        Side::Caller => &mut caller,
+        Side::Callee => &mut callee,
+    };
+    hanger
         .command("hangup", "")
         .unwrap_or_else(|e| panic!("hangup: {e}"));
     caller.wait_event("CALL_CLOSED", Duration::from_secs(10));
@@ -120,7 +141,11 @@ fn two_baresip_phones_talk_through_the_node_with_audio_both_ways() {
     assert_eq!(cdr["direction"], "internal", "{cdr}");
     assert_eq!(cdr["caller"], "2000", "{cdr}");
     assert_eq!(cdr["callee"], "2001", "{cdr}");
-    assert_eq!(cdr["hangup_by"], "caller", "{cdr}");
+    let by = match hangs_up {
+        Side::Caller => "caller",
+        Side::Callee => "callee",
+    };
+    assert_eq!(cdr["hangup_by"], by, "{cdr}");
     assert!(cdr["billable_secs"].as_u64().unwrap_or(0) >= 3, "{cdr}");
     // Three seconds at 50 packets/s each way, through the relay.
     for side in ["caller", "callee"] {
