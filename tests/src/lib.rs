@@ -15,6 +15,7 @@ pub mod calls;
 pub mod cluster;
 pub mod deploy;
 pub mod media;
+pub mod softphone;
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
