@@ -858,6 +858,13 @@ fn up_banner(config: &Config, tenant: &DemoTenant, http_addr: SocketAddr) -> Str
         "  Identity               sip:{example}@{}",
         tenant.realm
     );
+    if config.registrar.algorithms.len() > 1 {
+        let _ = writeln!(
+            out,
+            "  Digest                 SHA-256 and MD5 challenges; baresip 1.0 (Debian 12) gives up\n\
+             \x20                        on the SHA-256 one: for it set TONGDAI_REGISTRAR_ALGORITHMS=MD5"
+        );
+    }
     if random {
         let _ = writeln!(
             out,
