@@ -5,6 +5,7 @@ mod acd;
 mod determinism;
 mod drain;
 mod entities;
+mod erlang;
 mod load;
 mod numbers;
 mod registration;
