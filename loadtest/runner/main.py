@@ -183,6 +183,7 @@ def run(args, scenario, binary: Path | None, py: Path | None, plots_note: str) -
                 res = PhaseResult(phase=phase, error=str(e), started=time.time(), ended=time.time())
             results[i] = res
             runner.settle(res, bound_s=scenario.settle_s)
+            sampler.wait_for_sample_after(time.time())
             fill_from_samples(res, sampler.samples)
             log(f"run: phase {phase.index} ({phase.name}): attempted {res.attempted}, succeeded {res.succeeded}, "
                 f"failed {res.failed}, achieved {res.achieved_rate or 0:.1f}/s, setup ms {res.setup_ms()} -> "

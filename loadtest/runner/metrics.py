@@ -89,6 +89,7 @@ class Sampler:
         self.cpu_seconds = cpu_seconds
         self.interval = interval
         self.samples: list[dict] = []
+        self.seen: set[str] = set()  # columns the node exported at least once
         self.first_page: str | None = None
         self.last_page: str | None = None
         self._stop = threading.Event()
@@ -107,7 +108,12 @@ class Sampler:
         row = {"t": t, "ok": text is not None}
         page = parse(text) if text is not None else {}
         for col, (family, label) in SERIES.items():
-            row[col] = pick(page, family, label)
+            v = pick(page, family, label)
+            if v is not None:
+                self.seen.add(col)
+            # A series appears on the page with its first value (a counter's first increment,
+            # a tenant's first call): absent from a page that was read means 0 so far.
+            row[col] = v if v is not None else (0.0 if text is not None else None)
         try:
             row["system_cpu_s"] = self.cpu_seconds()
         except (OSError, ValueError):
@@ -129,7 +135,13 @@ class Sampler:
     def latest(self) -> dict | None:
         return self.samples[-1] if self.samples else None
 
+    def wait_for_sample_after(self, t: float, timeout_s: float = 3.0) -> None:
+        """Until the thread has sampled after epoch t (so a phase's last effects are in)."""
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end and not (self.samples and self.samples[-1]["t"] > t):
+            time.sleep(0.05)
+
     def missing(self) -> list[str]:
-        """Series the node never exported during the run."""
+        """Series the node never exported during the run (their columns read 0)."""
         return [f"{SERIES[c][0]}" + (f'{{{SERIES[c][1][0]}="{SERIES[c][1][1]}"}}' if SERIES[c][1] else "")
-                for c in SERIES if all(s.get(c) is None for s in self.samples if s["ok"])]
+                for c in SERIES if c not in self.seen]

@@ -88,7 +88,7 @@ def main(out: Path) -> int:
     made: list[str] = []
 
     # 1. CPS: calls per second (SIPp caller and the node), registrations per second.
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True)
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(13, 6.5), sharex=True)
     for i, (name, rs) in enumerate(by_phase_role(rows, "uac").items()):
         t, v = rate_series(rs, "created")
         ax1.plot(t, v, color=COLORS[0], lw=1.2, label="SIPp: calls started/s" if i == 0 else None)
@@ -100,7 +100,7 @@ def main(out: Path) -> int:
     t, v = counter_rate(samples, "call_attempts_total")
     ax1.plot(t, v, color=COLORS[1], lw=1, ls="--", label="node: tongdai_call_attempts_total /s")
     ax1.set_ylabel("calls per second")
-    ax1.legend(loc="upper right", fontsize=8)
+    ax1.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax1.grid(alpha=0.3)
     for i, (name, rs) in enumerate(by_phase_role(rows, "register").items()):
         t, v = rate_series(rs, "successful")
@@ -111,7 +111,7 @@ def main(out: Path) -> int:
     t, v = counter_rate(samples, "register_requests_total")
     ax2.plot(t, v, color=COLORS[1], lw=1, ls="--", label="node: REGISTER requests/s (2 per registration)")
     ax2.set_ylabel("registrations per second")
-    ax2.legend(loc="upper right", fontsize=8)
+    ax2.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax2.grid(alpha=0.3)
     for ax in (ax1, ax2):
         shade_phases(ax, phases)
@@ -119,7 +119,7 @@ def main(out: Path) -> int:
     finish(fig, ax2, out, "cps.png", made)
 
     # 2. Active calls.
-    fig, ax = plt.subplots(figsize=(11, 4.2))
+    fig, ax = plt.subplots(figsize=(13, 4.2))
     t, v = gauge(samples, "calls_active")
     ax.plot(t, v, color=COLORS[0], lw=1.5, label="node: tongdai_calls_active")
     t, v = gauge(samples, "media_sessions")
@@ -128,7 +128,7 @@ def main(out: Path) -> int:
         ax.plot([r["t"] for r in rs], [r["current"] for r in rs], color=COLORS[2], lw=1, ls=":",
                 label="SIPp caller: open calls" if i == 0 else None)
     ax.set_ylabel("calls")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     ax.grid(alpha=0.3)
     shade_phases(ax, phases)
     label_phases(ax, phases)
@@ -140,7 +140,7 @@ def main(out: Path) -> int:
               "registration, REGISTER -> 401 -> 200 (ms)")]
     kinds = [k for k in kinds if k[1]]
     if kinds:
-        fig, axes = plt.subplots(len(kinds), 1, figsize=(11, 3.4 * len(kinds) + 0.6), sharex=True, squeeze=False)
+        fig, axes = plt.subplots(len(kinds), 1, figsize=(13, 3.4 * len(kinds) + 0.6), sharex=True, squeeze=False)
         for ax, (_, pts, ylabel) in zip(axes[:, 0], kinds):
             for q, c in (("p50", COLORS[2]), ("p95", COLORS[1]), ("p99", COLORS[3])):
                 by = {}
@@ -156,7 +156,7 @@ def main(out: Path) -> int:
             ax.set_yticklabels([str(t) for t in ticks])
             ax.set_ylim(-0.2, top * 1.6)
             ax.set_ylabel(ylabel)
-            ax.legend(loc="upper right", fontsize=8)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
             ax.grid(alpha=0.3, which="both")
             shade_phases(ax, phases)
         label_phases(axes[0, 0], phases)
@@ -165,7 +165,7 @@ def main(out: Path) -> int:
     # 4. Media relay: packets/s, drops/s, port pairs in use.
     t_pps, v_pps = counter_rate(samples, "media_relayed_packets_total")
     if any(v_pps):
-        fig, ax = plt.subplots(figsize=(11, 4.2))
+        fig, ax = plt.subplots(figsize=(13, 4.2))
         ax.plot(t_pps, v_pps, color=COLORS[0], lw=1.2, label="node: relayed packets/s")
         t, v = counter_rate(samples, "media_dropped_packets_total")
         ax.plot(t, v, color=COLORS[3], lw=1.2, label="node: relay dropped packets/s")
@@ -176,7 +176,7 @@ def main(out: Path) -> int:
         ax2.set_ylabel("port pairs")
         h1, l1 = ax.get_legend_handles_labels()
         h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, loc="upper right", fontsize=8)
+        ax.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8)
         ax.grid(alpha=0.3)
         shade_phases(ax, phases)
         label_phases(ax, phases)

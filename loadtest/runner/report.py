@@ -120,7 +120,8 @@ def render(*, scenario, command: str, started: float, finished: float, system, r
           "machine's (the difference is other work on this shared machine). *settle*: time after the phase "
           "until the node held no call and no media session (bounded by `settle_s`), and calls left then.", ""]
     if missing_series:
-        L += ["Series the node did not export during the run (their columns stay empty): "
+        L += ["Series the node did not export during the run (a counter or a labelled gauge appears with its "
+              "first value, so they count as 0 above; or this build does not have them): "
               + ", ".join(f"`{s}`" for s in missing_series) + ".", ""]
 
     L += ["## Plots", ""]
