@@ -356,12 +356,24 @@ def fill_from_samples(res: PhaseResult, samples: list[dict]) -> None:
     if uac and uac.rows:
         res.peak["sipp_current_calls"] = max(r["current"] for r in uac.rows)
     res.registrations_after = last.get("registrations_active")
-    if res.phase.kind == "long_calls":
-        # Plateau: from when every call is up (ramp + 2 s) to 1 s before the first BYE.
-        p = res.phase
-        a = res.started + p.calls / p.ramp_rate + 2.0
-        b = res.started + p.calls / p.ramp_rate + p.hold_s - 1.0
+    window = plateau(res)
+    if window:
+        a, b, _ = window
         win = [s for s in inside if a <= s["t"] <= b and s.get("media_relayed_packets_total") is not None]
         if len(win) >= 2 and win[-1]["t"] > win[0]["t"]:
             res.plateau_pps = ((win[-1]["media_relayed_packets_total"] - win[0]["media_relayed_packets_total"])
                                / (win[-1]["t"] - win[0]["t"]))
+
+
+def plateau(res: PhaseResult) -> tuple[float, float, float] | None:
+    """(start, end, calls streaming) of the window in which the media load is steady, for
+    phases with RTP: long calls from every call up (ramp + 2 s) to 1 s before the first BYE;
+    a media burst from when the first calls end (hold + 2 s) to 1 s before the last start."""
+    p = res.phase
+    if p.kind == "long_calls":
+        ramp = p.calls / p.ramp_rate
+        return res.started + ramp + 2.0, res.started + ramp + p.hold_s - 1.0, float(p.calls)
+    if p.kind == "call_burst" and p.media:
+        a, b = res.started + p.hold_ms / 1000 + 2.0, res.started + p.duration_s - 1.0
+        return (a, b, p.rate * p.hold_ms / 1000) if b - a >= 2.0 else None
+    return None

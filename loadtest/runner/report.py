@@ -12,7 +12,7 @@ from bench.report import machine
 
 from . import sipp
 from .metrics import COLUMNS
-from .phases import PhaseResult
+from .phases import PhaseResult, plateau
 
 PLOTS = [
     ("cps.png", "Calls and registrations per second"),
@@ -59,9 +59,10 @@ def phase_rows(results: list[PhaseResult]) -> list[str]:
 
 
 def _pps(r: PhaseResult) -> str:
-    if r.plateau_pps is None:
+    window = plateau(r)
+    if r.plateau_pps is None or window is None:
         return "—"
-    return f"{r.plateau_pps:.0f} (expected {100 * r.phase.calls})"
+    return f"{r.plateau_pps:.0f} (expected {100 * window[2]:.0f})"
 
 
 def node_rows(results: list[PhaseResult]) -> list[str]:
@@ -111,9 +112,10 @@ def render(*, scenario, command: str, started: float, finished: float, system, r
     L += ["### What the node counted (from `/metrics`, increase over each phase)", ""]
     L += node_rows(results)
     L += ["",
-          "*relay packets/s (plateau)*: `tongdai_media_relayed_packets_total` over the long-calls plateau (every "
-          "call up, none ending): each call carries 50 packets/s each way, so a call adds 100 relayed packets/s "
-          "(expected: calls x 100). *answered* counts a call when its CDR is durable, so a phase may count some "
+          "*relay packets/s (plateau)*: the increase of `tongdai_media_relayed_packets_total` per second while "
+          "the media load is steady (long calls: every call up, none ending; a burst with media: from the end "
+          "of the first calls to the last start, about rate x hold calls streaming); each call carries 50 "
+          "packets/s each way, so a call adds 100 relayed packets/s (expected: calls streaming x 100). *answered* counts a call when its CDR is durable, so a phase may count some "
           "of the previous phase's calls. Counters are taken from a second before the phase to the end of its "
           "settle time. *system cores*: CPU of the `tongdai` process over the "
           "phase / wall time (local cluster only); *SIPp cores*: the SIPp processes'; *machine cores*: the whole "
