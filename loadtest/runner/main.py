@@ -176,6 +176,7 @@ def run(args, scenario, binary: Path | None, py: Path | None, plots_note: str) -
                 log(f"run: phase {phase.index} ({phase.name}) skipped: {results[i].skipped}")
                 continue
             log(f"run: phase {phase.index} ({phase.name}): {phase.describe()}")
+            results[i].skipped = "interrupted while it ran"
             slug = f"{phase.index}-{phase.kind}"
             try:
                 res = runner.run(phase, slug)

@@ -104,8 +104,8 @@ def render(*, scenario, command: str, started: float, finished: float, system, r
           "off) or at the far end, whichever is more; *CPS achieved*: completed calls (registrations) per second "
           "of the period they were started (SIPp's elapsed time minus the hold); *setup time*: INVITE sent -> "
           "200 OK received at the caller (register storm: first REGISTER sent -> 200 OK, across the 401 "
-          "challenge), nearest-rank percentiles over every completed call, SIPp's clock (1 ms resolution: "
-          "0 means under 1 ms); *peak active calls*: the node's `tongdai_calls_active` sampled every second, "
+          "challenge), nearest-rank percentiles over every completed call, SIPp's clock (1 ms resolution, "
+          "but it advances in steps of a few ms with its event loop: 0 means under one step); *peak active calls*: the node's `tongdai_calls_active` sampled every second, "
           "and SIPp's caller-side open calls; *errors*: SIPp's failure causes and the status codes of the "
           "unexpected replies, the node's refusals (`tongdai_calls_rejected_total`), 5xx it sent, packets its "
           "relay dropped.", ""]
