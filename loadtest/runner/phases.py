@@ -367,13 +367,18 @@ def fill_from_samples(res: PhaseResult, samples: list[dict]) -> None:
 
 def plateau(res: PhaseResult) -> tuple[float, float, float] | None:
     """(start, end, calls streaming) of the window in which the media load is steady, for
-    phases with RTP: long calls from every call up (ramp + 2 s) to 1 s before the first BYE;
-    a media burst from when the first calls end (hold + 2 s) to 1 s before the last start."""
+    phases with RTP: long calls from every call up (ramp + 4 s) to 1 s before the first BYE (hold_s);
+    a media burst from when the first calls end (hold + 4 s) to 1 s before the last start."""
     p = res.phase
+    # SIPp starts a second or two after the phase (the far end binds first), so the window
+    # starts late enough for that and ends early enough for the clocks' slack.
     if p.kind == "long_calls":
         ramp = p.calls / p.ramp_rate
-        return res.started + ramp + 2.0, res.started + ramp + p.hold_s - 1.0, float(p.calls)
-    if p.kind == "call_burst" and p.media:
-        a, b = res.started + p.hold_ms / 1000 + 2.0, res.started + p.duration_s - 1.0
-        return (a, b, p.rate * p.hold_ms / 1000) if b - a >= 2.0 else None
-    return None
+        # The first call ends hold_s after it started, i.e. hold_s (and a bit) into the phase.
+        a, b, streaming = res.started + ramp + 4.0, res.started + p.hold_s - 1.0, float(p.calls)
+    elif p.kind == "call_burst" and p.media:
+        a, b = res.started + p.hold_ms / 1000 + 4.0, res.started + p.duration_s - 1.0
+        streaming = p.rate * p.hold_ms / 1000
+    else:
+        return None
+    return (a, b, streaming) if b - a >= 2.0 else None
