@@ -8,7 +8,10 @@ use tongdai_tests::{TempDir, require_tool, workspace_root};
 
 #[test]
 fn loadtest_runner_self_test_passes() {
-    let python = require_tool("python3", "apt-get install -y python3 (3.11 or newer: tomllib)");
+    let python = require_tool(
+        "python3",
+        "apt-get install -y python3 (3.11 or newer: tomllib)",
+    );
     let out = Command::new(python)
         .arg(workspace_root().join("loadtest/run"))
         .arg("--self-test")
@@ -26,7 +29,13 @@ fn loadtest_runner_self_test_passes() {
     let report = String::from_utf8_lossy(&out.stderr);
     let ran: usize = report
         .lines()
-        .find_map(|l| l.strip_prefix("Ran ")?.split_whitespace().next()?.parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("Ran ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
         .expect("unittest's 'Ran N tests' line");
     assert!(ran >= 10, "only {ran} runner tests ran:\n{report}");
 }
