@@ -151,7 +151,8 @@ def main(out: Path) -> int:
                             label=q if i == 0 else None)
             ax.set_yscale("symlog", linthresh=1.0)
             top = max([s[q] for s in pts for q in ("p50", "p95", "p99") if s[q] is not None] + [1.0])
-            ticks = [t for t in (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000) if t <= top * 1.5]
+            steps = (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+            ticks = [t for t in steps if t <= top * 1.5]
             ax.set_yticks(ticks)
             ax.set_yticklabels([str(t) for t in ticks])
             ax.set_ylim(-0.2, top * 1.6)
