@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what the loadtest benchmarks need on a Debian/Ubuntu machine and builds
 # tongdai in release mode. Idempotent: packages already present are not reinstalled,
-# cargo rebuilds only what changed.
+# cargo rebuilds only what changed. Also sets up target/loadtest-venv (matplotlib from
+# PyPI), which loadtest/run uses for its PNG plots and nothing else.
 #
-#   loadtest/install.sh             # packages + `cargo build --release -p tongdai-node`
-#   loadtest/install.sh --no-build  # packages only (e.g. a Kamailio-only run)
+#   loadtest/install.sh             # packages + venv + `cargo build --release -p tongdai-node`
+#   loadtest/install.sh --no-build  # packages + venv only (e.g. a Kamailio-only run)
 set -euo pipefail
 
 build=1
@@ -57,6 +58,20 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet kamailio 
   echo "install.sh: note: the system kamailio service is running; the benchmark does not use it" \
        "but it shares the CPU. Stop it with 'systemctl stop kamailio' for clean numbers." >&2
 fi
+
+# loadtest/run draws its plots with matplotlib in a virtualenv of its own (the runners
+# themselves are Python standard library only).
+venv="$repo_root/target/loadtest-venv"
+if ! "$venv/bin/python" -c "import matplotlib" >/dev/null 2>&1; then
+  if ! python3 -c "import ensurepip, venv" >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get install -y --no-install-recommends python3-venv
+  fi
+  echo "install.sh: creating $venv with matplotlib (for loadtest/run's plots)"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet matplotlib
+fi
+echo "install.sh: matplotlib: $("$venv/bin/python" -c 'import matplotlib; print(matplotlib.__version__)')"
 
 echo "install.sh: sipp: $(sipp -v 2>&1 | grep -o 'SIPp v[^ ]*' | head -1)"
 echo "install.sh: kamailio: $(kamailio -v 2>&1 | head -1)"

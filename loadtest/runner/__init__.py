@@ -1,0 +1,1 @@
+"""loadtest/run: the scenario-driven load-test runner (see main.py)."""
