@@ -18,6 +18,7 @@
 //! what a replica serves over QUIC: Raft RPCs from peers, proposals and watch streams
 //! ([`wire`]) from nodes.
 
+pub mod acd_metrics;
 pub mod api;
 pub mod batch;
 pub mod cluster;

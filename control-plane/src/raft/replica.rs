@@ -144,6 +144,7 @@ impl Replica {
             proposals,
         };
         tokio::spawn(run_sweeper(replica.clone(), settings.sweep_interval));
+        tokio::spawn(crate::acd_metrics::run(replica.view.clone()));
         Ok(replica)
     }
 
