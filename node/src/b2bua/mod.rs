@@ -287,8 +287,8 @@ impl B2bua {
     }
 
     /// The trunk a request from `source` belongs to: the trunk trusting the source, else
-    /// a registering trunk without trusted sources whose carrier (its address) sent it,
-    /// told apart by the Request-URI user when several share the address.
+    /// a registering trunk without trusted sources whose address (`IP:port`, resolved)
+    /// is the source, told apart by the Request-URI user when several share it.
     fn trunk_of(
         &self,
         source: SocketAddr,

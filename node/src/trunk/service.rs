@@ -4,7 +4,7 @@
 //! ([`StatusBoard`]) and the carriers' addresses for recognising their calls.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -34,8 +34,8 @@ enum Input {
     Stop,
 }
 
-/// A trunk whose calls are recognised by their source: registered, without trusted
-/// sources, its address resolved to this IP.
+/// A trunk whose calls are recognised by their source: registering, without trusted
+/// sources, its address resolved to this `IP:port`.
 #[derive(Debug, Clone)]
 struct Carrier {
     key: TrunkKey,
@@ -51,7 +51,7 @@ pub struct TrunkRegistrations {
     rx: Mutex<Option<mpsc::UnboundedReceiver<Input>>>,
     /// Client transactions of our REGISTERs, to their machine.
     transactions: Mutex<HashMap<TransactionKey, u64>>,
-    carriers: RwLock<HashMap<IpAddr, Vec<Carrier>>>,
+    carriers: RwLock<HashMap<SocketAddr, Vec<Carrier>>>,
     board: StatusBoard,
     /// True once [`Self::stop_all`] has finished every registration.
     stopped: watch::Sender<bool>,
@@ -154,16 +154,17 @@ impl TrunkRegistrations {
     }
 
     /// The registering trunk whose carrier sent from `source`: among trunks with a
-    /// registration and no trusted sources, the one whose address resolved to the
-    /// source's IP; when several share that IP, the one whose registration username is
-    /// `request_user` (we register `sip:username@node` as Contact). `None` otherwise.
+    /// registration and no trusted sources, the one whose address resolved to exactly
+    /// `source` (`IP:port`); when several share it (tenants with accounts at the same
+    /// carrier), the one whose registration username is `request_user` (we register
+    /// `sip:username@node` as Contact). `None` otherwise.
     pub fn trunk_for_carrier(
         &self,
         source: SocketAddr,
         request_user: Option<&str>,
     ) -> Option<TrunkKey> {
         let carriers = self.carriers.read();
-        let found = carriers.get(&source.ip().to_canonical())?;
+        let found = carriers.get(&SocketAddr::new(source.ip().to_canonical(), source.port()))?;
         match found.as_slice() {
             [only] => Some(only.key.clone()),
             several => several
@@ -427,7 +428,7 @@ impl Shell {
 
     /// Rebuilds the carriers' addresses whose calls count as their trunk's.
     fn index_carriers(&self) {
-        let mut index: HashMap<IpAddr, Vec<Carrier>> = HashMap::new();
+        let mut index: HashMap<SocketAddr, Vec<Carrier>> = HashMap::new();
         for (key, d) in &self.desired {
             if !d.trunk.trusted_sources.is_empty() {
                 continue;
@@ -437,7 +438,10 @@ impl Shell {
             };
             let params = slot.machine.params();
             index
-                .entry(params.registrar.addr.ip().to_canonical())
+                .entry(SocketAddr::new(
+                    params.registrar.addr.ip().to_canonical(),
+                    params.registrar.addr.port(),
+                ))
                 .or_default()
                 .push(Carrier {
                     key: key.clone(),
