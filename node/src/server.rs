@@ -283,13 +283,13 @@ impl SipCore {
                     }
                 }
                 Event::Response { key, response } => {
-                    let response = match self.trunks.get() {
-                        Some(t) if t.owns(&key) => {
-                            t.on_response(&key, response);
-                            continue;
-                        }
-                        _ => response,
-                    };
+                    // A trunk registration's REGISTER, else a call's request.
+                    if let Some(trunks) = self.trunks.get()
+                        && trunks.owns(&key)
+                    {
+                        trunks.on_response(&key, response);
+                        continue;
+                    }
                     if let Some(b2b) = self.b2bua.get() {
                         b2b.on_response(key, response);
                     }
