@@ -16,3 +16,4 @@ pub mod replica;
 pub mod server;
 pub mod sip;
 pub mod telemetry;
+pub mod trunk;

@@ -496,7 +496,10 @@ async fn run_node(
     mut signals: ShutdownSignals,
     banner_extra: Option<String>,
 ) -> anyhow::Result<()> {
-    let http = HttpServer::bind(config.http.listen, metrics, health.clone()).await?;
+    let trunk_status = tongdai_node::trunk::StatusBoard::new();
+    let http = HttpServer::bind(config.http.listen, metrics, health.clone())
+        .await?
+        .with_routes(tongdai_node::trunk::status::router(trunk_status.clone()));
     let http_addr = http.local_addr();
     let (stop_http, http_stopped) = oneshot::channel::<()>();
     let http_task = tokio::spawn(http.serve(async {
@@ -505,7 +508,7 @@ async fn run_node(
     tracing::info!(
         node = %config.node.name,
         %http_addr,
-        "HTTP endpoint listening: /metrics, /healthz, /livez"
+        "HTTP endpoint listening: /metrics, /healthz, /livez, /trunks/registrations"
     );
 
     // The control plane: credentials and registrations come from its watch stream.
@@ -596,7 +599,7 @@ async fn run_node(
         }
     };
 
-    let result = server::run(config, store, health, shutdown).await;
+    let result = server::run(config, store, health, trunk_status, shutdown).await;
 
     announce.abort();
     watch.abort();

@@ -23,6 +23,7 @@ use crate::sip::transport::{
 };
 use crate::sip::{HeaderName, Message, Method, Request, Response, SipHeaders, validate_request};
 use crate::telemetry::{self, AuthFailureReason, Health};
+use crate::trunk::{StatusBoard, TrunkRegistrations};
 
 /// Methods this node takes; others get 405 (known) or 501 (unknown).
 pub const ALLOWED_METHODS: &str = "INVITE, ACK, BYE, CANCEL, OPTIONS, UPDATE, INFO, REGISTER";
@@ -42,6 +43,8 @@ pub struct SipCore {
     timers_changed: Notify,
     /// The calls; absent on a node without a media engine (INVITE gets 503).
     b2bua: std::sync::OnceLock<Arc<B2bua>>,
+    /// The trunks' registrations with their carriers, once started.
+    trunks: std::sync::OnceLock<Arc<TrunkRegistrations>>,
 }
 
 /// What authenticating a phone's INVITE gave.
@@ -70,6 +73,7 @@ impl SipCore {
             out,
             timers_changed: Notify::new(),
             b2bua: std::sync::OnceLock::new(),
+            trunks: std::sync::OnceLock::new(),
         }
     }
 
@@ -81,6 +85,15 @@ impl SipCore {
 
     pub fn b2bua(&self) -> Option<&Arc<B2bua>> {
         self.b2bua.get()
+    }
+
+    /// Sends and feeds the trunks' REGISTERs through this core.
+    pub fn attach_trunks(&self, trunks: Arc<TrunkRegistrations>) {
+        let _ = self.trunks.set(trunks);
+    }
+
+    pub fn trunks(&self) -> Option<&Arc<TrunkRegistrations>> {
+        self.trunks.get()
     }
 
     pub fn server_header(&self) -> String {
@@ -270,18 +283,37 @@ impl SipCore {
                     }
                 }
                 Event::Response { key, response } => {
+                    // A trunk registration's REGISTER, else a call's request.
+                    if let Some(trunks) = self.trunks.get()
+                        && trunks.owns(&key)
+                    {
+                        trunks.on_response(&key, response);
+                        continue;
+                    }
                     if let Some(b2b) = self.b2bua.get() {
                         b2b.on_response(key, response);
                     }
                 }
-                Event::Timeout { key } | Event::TransportError { key } => {
-                    tracing::debug!(%key, "transaction failed");
-                    if let Some(b2b) = self.b2bua.get() {
-                        b2b.on_transaction_failed(key);
-                    }
-                }
+                Event::Timeout { key } => self.transaction_failed(key, true),
+                Event::TransportError { key } => self.transaction_failed(key, false),
                 Event::Terminated { .. } => {}
             }
+        }
+    }
+
+    /// A client transaction timed out (`timeout`) or could not be sent: tells whoever
+    /// started it, a trunk registration or a call.
+    fn transaction_failed(&self, key: TransactionKey, timeout: bool) {
+        tracing::debug!(%key, "transaction failed");
+        if self
+            .trunks
+            .get()
+            .is_some_and(|t| t.on_failed(&key, timeout))
+        {
+            return;
+        }
+        if let Some(b2b) = self.b2bua.get() {
+            b2b.on_transaction_failed(key);
         }
     }
 
@@ -534,6 +566,7 @@ pub async fn run(
     config: Config,
     store: ClusterStore,
     health: Health,
+    trunk_status: StatusBoard,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -567,6 +600,7 @@ pub async fn run(
     // Replies, retransmissions and timer-driven sends all leave from the first socket.
     let out = Outbound::new(udp_sockets.first().cloned());
     let cache = store.client().cache().clone();
+    let store_cache = cache.clone();
     let cluster_client = store.client().clone();
     let core = Arc::new(build_core(&config, store, out.clone()));
     let sip_addr = udp_addr
@@ -598,6 +632,10 @@ pub async fn run(
         Some(cdr_writer),
     );
     core.attach_b2bua(b2bua.clone());
+    // Every node registers each trunk that wants it from its own address.
+    let trunks = TrunkRegistrations::new(trunk_status);
+    core.attach_trunks(trunks.clone());
+    trunks.start(&core, store_cache.clone(), advertise);
     let load_reporter = crate::cluster::spawn_load_reporter(
         cluster_client,
         config.node.name.clone(),
@@ -659,6 +697,8 @@ pub async fn run(
     // Drain: no new calls (503 + Retry-After); live calls go on until they end or the
     // grace period is over, then the rest are hung up with BYEs both ways.
     b2bua.drain();
+    // The carriers stop sending calls here: our bindings go (REGISTER with Expires: 0).
+    trunks.stop_all();
     let grace = Duration::from_secs(config.calls.drain_grace_secs);
     if b2bua.active_calls() > 0 {
         tracing::info!(
@@ -675,6 +715,12 @@ pub async fn run(
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while b2bua.active_calls() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if tokio::time::timeout(Duration::from_secs(5), trunks.stopped())
+        .await
+        .is_err()
+    {
+        tracing::warn!("trunk registrations not all removed within 5 s");
     }
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}

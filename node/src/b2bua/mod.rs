@@ -286,9 +286,22 @@ impl B2bua {
         self.core.get().and_then(Weak::upgrade)
     }
 
-    /// The trunk `source` is a trusted address of, if any.
-    fn trunk_of(&self, source: SocketAddr) -> Option<tongdai_control_plane::model::Trunk> {
-        self.cache.trunk_for_source(source)
+    /// The trunk a request from `source` belongs to: the trunk trusting the source, else
+    /// a registering trunk without trusted sources whose address (`IP:port`, resolved)
+    /// is the source, told apart by the Request-URI user when several share it.
+    fn trunk_of(
+        &self,
+        source: SocketAddr,
+        request_user: Option<&str>,
+    ) -> Option<tongdai_control_plane::model::Trunk> {
+        if let Some(trunk) = self.cache.trunk_for_source(source) {
+            return Some(trunk);
+        }
+        let (tenant, id) = self
+            .core()?
+            .trunks()?
+            .trunk_for_carrier(source, request_user)?;
+        self.cache.trunk(&tenant, &id)
     }
 
     /// Whether a trunk carries as many calls as it may.
@@ -320,5 +333,24 @@ impl B2bua {
                 calls.remove(&key);
             }
         }
+    }
+}
+
+/// The number a trunk's call asks for. A carrier that calls the Contact we registered
+/// (`sip:username@node`) names the account in the Request-URI, and the number in To;
+/// any other Request-URI user is the number.
+pub(crate) fn dialled_from_trunk(
+    invite: &Request,
+    trunk: &tongdai_control_plane::model::Trunk,
+    request_user: String,
+) -> String {
+    use crate::sip::SipHeaders;
+    match &trunk.registration {
+        Some(reg) if reg.username == request_user => invite
+            .hdr_to()
+            .ok()
+            .and_then(|to| to.uri.user_unescaped())
+            .unwrap_or(request_user),
+        _ => request_user,
     }
 }

@@ -337,6 +337,11 @@ impl Cache {
         sum
     }
 
+    /// Every tenant's trunks, in no order (the trunk registrations reconcile against it).
+    pub fn all_trunks(&self) -> Vec<Trunk> {
+        self.inner.read().trunks.values().cloned().collect()
+    }
+
     /// A tenant's trunks, in id order.
     pub fn trunks(&self, tenant: &Id) -> Vec<Trunk> {
         let inner = self.inner.read();

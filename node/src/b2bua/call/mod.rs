@@ -244,8 +244,10 @@ impl Call {
         if invite.max_forwards().ok().flatten() == Some(0) {
             return Err(reject(483, "Too Many Hops"));
         }
-        let caller = match self.b2b.trunk_of(self.a.peer.addr) {
+        let mut dialled = invite.uri.user_unescaped().unwrap_or_default();
+        let caller = match self.b2b.trunk_of(self.a.peer.addr, Some(&dialled)) {
             Some(trunk) => {
+                dialled = crate::b2bua::dialled_from_trunk(invite, &trunk, dialled);
                 if self.b2b.trunk_full(&trunk) {
                     return Err(reject(503, "Trunk at its call limit"));
                 }
@@ -267,7 +269,6 @@ impl Call {
                 }
             },
         };
-        let dialled = invite.uri.user_unescaped().unwrap_or_default();
         let presented = presented_identity(invite);
         let tenant_name = caller.tenant().to_string();
         crate::cdr::metrics::call_attempt(&tenant_name);
