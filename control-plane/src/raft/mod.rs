@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Command, CommandError, Outcome};
 
+pub mod metrics;
 pub mod network;
 mod replica;
 pub mod store;
@@ -20,6 +21,7 @@ pub mod store;
 #[cfg(test)]
 mod tests;
 
+pub use metrics::RaftGauges;
 pub use replica::{RaftSettings, Replica, StartError};
 
 /// A replica's id in the Raft group.

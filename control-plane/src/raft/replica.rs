@@ -10,10 +10,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
 use openraft::{ChangeMembers, RaftNetworkFactory, ServerState, SnapshotPolicy};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 
 use super::store::{self, OpenError, SmView};
-use super::{Member, NodeId, Proposal, Raft, TypeConfig};
+use super::{Member, NodeId, Proposal, Raft, RaftGauges, TypeConfig};
 use crate::batch::next_batch;
 use crate::cluster::{Cluster, ClusterError, ClusterStatus};
 use crate::model::{Command, CommandError, Outcome, State};
@@ -105,6 +105,7 @@ pub struct Replica {
     raft: Raft,
     view: SmView,
     proposals: mpsc::Sender<Pending>,
+    gauges: watch::Receiver<RaftGauges>,
 }
 
 impl std::fmt::Debug for Replica {
@@ -127,9 +128,12 @@ impl Replica {
     {
         let (log, sm) = store::open(dir).await?;
         let view = sm.view();
+        let committed = log.committed();
         let raft = Raft::new(id, settings.openraft_config()?, network, log, sm)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
+        let (gauges_tx, gauges) = watch::channel(RaftGauges::default());
+        tokio::spawn(super::metrics::run(raft.metrics(), committed, gauges_tx));
         let (proposals, rx) = mpsc::channel(65_536);
         tokio::spawn(run_proposer(
             raft.clone(),
@@ -142,6 +146,7 @@ impl Replica {
             raft,
             view,
             proposals,
+            gauges,
         };
         tokio::spawn(run_sweeper(replica.clone(), settings.sweep_interval));
         tokio::spawn(crate::acd_metrics::run(replica.view.clone()));
@@ -158,6 +163,12 @@ impl Replica {
 
     pub fn view(&self) -> &SmView {
         &self.view
+    }
+
+    /// The Raft gauges this replica exports (`tongdai_control_plane_is_leader`, ...),
+    /// as last published.
+    pub fn gauges(&self) -> watch::Receiver<RaftGauges> {
+        self.gauges.clone()
     }
 
     /// Waits until some replica is known as leader, up to `timeout`.

@@ -173,6 +173,16 @@ impl Admission {
                 published_quota: None,
             });
         if calls.published_quota != Some(quotas.max_concurrent_calls) {
+            if calls.published_quota.is_none() {
+                // The refusal counter exists from 0 on, so Prometheus' increase() sees
+                // the tenant's first refusal (a series born at 1 shows no increase).
+                metrics::counter!(
+                    crate::cdr::metrics::CALLS_REJECTED_TOTAL,
+                    "tenant" => tenant.to_string(),
+                    "reason" => "quota"
+                )
+                .increment(0);
+            }
             calls.published_quota = Some(quotas.max_concurrent_calls);
             metrics::gauge!("tongdai_tenant_quota_calls", "tenant" => tenant.to_string())
                 .set(f64::from(quotas.max_concurrent_calls));
@@ -476,6 +486,27 @@ mod tests {
         assert_eq!(a.load(clock.at(1500)), []);
         assert_eq!(admitted(&mut a, &q, o, clock.at(1500), 2), 0);
         assert_eq!(admitted(&mut a, &q, o, clock.at(2000), 2), 1);
+    }
+
+    #[test]
+    fn a_tenant_first_seen_exports_its_quota_and_a_refusal_count_from_zero() {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            let mut a = Admission::new();
+            let none = OthersLoad::default();
+            a.admit(&acme(), &quotas(3, 10), none, Instant::now())
+                .expect("admitted");
+        });
+        let text = handle.render();
+        assert!(
+            text.contains("tongdai_tenant_quota_calls{tenant=\"acme\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("tongdai_calls_rejected_total{tenant=\"acme\",reason=\"quota\"} 0\n"),
+            "{text}"
+        );
     }
 
     #[test]

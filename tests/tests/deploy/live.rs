@@ -1,27 +1,46 @@
 //! The dashboards and alert rules against a live cluster: a real Prometheus scrapes 3
-//! `tongdai control-plane` replicas, a `tongdai node` under SIPp REGISTER load and a
-//! `tongdai media` relaying a call; every dashboard query and every alert's inputs must
-//! return data through Prometheus' HTTP API, and every rule must evaluate without error.
-//! Queries on metrics tongdai does not export yet (`PENDING_METRICS`) are skipped and
-//! counted.
+//! `tongdai control-plane` replicas, a `tongdai node` under SIPp REGISTER load that also
+//! carries SIPp calls (one answered and ended, one up while Prometheus is queried, one
+//! refused over the tenant's concurrent-call quota) and a `tongdai media` relaying a
+//! call; every dashboard query and every alert's inputs must return data through
+//! Prometheus' HTTP API, and every rule must evaluate without error. Queries on metrics
+//! tongdai does not export yet (`PENDING_METRICS`) are skipped and counted.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tongdai_tests::cluster::Cluster;
+use tongdai_tests::calls::{Sipp, SippPhone, free_udp_port, ulaw_tone};
+use tongdai_tests::cluster::{Cluster, NodeProc};
 use tongdai_tests::deploy::{dashboard_queries, metric_names, plain_promql, yaml_file};
 use tongdai_tests::media::{MediaProc, Phone, call};
 use tongdai_tests::{
-    ChildGuard, TempDir, free_tcp_port, http_request, require_tool, run_sipp, sipp_users,
-    wait_until, workspace_root,
+    ChildGuard, SippRun, TempDir, free_tcp_port, http_get, http_request, require_tool, run_sipp,
+    sipp_users, wait_until, workspace_root,
 };
 
 use super::*;
 
 const TENANT: &str = "acme";
+/// Extensions 10000.. registered by the REGISTER load.
 const USERS: u32 = 40;
+/// Extensions for the calls, outside the REGISTER load (whose bindings point at a SIPp
+/// that has exited): a phone that answers, a caller, and a caller over the quota.
+const CALLEE: u32 = 10_100;
+const CALLER: u32 = 10_101;
+const OVER_QUOTA: u32 = 10_102;
+/// The tenant's `max_concurrent_calls`: one call up, the next one is refused.
+const MAX_CALLS: u32 = 1;
+/// How long the call that is up while Prometheus is queried lasts: longer than the
+/// queries take (a few seconds; they return data at 0 calls too, but the ratios of
+/// active calls to the quota are then 0).
+const LIVE_CALL: Duration = Duration::from_secs(20);
+/// Alerts whose condition the calls meet: their expression must return data, not only
+/// their inputs (the refusal fires TongdaiTenantAtQuota; TongdaiTenantNearQuota stays
+/// pending, its `for:` being longer than the test).
+const ALERTS_MET: &[&str] = &["TongdaiTenantAtQuota", "TongdaiTenantNearQuota"];
 
 fn password(ext: u32) -> String {
     format!("pw-{ext}-secret")
@@ -81,6 +100,20 @@ impl Prometheus {
             http_request(addr, "GET", "/-/ready", "", None).is_some_and(|(c, _)| c == 200)
         });
         assert!(ready, "prometheus not ready:\n{}", prometheus.log());
+        // Its first scrapes come a few seconds after it is ready (target discovery is
+        // throttled): wait for them, so the traffic's counters are seen from before it
+        // (a counter first seen at 1 shows no increase).
+        let targets = replicas.len() + nodes.len();
+        let scraping = wait_until(Duration::from_secs(30), || {
+            prometheus
+                .query("up == 1")
+                .is_ok_and(|r| r.len() == targets)
+        });
+        assert!(
+            scraping,
+            "prometheus does not scrape all {targets} targets:\n{}",
+            prometheus.log()
+        );
         prometheus
     }
 
@@ -122,11 +155,11 @@ fn provision(cluster: &Cluster) {
         "POST",
         "/v1/tenants",
         Some(&format!(
-            r#"{{"id":"{TENANT}","name":"ACME","quotas":{{"max_concurrent_calls":100,"max_call_attempts_per_sec":100,"max_registrations":1000}}}}"#
+            r#"{{"id":"{TENANT}","name":"ACME","quotas":{{"max_concurrent_calls":{MAX_CALLS},"max_call_attempts_per_sec":100,"max_registrations":1000}}}}"#
         )),
     );
     assert_eq!(code, 201, "create tenant: {body}");
-    for ext in 10_000..10_000 + USERS {
+    for ext in (10_000..10_000 + USERS).chain([CALLEE, CALLER, OVER_QUOTA]) {
         let (code, body) = cluster.api(
             "POST",
             &format!("/v1/tenants/{TENANT}/extensions"),
@@ -169,6 +202,91 @@ fn relay_a_call(media: &MediaProc) {
     assert!((200..300).contains(&code), "end the session: {code} {body}");
 }
 
+/// A series' value in a process' `/metrics` (`name{labels}` as exported).
+fn scraped(addr: SocketAddr, series: &str) -> Option<f64> {
+    let (_, body) = http_get(addr, "/metrics")?;
+    body.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        let (name, value) = l.rsplit_once(' ')?;
+        (name == series).then(|| value.parse().ok()).flatten()
+    })
+}
+
+/// SIPp injection line for extension `ext` dialling `dialled`.
+fn caller(ext: u32, dialled: u32) -> Vec<String> {
+    sipp_users(ext, 1, password, TENANT)
+        .into_iter()
+        .map(|line| format!("{line};{dialled}"))
+        .collect()
+}
+
+/// A call from `from` to the callee that streams a tone for `length`, then hangs up.
+fn call_to_callee(node: &NodeProc, from: u32, length: Duration) -> Sipp {
+    Sipp::new("call_uac.xml")
+        .target(node.sip)
+        .users(caller(from, CALLEE))
+        .duration(length)
+        .file("caller.ulaw", ulaw_tone(440.0, 5.0))
+        .timeout(length + Duration::from_secs(20))
+}
+
+/// The calls still going once [`place_calls`] returns.
+struct Calls {
+    /// The callee's SIPp: answers two calls, then exits.
+    callee: SippPhone,
+    /// The call up while Prometheus is queried (SIPp in a thread).
+    live: JoinHandle<SippRun>,
+}
+
+/// The traffic of the call panels and alerts, on a tenant whose quota is one call: a
+/// call answered and ended (attempts, answered, billable seconds), a call left up
+/// (active calls, the quota in use) and a call refused over the quota
+/// (`tongdai_calls_rejected_total{reason="quota"}`).
+fn place_calls(node: &NodeProc) -> Calls {
+    let port = free_udp_port();
+    let registered = Sipp::new("register_auth.xml")
+        .target(node.sip)
+        .port(port)
+        .users(sipp_users(CALLEE, 1, password, TENANT))
+        .run();
+    assert_eq!(
+        registered.successful, 1,
+        "registration of {CALLEE}: {registered:?}"
+    );
+    // The phone answers on the port it registered from.
+    let callee = Sipp::new("call_uas.xml")
+        .port(port)
+        .calls(2, 10)
+        .file("callee.ulaw", ulaw_tone(1000.0, 5.0))
+        .timeout(LIVE_CALL + Duration::from_secs(60))
+        .spawn();
+    let first = call_to_callee(node, CALLER, Duration::from_secs(2)).run();
+    assert_eq!(
+        first.successful,
+        1,
+        "the first call: {first:?}\nnode:\n{}",
+        node.stderr()
+    );
+    let sipp = call_to_callee(node, CALLER, LIVE_CALL);
+    let live = std::thread::spawn(move || sipp.run());
+    let active = format!("tongdai_calls_active{{tenant=\"{TENANT}\"}}");
+    let up = wait_until(Duration::from_secs(20), || {
+        scraped(node.http, &active).is_some_and(|n| n >= 1.0)
+    });
+    assert!(up, "the live call never started:\n{}", node.stderr());
+    let refused = Sipp::new("call_uac_refused.xml")
+        .target(node.sip)
+        .users(caller(OVER_QUOTA, CALLEE))
+        .run();
+    assert!(
+        refused
+            .logs
+            .contains("refused 503 Tenant call quota reached"),
+        "the call over the quota: {refused:?}\nnode:\n{}",
+        node.stderr()
+    );
+    Calls { callee, live }
+}
+
 #[test]
 fn every_dashboard_and_alert_query_returns_data_from_a_live_cluster() {
     require_tool("prometheus", "apt-get install -y prometheus");
@@ -206,6 +324,13 @@ fn every_dashboard_and_alert_query_returns_data_from_a_live_cluster() {
         .send_to(b"NOT SIP AT ALL\r\n\r\n", node.sip)
         .expect("send garbage");
     relay_a_call(&media);
+    let calls = place_calls(&node);
+    let seen = wait_until(Duration::from_secs(20), || {
+        prometheus
+            .query("sum(tongdai_calls_active) >= 1")
+            .is_ok_and(|r| !r.is_empty())
+    });
+    assert!(seen, "prometheus never saw the live call");
 
     // Every dashboard query, and every alert's expression and inputs.
     let mut checks: Vec<(String, String)> = Vec::new();
@@ -225,6 +350,13 @@ fn every_dashboard_and_alert_query_returns_data_from_a_live_cluster() {
         for rule in group["rules"].as_array().expect("rules") {
             let alert = rule["alert"].as_str().expect("alert").to_owned();
             let expr = rule["expr"].as_str().expect("expr").to_owned();
+            if ALERTS_MET.contains(&alert.as_str()) {
+                // First, while the live call is surely up.
+                checks.insert(
+                    0,
+                    (format!("alert {alert}: its condition holds"), expr.clone()),
+                );
+            }
             for metric in metric_names(&expr) {
                 let selector = if metric == "up" {
                     "up{job=~\"tongdai-.*\"}".to_owned()
@@ -236,13 +368,17 @@ fn every_dashboard_and_alert_query_returns_data_from_a_live_cluster() {
             alert_exprs.push((alert, expr));
         }
     }
+    let met = checks
+        .iter()
+        .filter(|(p, _)| p.ends_with("condition holds"));
+    assert_eq!(met.count(), ALERTS_MET.len(), "alerts named in ALERTS_MET");
     let pending = |expr: &str| {
         metric_names(expr)
             .iter()
             .any(|m| PENDING_METRICS.contains(&tongdai_tests::deploy::base_metric(m)))
     };
     let (skipped, live): (Vec<_>, Vec<_>) = checks.into_iter().partition(|(_, e)| pending(e));
-    assert!(live.len() >= 40, "only {} live queries", live.len());
+    assert!(live.len() >= 70, "only {} live queries", live.len());
 
     // Poll until each query has data: scrapes are every second, rates need two samples.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -307,4 +443,13 @@ fn every_dashboard_and_alert_query_returns_data_from_a_live_cluster() {
         live.len(),
         skipped.len()
     );
+    let live_call = calls.live.join().expect("the live call's thread");
+    assert_eq!(
+        live_call.successful,
+        1,
+        "the live call: {live_call:?}\nnode:\n{}",
+        node.stderr()
+    );
+    let callee = calls.callee.wait(Duration::from_secs(30));
+    assert_eq!(callee.successful, 2, "the callee: {callee:?}");
 }

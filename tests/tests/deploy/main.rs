@@ -18,23 +18,11 @@ use tongdai_tests::{TempDir, tongdai_bin, workspace_root};
 /// names who adds it; the panels and alerts on them stay empty until then (README,
 /// "Deploying").
 const PENDING_METRICS: &[&str] = &[
-    // Calls (the B2BUA, issue #6).
-    "tongdai_calls_active",
-    "tongdai_call_attempts_total",
-    "tongdai_calls_answered_total",
-    "tongdai_call_billable_seconds_total",
-    "tongdai_calls_rejected_total",
-    "tongdai_tenant_quota_calls",
     // Contact center (issue #7).
     "tongdai_queue_calls_waiting",
     "tongdai_queue_longest_wait_seconds",
     "tongdai_agents",
     "tongdai_queue_service_level_ratio",
-    // Raft state of each replica, from openraft's metrics (control plane; not exported yet).
-    "tongdai_control_plane_is_leader",
-    "tongdai_control_plane_term",
-    "tongdai_control_plane_committed_index",
-    "tongdai_control_plane_applied_index",
 ];
 
 /// Kinds whose schemas are custom resources (not in the Kubernetes schemas):

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, Vote};
 use redb::{Database, ReadableDatabase, ReadableTable};
+use tokio::sync::watch;
 
 use super::{KEY_COMMITTED, KEY_PURGED, KEY_VOTE, LOG, META, blocking, decode, encode};
 use super::{read_err, write_err};
@@ -17,11 +18,22 @@ use crate::raft::{NodeId, TypeConfig};
 #[derive(Debug, Clone)]
 pub struct LogStore {
     db: Arc<Database>,
+    /// The committed index openraft last saved: the only place openraft 0.9 tells a
+    /// follower's commit index (its metrics give the applied one).
+    committed: Arc<watch::Sender<Option<u64>>>,
 }
 
 impl LogStore {
     pub(super) fn new(db: Arc<Database>) -> LogStore {
-        LogStore { db }
+        LogStore {
+            db,
+            committed: Arc::new(watch::Sender::new(None)),
+        }
+    }
+
+    /// Follows the committed log index as openraft saves it (leader and followers).
+    pub fn committed(&self) -> watch::Receiver<Option<u64>> {
+        self.committed.subscribe()
     }
 
     async fn get_meta<T>(&self, key: &'static str) -> Result<Option<T>, redb::Error>
@@ -145,15 +157,19 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // means applying those entries when the leader commits again.
         self.put_meta(KEY_COMMITTED, &committed, false)
             .await
-            .map_err(write_err)
+            .map_err(write_err)?;
+        self.committed.send_replace(committed.map(|l| l.index));
+        Ok(())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {
-        Ok(self
+        let committed = self
             .get_meta::<Option<LogId<NodeId>>>(KEY_COMMITTED)
             .await
             .map_err(read_err)?
-            .flatten())
+            .flatten();
+        self.committed.send_replace(committed.map(|l| l.index));
+        Ok(committed)
     }
 
     async fn append<I>(

@@ -47,3 +47,26 @@ fn openraft_storage_suite() {
         panic!("openraft storage suite failed: {e}");
     }
 }
+
+/// The committed index openraft saves is what the replica exports as
+/// `tongdai_control_plane_committed_index`; a restarted store announces the saved one.
+#[tokio::test]
+async fn the_saved_committed_index_is_announced() {
+    use openraft::storage::RaftLogStorage;
+    use openraft::{CommittedLeaderId, LogId};
+
+    let dir = temp_dir("committed");
+    let _guard = TempDirGuard(dir.clone());
+    let (mut log, _sm) = super::open(&dir).await.expect("open");
+    let committed = log.committed();
+    assert_eq!(*committed.borrow(), None);
+    let id = LogId::new(CommittedLeaderId::new(2, 1), 17);
+    log.save_committed(Some(id)).await.expect("save");
+    assert_eq!(*committed.borrow(), Some(17));
+    drop((log, _sm));
+
+    let (mut log, _sm) = super::open(&dir).await.expect("reopen");
+    let committed = log.committed();
+    assert_eq!(log.read_committed().await.expect("read"), Some(id));
+    assert_eq!(*committed.borrow(), Some(17));
+}

@@ -391,3 +391,69 @@ async fn restarting_every_replica_keeps_all_state() {
     cluster.converged().await;
     assert!(cluster.has_tenant(2, "after") && cluster.has_tenant(3, "r29"));
 }
+
+/// Waits until `replica`'s exported gauges satisfy `ok`, and returns them.
+async fn gauges_until(
+    replica: &Replica,
+    what: &str,
+    ok: impl FnMut(&crate::raft::RaftGauges) -> bool,
+) -> crate::raft::RaftGauges {
+    let mut rx = replica.gauges();
+    match tokio::time::timeout(DEADLINE, rx.wait_for(ok)).await {
+        Ok(Ok(g)) => *g,
+        _ => panic!(
+            "replica {}: {what} not seen within {DEADLINE:?}; gauges {:?}, raft {}",
+            replica.id(),
+            *replica.gauges().borrow(),
+            *replica.raft().metrics().borrow()
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_raft_gauges_follow_leadership_commits_and_a_stopped_leader() {
+    let mut cluster = TestCluster::new(3, settings()).await;
+    for i in 0..10 {
+        cluster.propose(vec![tenant(&format!("g{i}"))]).await;
+    }
+    cluster.converged().await;
+    let leader = cluster.leader().await;
+    let (term, applied) = {
+        let m = cluster.replicas[&leader].raft().metrics().borrow().clone();
+        (m.current_term, m.last_applied.expect("applied").index)
+    };
+    assert!(term >= 1 && applied >= 10, "term {term}, applied {applied}");
+    // Every replica converges on the leader's term and log; followers learn the commit
+    // index from the leader's next message.
+    for (id, replica) in &cluster.replicas {
+        let g = gauges_until(replica, "the leader's term and log", |g| {
+            g.term == term && g.applied_index == applied && g.committed_index == applied
+        })
+        .await;
+        assert_eq!(g.is_leader, *id == leader, "replica {id}: {g:?}");
+    }
+
+    // The leader stops: it exports that it no longer leads, and the new leader leads in
+    // a later term with the whole log committed.
+    let old = cluster.replicas[&leader].clone();
+    cluster.stop(leader).await;
+    gauges_until(&old, "not leading once stopped", |g| !g.is_leader).await;
+    let new = cluster.leader().await;
+    assert_ne!(new, leader);
+    let g = gauges_until(&cluster.replicas[&new], "leading in a later term", |g| {
+        g.is_leader && g.term > term
+    })
+    .await;
+    assert!(g.committed_index >= applied, "{g:?}");
+    assert!(g.applied_index <= g.committed_index, "{g:?}");
+    let follower = cluster
+        .replicas
+        .values()
+        .find(|r| r.id() != new)
+        .expect("a follower");
+    let f = gauges_until(follower, "following in the new term", |f| {
+        f.term == g.term && !f.is_leader
+    })
+    .await;
+    assert!(f.applied_index <= f.committed_index, "{f:?}");
+}
