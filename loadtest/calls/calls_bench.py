@@ -247,8 +247,12 @@ def run_step(owned, sut: CallSystem, args, tmp: Path, *, phase: str, mode: str, 
     return step
 
 
-def settle_sessions(sut: CallSystem, within_s: float = 10.0) -> float | None:
-    """Media sessions the relay still holds after a step (should drop to 0), waited for."""
+def settle_sessions(sut: CallSystem, within_s: float = 60.0) -> float | None:
+    """Media sessions the relay still holds after a step (should drop to 0), waited for.
+    After an overloaded step, calls the UAC gave up on end only when their transactions
+    time out (32 s), holding their media sockets until then: the next step (or mode)
+    must not start into them (it would measure the leftovers, or hit the process's
+    open-file limit)."""
     end = time.monotonic() + within_s
     while True:
         s = sut.media_counters().get("sessions")
