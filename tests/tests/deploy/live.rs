@@ -170,6 +170,24 @@ fn provision(cluster: &Cluster) {
         );
         assert_eq!(code, 201, "create extension {ext}: {body}");
     }
+    // A queue served by two agents (one logged in), so the contact-center gauges the
+    // control plane exports from its state have series.
+    for (ext, state) in [(10_000, "available"), (10_001, "logged_out")] {
+        let (code, body) = cluster.api(
+            "POST",
+            &format!("/v1/tenants/{TENANT}/agents"),
+            Some(&format!(r#"{{"extension":"{ext}","state":"{state}"}}"#)),
+        );
+        assert_eq!(code, 201, "create agent {ext}: {body}");
+    }
+    let (code, body) = cluster.api(
+        "POST",
+        &format!("/v1/tenants/{TENANT}/queues"),
+        Some(
+            r#"{"id":"support","name":"Support","strategy":"longest_idle","max_wait_secs":300,"max_len":50,"members":[{"extension":"10000"},{"extension":"10001","penalty":1}]}"#,
+        ),
+    );
+    assert_eq!(code, 201, "create queue: {body}");
 }
 
 /// One call through the relay: G.711 both ways for a second, a few packets from a

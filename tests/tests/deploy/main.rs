@@ -18,10 +18,8 @@ use tongdai_tests::{TempDir, tongdai_bin, workspace_root};
 /// names who adds it; the panels and alerts on them stay empty until then (README,
 /// "Deploying").
 const PENDING_METRICS: &[&str] = &[
-    // Contact center (issue #7).
-    "tongdai_queue_calls_waiting",
-    "tongdai_queue_longest_wait_seconds",
-    "tongdai_agents",
+    // Contact center (issue #7): exported once a queue call was answered, which needs
+    // calls routed into queues (not built yet).
     "tongdai_queue_service_level_ratio",
 ];
 
