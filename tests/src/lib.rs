@@ -198,6 +198,26 @@ impl Node {
         self.child.0.id()
     }
 
+    /// The real `tongdai ctl` against this node's admin API with the operator token
+    /// `tongdai up` wrote: (exit code, stdout, stderr).
+    pub fn ctl(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(tongdai_bin())
+            .arg("ctl")
+            .args(["--api", &format!("http://{}", self.api)])
+            .arg("--token-file")
+            .arg(self.dir.path().join("data/operator.token"))
+            .args(args)
+            .env_remove("TONGDAI_TOKEN")
+            .env_remove("TONGDAI_TENANT")
+            .output()
+            .expect("run tongdai ctl");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Sends SIGTERM and waits up to `within` for the exit code.
     pub fn terminate(&mut self, within: Duration) -> Option<i32> {
         let pid = self.pid().to_string();

@@ -4,11 +4,10 @@
 //! Retry-After, and the node exits 0 once the last call ended, with every CDR shipped.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use tongdai_tests::calls::{Sipp, free_udp_port, post, set_calls};
-use tongdai_tests::{Node, http_get, tongdai_bin, wait_until, workspace_root};
+use tongdai_tests::{Node, http_get, wait_until, workspace_root};
 
 const CALLS: usize = 200;
 const NODE: &str = "edge-1";
@@ -21,26 +20,6 @@ fn loadtest_scenario(name: &str) -> String {
         .join(name)
         .display()
         .to_string()
-}
-
-/// `tongdai ctl` against the node's admin API with the operator token: (exit code,
-/// stdout, stderr).
-fn ctl(node: &Node, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(tongdai_bin())
-        .arg("ctl")
-        .args(["--api", &format!("http://{}", node.api)])
-        .arg("--token-file")
-        .arg(node.dir.path().join("data/operator.token"))
-        .args(args)
-        .env_remove("TONGDAI_TOKEN")
-        .env_remove("TONGDAI_TENANT")
-        .output()
-        .expect("run tongdai ctl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Answered calls among the CDRs in the store under `dir` (`<tenant>/<day>/*.jsonl`).
@@ -136,10 +115,10 @@ fn ctl_node_drain_keeps_200_established_calls_and_the_node_exits_after_the_last(
         node.stderr()
     );
 
-    let (code, out, err) = ctl(&node, &["node", "drain", NODE]);
+    let (code, out, err) = node.ctl(&["node", "drain", NODE]);
     assert_eq!(code, 0, "ctl node drain: {out}{err}");
     assert!(out.contains(&format!("node {NODE} is draining")), "{out}");
-    let (code, out, _) = ctl(&node, &["--json", "node", "drain-status", NODE]);
+    let (code, out, _) = node.ctl(&["--json", "node", "drain-status", NODE]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("\"state\": \"accepted\""), "{out}");
     // Readiness turns false; a new call is refused with a retry hint; the live ones stay.
@@ -184,19 +163,19 @@ fn ctl_node_drain_keeps_200_established_calls_and_the_node_exits_after_the_last(
 #[test]
 fn ctl_node_drain_of_a_node_that_is_not_running_says_so() {
     let node = Node::start("[node]\nname = \"edge-2\"\n");
-    let (code, out, err) = ctl(&node, &["node", "drain", "edge-9", "--wait-secs", "2"]);
+    let (code, out, err) = node.ctl(&["node", "drain", "edge-9", "--wait-secs", "2"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("did not take the drain request"), "{err}");
     assert!(err.contains("edge-9"), "{err}");
     // The request stays pending (and lapses after a minute); the running node serves on.
-    let (code, out, _) = ctl(&node, &["node", "drain-status", "edge-9"]);
+    let (code, out, _) = node.ctl(&["node", "drain-status", "edge-9"]);
     assert_eq!(code, 0);
     assert!(out.contains("is pending"), "{out}");
     assert_eq!(
         http_get(node.http, "/healthz").map(|(code, _)| code),
         Some(200)
     );
-    let (code, _, err) = ctl(&node, &["node", "drain-status", "edge-2"]);
+    let (code, _, err) = node.ctl(&["node", "drain-status", "edge-2"]);
     assert_eq!(code, 1);
     assert!(err.contains("no drain request"), "{err}");
 }

@@ -4,8 +4,6 @@
 //! produce them are the B2BUA's tests.
 
 use std::future::Future;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake};
 
@@ -13,7 +11,7 @@ use serde_json::Value;
 use tongdai_node::cdr::{Cdr, CdrConfig, CdrService, Direction, Disposition, HangupBy, now_ms};
 use tongdai_node::media::recording::store::utc_day;
 use tongdai_node::media::recording::{RecordingMeta, RecordingStore, SpoolWriter};
-use tongdai_tests::{Node, http_request, tongdai_bin};
+use tongdai_tests::{Node, http_request};
 
 /// Runs a future to completion on this thread. The CDR writer and shipping to a local
 /// recordings store need no async runtime: their futures are woken from the CDR
@@ -54,26 +52,6 @@ fn answered(tenant: &str, setup_ms: u64) -> Cdr {
     cdr.hangup_reason = "bye".into();
     cdr.finish(setup_ms + 1_500 + 42_000);
     cdr
-}
-
-/// `tongdai ctl` against the node's API with the operator token; (exit code, stdout,
-/// stderr).
-fn ctl(node: &Node, token_file: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(tongdai_bin())
-        .arg("ctl")
-        .args(["--api", &format!("http://{}", node.api)])
-        .arg("--token-file")
-        .arg(token_file)
-        .args(args)
-        .env_remove("TONGDAI_TOKEN")
-        .env_remove("TONGDAI_TENANT")
-        .output()
-        .expect("run tongdai ctl");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 #[test]
@@ -141,43 +119,31 @@ fn tongdai_up_serves_the_records_under_its_data_dir() {
     assert_eq!(error["field"], "since", "{body}");
 
     // The real ctl: a table, a window, and the recording's audio byte for byte.
-    let (code, out, err) = ctl(&node, &token_file, &["cdr", "list", "-t", "tongdai"]);
+    let (code, out, err) = node.ctl(&["cdr", "list", "-t", "tongdai"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(out.lines().count(), 4, "{out}");
     assert!(
         out.lines().nth(1).is_some_and(|l| l.contains("answered")),
         "{out}"
     );
-    let (code, out, err) = ctl(
-        &node,
-        &token_file,
-        &["--json", "cdr", "list", "-t", "tongdai", "--since", "30m"],
-    );
+    let (code, out, err) = node.ctl(&["--json", "cdr", "list", "-t", "tongdai", "--since", "30m"]);
     assert_eq!(code, 0, "{err}");
     let recent: Value = serde_json::from_str(&out).expect("JSON");
     assert_eq!(recent.as_array().map(Vec::len), Some(2), "{out}");
-    let (code, _, err) = ctl(
-        &node,
-        &token_file,
-        &["cdr", "list", "-t", "tongdai", "--since", "soon"],
-    );
+    let (code, _, err) = node.ctl(&["cdr", "list", "-t", "tongdai", "--since", "soon"]);
     assert_eq!(code, 2, "a usage error: {err}");
     assert!(err.contains("--since"), "{err}");
 
     let wav = node.dir.path().join("download.wav");
-    let (code, _, err) = ctl(
-        &node,
-        &token_file,
-        &[
-            "recording",
-            "get",
-            "-t",
-            "tongdai",
-            &recording.id,
-            "--output",
-            &wav.display().to_string(),
-        ],
-    );
+    let (code, _, err) = node.ctl(&[
+        "recording",
+        "get",
+        "-t",
+        "tongdai",
+        &recording.id,
+        "--output",
+        &wav.display().to_string(),
+    ]);
     assert_eq!(code, 0, "{err}");
     let stored_wav = data
         .join("recordings/tongdai")
