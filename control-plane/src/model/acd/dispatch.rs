@@ -98,20 +98,20 @@ impl State {
             .filter(|(_, m)| u64::from(m.penalty) <= open_tier)
             .filter_map(|(index, m)| {
                 let agent = self.agent(tenant, &m.extension)?;
-                let rt = self.acd.agent_runtime(tenant, &m.extension)?;
-                (agent.state == AgentState::Available && rt.activity == AgentActivity::Idle).then(
-                    || strategy::Candidate {
-                        extension: m.extension.clone(),
-                        index,
-                        idle_since_ms: rt.idle_since_ms,
-                        calls_answered: rt.calls_answered,
-                        skill_level: queue
-                            .skill
-                            .as_ref()
-                            .and_then(|s| agent.skills.get(s).copied())
-                            .unwrap_or(0),
-                    },
-                )
+                // An agent the ACD has not seen act yet is idle since forever.
+                let rt = self.acd.agent_runtime(tenant, &m.extension);
+                let idle = rt.is_none_or(|rt| rt.activity == AgentActivity::Idle);
+                (agent.state == AgentState::Available && idle).then(|| strategy::Candidate {
+                    extension: m.extension.clone(),
+                    index,
+                    idle_since_ms: rt.map_or(0, |rt| rt.idle_since_ms),
+                    calls_answered: rt.map_or(0, |rt| rt.calls_answered),
+                    skill_level: queue
+                        .skill
+                        .as_ref()
+                        .and_then(|s| agent.skills.get(s).copied())
+                        .unwrap_or(0),
+                })
             })
             .collect()
     }
