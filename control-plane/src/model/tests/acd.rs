@@ -459,6 +459,30 @@ fn kpi_counters_and_expected_wait() {
     assert_eq!(k.abandon_rate, Some(1.0 / 3.0));
 }
 
+#[test]
+fn the_replicas_export_queue_and_agent_gauges_from_this_state() {
+    use crate::acd_metrics::{QueueRow, gauges};
+    let mut s = center(QueueStrategy::TopDown, |q| q.members.truncate(1));
+    set_presence(&mut s, "1002", AgentState::LoggedOut);
+    set_presence(&mut s, "1003", AgentState::Paused { reason: "x".into() });
+    join(&mut s, 0, "a", "node-1", 0);
+    join(&mut s, 1_000, "b", "node-1", 0);
+    let g = gauges(&s, T0 + 4_000);
+    assert_eq!(
+        g.queues,
+        [QueueRow {
+            tenant: id("acme"),
+            queue: id(Q),
+            waiting: 2,
+            longest_wait_secs: 4.0,
+            service_level: None,
+            calls: [2, 0, 0, 0, 0],
+        }]
+    );
+    // 1001 rings for a; 1002 logged out; 1003 paused (agents of the tenant, any queue).
+    assert_eq!(g.agents, [(id("acme"), [1, 1, 0, 1, 0, 0])]);
+}
+
 /// Random ACD traffic on the `center`: every command is applied (refusals included).
 fn acd_command(op: u8, a: u8, b: u8, now: u64) -> Command {
     let call = ["c1", "c2", "c3", "c4", "c5"][usize::from(a % 5)].to_owned();
