@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shlex
 import shutil
@@ -276,22 +275,6 @@ def summary(step: Step) -> str:
     return text
 
 
-def write_audio(tmp: Path) -> None:
-    """caller.ulaw (440 Hz) and callee.ulaw (1 kHz): 5 s of G.711 u-law each, looped by SIPp."""
-    def ulaw(sample: int) -> int:
-        sign = 0x80 if sample < 0 else 0
-        s = min(abs(sample), 32635) + 0x84
-        exp, mask = 7, 0x4000
-        while exp > 0 and not s & mask:
-            exp -= 1
-            mask >>= 1
-        return ~(sign | (exp << 4) | ((s >> (exp + 3)) & 0x0F)) & 0xFF
-
-    for name, freq in (("caller.ulaw", 440.0), ("callee.ulaw", 1000.0)):
-        (tmp / name).write_bytes(bytes(ulaw(int(8000 * math.sin(2 * math.pi * freq * i / 8000)))
-                                       for i in range(5 * 8000)))
-
-
 def start_system(owned, sut: CallSystem, res: ConfigResult, args) -> bool:
     sut.start(owned)
     res.version = sut.version()
@@ -495,7 +478,7 @@ def main(argv: list[str]) -> int:
         return 3
     args.uac_port, args.uas_port = free_port(), free_port()
     tmp = Path(tempfile.mkdtemp(prefix="tongdai-calls-bench."))
-    write_audio(tmp)
+    media.write_audio(tmp)
     owned = OwnedProcesses()
 
     exit_on_signals()

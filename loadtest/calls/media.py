@@ -29,9 +29,12 @@ receives shows up as fewer packets delivered than expected (the delivered ratio)
 
 from __future__ import annotations
 
+import math
+
 import os
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def udp_snmp() -> dict[str, int]:
@@ -166,3 +169,20 @@ def window(a: Snapshot, b: Snapshot, calls: int) -> dict:
         "loss_ratio": lost / (delivered + lost) if delivered + lost else 0.0,
     })
     return out
+
+
+def write_audio(workdir: Path) -> None:
+    """caller.ulaw (440 Hz) and callee.ulaw (1 kHz): 5 s of G.711 u-law each, looped by SIPp."""
+    def ulaw(sample: int) -> int:
+        sign = 0x80 if sample < 0 else 0
+        s = min(abs(sample), 32635) + 0x84
+        exp, mask = 7, 0x4000
+        while exp > 0 and not s & mask:
+            exp -= 1
+            mask >>= 1
+        return ~(sign | (exp << 4) | ((s >> (exp + 3)) & 0x0F)) & 0xFF
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name, freq in (("caller.ulaw", 440.0), ("callee.ulaw", 1000.0)):
+        (workdir / name).write_bytes(bytes(ulaw(int(8000 * math.sin(2 * math.pi * freq * i / 8000)))
+                                           for i in range(5 * 8000)))

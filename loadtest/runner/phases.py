@@ -15,7 +15,6 @@ early when the system dies.
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 
 from bench.procs import OwnedProcesses, free_port, machine_busy_seconds
 from bench.users import UserSet
-from calls.media import free_media_port, port_bound
+from calls.media import free_media_port, port_bound, write_audio
 
 from . import sipp
 from .cluster import CALLER, DIALLED, System
@@ -170,23 +169,6 @@ def _copy_raw(src: Path, dst: Path) -> None:
                 with open(f, "rb") as fin, open(target, "wb") as fout:
                     fout.write(fin.read(limit))
                     fout.write(f"\n... cut at {limit} bytes of {f.stat().st_size}\n".encode())
-
-
-def write_audio(workdir: Path) -> None:
-    """caller.ulaw (440 Hz) and callee.ulaw (1 kHz): 5 s of G.711 u-law each, looped by SIPp."""
-    def ulaw(sample: int) -> int:
-        sign = 0x80 if sample < 0 else 0
-        s = min(abs(sample), 32635) + 0x84
-        exp, mask = 7, 0x4000
-        while exp > 0 and not s & mask:
-            exp -= 1
-            mask >>= 1
-        return ~(sign | (exp << 4) | ((s >> (exp + 3)) & 0x0F)) & 0xFF
-
-    workdir.mkdir(parents=True, exist_ok=True)
-    for name, freq in (("caller.ulaw", 440.0), ("callee.ulaw", 1000.0)):
-        (workdir / name).write_bytes(bytes(ulaw(int(8000 * math.sin(2 * math.pi * freq * i / 8000)))
-                                           for i in range(5 * 8000)))
 
 
 class PhaseRunner:
