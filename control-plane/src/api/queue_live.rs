@@ -70,6 +70,8 @@ pub struct QueueKpisView {
     pub aht_secs: Option<f64>,
     /// Abandoned / (answered + abandoned).
     pub abandon_rate: Option<f64>,
+    /// Members' time on queue calls and wrap-up / their time available.
+    pub occupancy: Option<f64>,
     pub joined: u64,
     pub answered: u64,
     pub abandoned: u64,
@@ -150,6 +152,7 @@ fn live_view(s: &Model, tenant: &Id, queue: &Id, now: u64) -> Option<QueueLiveVi
             asa_secs: k.asa_ms.map(secs),
             aht_secs: k.aht_ms.map(secs),
             abandon_rate: k.abandon_rate,
+            occupancy: k.occupancy,
             joined: k.stats.joined,
             answered: k.stats.answered,
             abandoned: k.stats.abandoned,

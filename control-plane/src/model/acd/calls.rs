@@ -270,6 +270,7 @@ impl State {
             (rt.recent_handle_ms * 4 + handle) / 5
         };
         let agent_rt = self.agent_rt(tenant, agent, now);
+        agent_rt.busy_ms += talk + wrap_ms;
         if wrap_ms == 0 {
             agent_rt.activity = AgentActivity::Idle;
             agent_rt.idle_since_ms = now;
@@ -298,6 +299,7 @@ impl State {
             return;
         };
         let rt = self.agent_rt(tenant, agent, now);
+        rt.presence(new == AgentState::Available, now);
         if new == AgentState::LoggedOut && old != Some(&AgentState::LoggedOut) {
             rt.calls_answered = 0;
         }
@@ -366,6 +368,9 @@ impl State {
         let rt = self.agent_rt(tenant, agent, now);
         rt.activity = AgentActivity::Idle;
         rt.idle_since_ms = now;
+        if pause {
+            rt.presence(false, now);
+        }
         if pause && let Some(a) = self.agents.get_mut(&(tenant.clone(), agent.clone())) {
             a.state = AgentState::Paused {
                 reason: NO_ANSWER_PAUSE.into(),
@@ -417,6 +422,9 @@ impl State {
                 activity: AgentActivity::Idle,
                 idle_since_ms: now,
                 calls_answered: 0,
+                busy_ms: 0,
+                staffed_ms: 0,
+                available_since_ms: None,
             })
     }
 }

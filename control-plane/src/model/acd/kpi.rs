@@ -33,6 +33,10 @@ pub struct QueueKpis {
     pub aht_ms: Option<u64>,
     /// Abandoned / (answered + abandoned).
     pub abandon_rate: Option<f64>,
+    /// The members' time on queue calls and wrap-up / their time with presence
+    /// `available`, since the state began (an agent's time counts for every queue they
+    /// serve).
+    pub occupancy: Option<f64>,
     /// The counters the ratios come from.
     pub stats: QueueStats,
 }
@@ -53,7 +57,12 @@ impl State {
             longest_wait_ms = longest_wait_ms.max(now.saturating_sub(e.joined_at_ms));
         }
         let mut agents = AgentCounts::default();
+        let (mut busy, mut staffed) = (0u64, 0u64);
         for m in &q.members {
+            if let Some(rt) = self.acd.agent_runtime(tenant, &m.extension) {
+                busy += rt.busy_ms_at(now);
+                staffed += rt.staffed_ms_at(now);
+            }
             let Some(agent) = self.agent(tenant, &m.extension) else {
                 continue;
             };
@@ -81,6 +90,7 @@ impl State {
             asa_ms: mean(stats.answered_wait_ms, stats.answered),
             aht_ms: mean(stats.talk_ms + stats.wrap_up_ms, stats.handled),
             abandon_rate: ratio(stats.abandoned, stats.answered + stats.abandoned),
+            occupancy: ratio(busy, staffed),
             stats,
         })
     }

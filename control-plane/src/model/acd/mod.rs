@@ -106,6 +106,46 @@ pub struct AgentRuntime {
     pub idle_since_ms: u64,
     /// Queue calls answered since they last logged in (least-calls order).
     pub calls_answered: u64,
+    /// Time on queue calls and in their wrap-up, closed segments (a wrap-up is counted
+    /// whole when it starts; [`AgentRuntime::busy_ms_at`] takes off what is still ahead).
+    pub busy_ms: u64,
+    /// Time with presence `available` (staffed), closed segments.
+    pub staffed_ms: u64,
+    /// Since when the presence is `available`, while it is.
+    pub available_since_ms: Option<u64>,
+}
+
+impl AgentRuntime {
+    /// Busy time up to `now`, the open call or wrap-up included.
+    pub fn busy_ms_at(&self, now: u64) -> u64 {
+        match self.activity {
+            AgentActivity::OnCall { since_ms, .. } => self.busy_ms + now.saturating_sub(since_ms),
+            AgentActivity::WrapUp { until_ms } => {
+                self.busy_ms.saturating_sub(until_ms.saturating_sub(now))
+            }
+            _ => self.busy_ms,
+        }
+    }
+
+    /// Staffed time up to `now`, the open segment included.
+    pub fn staffed_ms_at(&self, now: u64) -> u64 {
+        self.staffed_ms
+            + self
+                .available_since_ms
+                .map_or(0, |since| now.saturating_sub(since))
+    }
+
+    /// Accounts a presence change for the staffed time.
+    pub(crate) fn presence(&mut self, available: bool, now: u64) {
+        match (self.available_since_ms, available) {
+            (None, true) => self.available_since_ms = Some(now),
+            (Some(since), false) => {
+                self.staffed_ms += now.saturating_sub(since);
+                self.available_since_ms = None;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Counters per queue, since the queue was created (the KPIs are computed from them).

@@ -228,10 +228,27 @@ fn wrap_up_keeps_the_agent_from_the_next_caller_until_it_ends() {
             until_ms: T0 + 91_000
         }
     );
+    // Occupancy: busy (60 s talk, then the wrap-up so far) / staffed (since T0).
+    let occupancy = |s: &State, at: u64| {
+        s.queue_kpis(&id("acme"), &id(Q), T0 + at)
+            .unwrap()
+            .occupancy
+            .unwrap()
+    };
+    assert!((occupancy(&s, 76_000) - 75.0 / 76.0).abs() < 1e-9);
     tick(&mut s, 90_000);
     assert!(offer_of(&s, "b").is_none());
     tick(&mut s, 91_000);
     assert_eq!(offer_of(&s, "b").unwrap().agents, [id("1001")]);
+    assert!((occupancy(&s, 91_000) - 90.0 / 91.0).abs() < 1e-9);
+    // Paused time is not staffed.
+    let mut paused = s.agent(&id("acme"), &id("1001")).unwrap().clone();
+    paused.state = AgentState::Paused {
+        reason: "break".into(),
+    };
+    at(&mut s, 91_000, Command::UpdateAgent(paused)).unwrap();
+    let later = s.queue_kpis(&id("acme"), &id(Q), T0 + 500_000).unwrap();
+    assert_eq!(later.occupancy, Some(90.0 / 91.0));
     let st = stats(&s);
     assert_eq!((st.handled, st.talk_ms, st.wrap_up_ms), (1, 60_000, 30_000));
     assert_eq!(
