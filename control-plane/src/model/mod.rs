@@ -390,7 +390,8 @@ impl State {
                     _ => {}
                 }
                 self.queues.insert(key, q.clone());
-                self.dispatch_queue_of(&q.tenant, now);
+                // Its members may be new: offer them waiting callers.
+                self.dispatch_tenant(&q.tenant, now);
                 Outcome::Done
             }
             Command::DeleteQueue { tenant, id } => {

@@ -6,25 +6,23 @@ use crate::model::id::Id;
 use crate::model::queue::{AgentState, Queue};
 
 impl State {
-    /// After a queue's configuration changed: its members may be new.
-    pub(crate) fn dispatch_queue_of(&mut self, tenant: &Id, now: u64) {
-        self.dispatch_tenant(tenant, now);
-    }
-
     /// Offers waiting callers of every queue of `tenant` to eligible agents, queue by
-    /// queue in id order, callers in service order.
-    pub(crate) fn dispatch_tenant(&mut self, tenant: &Id, now: u64) {
+    /// queue in id order, callers in service order. Returns whether any offer was made.
+    pub(crate) fn dispatch_tenant(&mut self, tenant: &Id, now: u64) -> bool {
         let queues: Vec<Queue> = self.queues(tenant).cloned().collect();
+        let mut offered = false;
         for queue in queues {
-            self.dispatch(&queue, now);
+            offered |= self.dispatch(&queue, now);
         }
+        offered
     }
 
-    fn dispatch(&mut self, queue: &Queue, now: u64) {
+    fn dispatch(&mut self, queue: &Queue, now: u64) -> bool {
         let tenant = &queue.tenant;
         let Some(rt) = self.acd.queue_runtime(tenant, &queue.id) else {
-            return;
+            return false;
         };
+        let mut offered = false;
         let waiting: Vec<String> = rt.order.values().cloned().collect();
         for call_id in waiting {
             let Some(entry) = self.acd.entry(tenant, &call_id) else {
@@ -74,7 +72,9 @@ impl State {
                     at_ms: now,
                 });
             }
+            offered = true;
         }
+        offered
     }
 
     /// The members who could be offered `entry` at `now`: presence available, idle, in an

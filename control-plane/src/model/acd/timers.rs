@@ -4,6 +4,7 @@ use super::*;
 use crate::model::State;
 use crate::model::error::CommandError;
 use crate::model::id::Id;
+use crate::model::queue::Queue;
 
 impl State {
     /// The timers at `now_ms` (the leader's clock, never later than the entry's): wrap-ups
@@ -16,13 +17,14 @@ impl State {
                 entry_time_ms: entry_time,
             });
         }
-        let before = self.acd.clone();
+        let mut changed = false;
         for rt in self.acd.agents.values_mut() {
             if let AgentActivity::WrapUp { until_ms } = rt.activity
                 && until_ms <= now_ms
             {
                 rt.activity = AgentActivity::Idle;
                 rt.idle_since_ms = until_ms;
+                changed = true;
             }
         }
         let entries: Vec<QueueEntry> = self.acd.entries.values().cloned().collect();
@@ -35,7 +37,8 @@ impl State {
                 continue;
             };
             if let Some(offer) = &e.offer {
-                if offer.at_ms + u64::from(queue.ring_secs) * 1000 <= now_ms {
+                if rang_out(&queue, offer, now_ms) {
+                    changed = true;
                     for agent in &offer.agents {
                         self.fail_offer(
                             &e.tenant,
@@ -51,17 +54,8 @@ impl State {
             if e.exit.is_some() {
                 continue;
             }
-            let waited = now_ms.saturating_sub(e.joined_at_ms);
-            let exit = match &queue.overflow {
-                Some(o)
-                    if o.after_wait_secs > 0 && waited >= u64::from(o.after_wait_secs) * 1000 =>
-                {
-                    Some(QueueExit::Overflow(o.destination.clone()))
-                }
-                _ if waited >= u64::from(queue.max_wait_secs) * 1000 => Some(QueueExit::Timeout),
-                _ => None,
-            };
-            if let Some(exit) = exit {
+            if let Some(exit) = exit_due(&queue, &e, now_ms) {
+                changed = true;
                 let rt = self.queue_rt(&e.tenant, &e.queue);
                 rt.order.remove(&(MAX_PRIORITY - e.priority, e.seq));
                 match exit {
@@ -77,11 +71,13 @@ impl State {
                 }
             }
         }
-        let tenants: Vec<Id> = self.acd.queues.keys().map(|(t, _)| t.clone()).collect();
+        // Each tenant with queue activity once (the keys are per queue).
+        let tenants: std::collections::BTreeSet<Id> =
+            self.acd.queues.keys().map(|(t, _)| t.clone()).collect();
         for tenant in tenants {
-            self.dispatch_tenant(&tenant, now_ms);
+            changed |= self.dispatch_tenant(&tenant, now_ms);
         }
-        Ok(self.acd != before)
+        Ok(changed)
     }
 
     /// Whether an [`Command::AcdTick`] at `now` would change anything: a wrap-up over, an
@@ -97,19 +93,33 @@ impl State {
                 let Some(queue) = self.queue(&e.tenant, &e.queue) else {
                     return false;
                 };
-                let secs = |s: u32| u64::from(s) * 1000;
                 match &e.offer {
-                    Some(offer) => offer.at_ms + secs(queue.ring_secs) <= now,
+                    Some(offer) => rang_out(queue, offer, now),
                     None if e.exit.is_some() => false,
                     None => {
-                        let waited = now.saturating_sub(e.joined_at_ms);
-                        waited >= secs(queue.max_wait_secs)
-                            || queue.overflow.as_ref().is_some_and(|o| {
-                                o.after_wait_secs > 0 && waited >= secs(o.after_wait_secs)
-                            })
+                        exit_due(queue, e, now).is_some()
                             || !self.candidates(queue, e, now).is_empty()
                     }
                 }
             })
+    }
+}
+
+/// Whether `offer` rang the queue's `ring_secs` by `now`.
+fn rang_out(queue: &Queue, offer: &Offer, now: u64) -> bool {
+    offer.at_ms + u64::from(queue.ring_secs) * 1000 <= now
+}
+
+/// Where a waiting caller goes at `now`, if their wait is over: the overflow after its
+/// wait, else away at the queue's maximum wait.
+fn exit_due(queue: &Queue, e: &QueueEntry, now: u64) -> Option<QueueExit> {
+    let waited = now.saturating_sub(e.joined_at_ms);
+    let secs = |s: u32| u64::from(s) * 1000;
+    match &queue.overflow {
+        Some(o) if o.after_wait_secs > 0 && waited >= secs(o.after_wait_secs) => {
+            Some(QueueExit::Overflow(o.destination.clone()))
+        }
+        _ if waited >= secs(queue.max_wait_secs) => Some(QueueExit::Timeout),
+        _ => None,
     }
 }
