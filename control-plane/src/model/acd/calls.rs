@@ -190,12 +190,8 @@ impl State {
     ) -> Result<(), CommandError> {
         self.check_offer(tenant, call_id, agent, offer)?;
         let entry = self.take_entry(tenant, call_id)?;
-        let queue = self
-            .queues
-            .get(&(tenant.clone(), entry.queue.clone()))
-            .cloned();
-        let sl_ms = queue
-            .as_ref()
+        let sl_ms = self
+            .queue(tenant, &entry.queue)
             .map_or(0, |q| u64::from(q.service_level_secs) * 1000);
         let wait = now.saturating_sub(entry.joined_at_ms);
         let stats = &mut self.queue_rt(tenant, &entry.queue).stats;
