@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::cluster::ClusterError;
 use crate::model::{
     Agent, Binding, CallControl, Command, CommandError, Extension, HuntGroup, Id, NodeDrain,
-    NodeLoad, Number, Outcome, Queue, State, Tenant, Trunk,
+    NodeLoad, Number, Outcome, Queue, QueueEntry, State, Tenant, Trunk,
 };
 use crate::raft::store::Change;
 use crate::raft::{NodeId, TypeConfig};
@@ -122,6 +122,13 @@ pub enum Item {
         node: String,
         value: Option<NodeDrain>,
     },
+    /// A caller in a queue (the node holding it rings the agents it is offered);
+    /// `None` once it left.
+    QueueEntry {
+        tenant: Id,
+        call_id: String,
+        value: Option<QueueEntry>,
+    },
 }
 
 /// The current value of the key a change names; `None` for changes nodes do not
@@ -172,6 +179,11 @@ pub fn item_for(state: &State, change: &Change) -> Option<Item> {
         Change::NodeDrain(node) => Item::NodeDrain {
             node: node.clone(),
             value: state.node_drain(node).cloned(),
+        },
+        Change::QueueEntry { tenant, call_id } => Item::QueueEntry {
+            tenant: tenant.clone(),
+            call_id: call_id.clone(),
+            value: state.acd().entry(tenant, call_id).cloned(),
         },
         Change::Sweep | Change::Token | Change::Acd => return None,
     })
@@ -250,6 +262,13 @@ pub fn full_copy(state: &State) -> Vec<Item> {
         items.push(Item::NodeDrain {
             node: d.node.clone(),
             value: Some(d.clone()),
+        });
+    }
+    for e in state.acd().entries() {
+        items.push(Item::QueueEntry {
+            tenant: e.tenant.clone(),
+            call_id: e.call_id.clone(),
+            value: Some(e.clone()),
         });
     }
     items

@@ -628,7 +628,7 @@ pub async fn run(
             ack_timeout: Duration::from_secs(32),
         },
         media.clone(),
-        cache,
+        cluster_client.clone(),
         Some(cdr_writer),
     );
     core.attach_b2bua(b2bua.clone());

@@ -153,6 +153,11 @@ impl ApiError {
                 "invalid_external_number",
                 Some(ctx.external_number_field().into()),
             ),
+            E::InvalidVipCaller(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_vip_caller",
+                Some("vip_callers".into()),
+            ),
             E::NumberExists(_) => (S::CONFLICT, "number_exists", Some("digits".into())),
             E::NumberOwnedByOtherTenant { number, .. } => {
                 if let Principal::Tenant(_) = who {
@@ -472,6 +477,7 @@ fn bounded_field(field: BoundedField) -> Option<&'static str> {
         BoundedField::OverflowAtLen => "overflow.at_len",
         BoundedField::OverflowAfterWaitSecs => "overflow.after_wait_secs",
         BoundedField::QueuePriority => "priority",
+        BoundedField::VipCallers => "vip_callers",
         BoundedField::Expires | BoundedField::Q => return None,
     })
 }

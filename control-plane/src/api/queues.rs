@@ -141,6 +141,10 @@ pub struct QueueBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "english")]
     pub skill: Option<Id>,
+    /// Callers served first: caller number -> priority 1-9 (higher first; everyone
+    /// else has 0). Numbers in national format (`0909123456`); `+84...` is converted.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub vip_callers: std::collections::BTreeMap<String, u8>,
 }
 
 impl From<&Queue> for QueueBody {
@@ -172,6 +176,7 @@ impl From<&Queue> for QueueBody {
             auto_pause_no_answer: q.auto_pause_no_answer,
             service_level_secs: q.service_level_secs,
             skill: q.skill.clone(),
+            vip_callers: q.vip_callers.clone(),
         }
     }
 }
@@ -205,7 +210,20 @@ impl QueueBody {
             auto_pause_no_answer: self.auto_pause_no_answer,
             service_level_secs: self.service_level_secs,
             skill: self.skill,
+            vip_callers: self
+                .vip_callers
+                .into_iter()
+                .map(|(number, p)| (national(&number), p))
+                .collect(),
         }
+    }
+}
+
+/// `+84...` as the national `0...` callers are matched in.
+fn national(number: &str) -> String {
+    match number.strip_prefix("+84") {
+        Some(rest) if !rest.is_empty() => format!("0{rest}"),
+        _ => number.to_owned(),
     }
 }
 

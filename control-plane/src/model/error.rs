@@ -59,6 +59,8 @@ pub enum BoundedField {
     OverflowAtLen,
     OverflowAfterWaitSecs,
     QueuePriority,
+    /// Entries of a queue's VIP list, and their priorities.
+    VipCallers,
 }
 
 /// HA1 digest algorithm, for [`CommandError::InvalidHa1`].
@@ -146,6 +148,8 @@ pub enum CommandError {
         "{0:?} is not a valid external number: digits with an optional leading '+', 3-15 digits"
     )]
     InvalidExternalNumber(String),
+    #[error("VIP caller {0:?} is not a phone number (an optional + and 3-15 digits)")]
+    InvalidVipCaller(String),
     #[error("number {0} already exists")]
     NumberExists(String),
     #[error("number {number} belongs to another tenant ({owner})")]

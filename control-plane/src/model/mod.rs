@@ -71,7 +71,7 @@ use integrity::{unknown_extension, unknown_hunt_group, unknown_queue};
 pub use acd::{
     Acd, AgentActivity, AgentCounts, AgentRuntime, LeaveReason, MAX_CALLER_LEN, MAX_PRIORITY,
     NO_ANSWER_PAUSE, Offer, OfferFailure, QueueArrival, QueueEntry, QueueExit, QueueKpis,
-    QueueRuntime, QueueStats,
+    QueueRuntime, QueueStats, Touched,
 };
 pub use call_control::{CALL_CONTROL_TTL_MS, CallAction, CallControl};
 pub use calls::{CallSettings, Codec, RecordingPolicy};

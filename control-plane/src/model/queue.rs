@@ -17,6 +17,8 @@ pub const MAX_SKILLS: usize = 64;
 pub const MAX_PAUSE_REASON_LEN: usize = 64;
 pub const MAX_QUEUE_MEMBERS: usize = 1_000;
 pub const MAX_PENALTY: u8 = 9;
+/// Entries of one queue's VIP list at most.
+pub const MAX_VIP_CALLERS: usize = 1_000;
 pub const MIN_OFFER_RING_SECS: u32 = 5;
 pub const MAX_OFFER_RING_SECS: u32 = 300;
 pub const MAX_WRAP_UP_SECS: u32 = 3600;
@@ -91,6 +93,10 @@ pub struct Queue {
     pub service_level_secs: u32,
     /// The skill `SkillsBased` ranks agents by.
     pub skill: Option<Id>,
+    /// Callers served first: caller number (national format, as the node normalizes
+    /// it) -> priority 1..=9 (higher first; everyone else queues with 0).
+    #[serde(default)]
+    pub vip_callers: std::collections::BTreeMap<String, u8>,
 }
 
 impl Queue {
@@ -127,6 +133,25 @@ impl Queue {
                 m.penalty.into(),
                 0,
                 MAX_PENALTY.into(),
+            )?;
+        }
+        check_range(
+            BoundedField::VipCallers,
+            self.vip_callers.len() as u64,
+            0,
+            MAX_VIP_CALLERS as u64,
+        )?;
+        for (number, priority) in &self.vip_callers {
+            if crate::model::check_external_number(number).is_err() {
+                return Err(CommandError::InvalidVipCaller(
+                    number.chars().take(32).collect(),
+                ));
+            }
+            check_range(
+                BoundedField::VipCallers,
+                (*priority).into(),
+                1,
+                crate::model::MAX_PRIORITY.into(),
             )?;
         }
         check_range(

@@ -304,8 +304,8 @@ async fn run_proposer(
     }
 }
 
-/// On the leader, proposes `SweepExpired` when some binding has expired, and `AcdTick`
-/// when a queue timer is due.
+/// On the leader, proposes `SweepExpired` when some binding has expired, `AcdTick`
+/// when a queue timer is due, and `QueueNodeGone` for nodes that died holding queue calls.
 async fn run_sweeper(replica: Replica, interval: Duration) {
     let mut metrics = replica.raft.metrics();
     let mut tick = tokio::time::interval(interval);
@@ -331,6 +331,17 @@ async fn run_sweeper(replica: Replica, interval: Duration) {
                 .await
             {
                 tracing::debug!("ACD tick not committed: {e}");
+            }
+        }
+        // Nodes that died holding queue callers or agents' calls: their entries go.
+        let gone = replica.view.read(|s: &State| s.gone_nodes(now));
+        if !gone.is_empty() {
+            let commands = gone
+                .into_iter()
+                .map(|node| Command::QueueNodeGone { node })
+                .collect();
+            if let Err(e) = replica.propose(commands).await {
+                tracing::debug!("removal of dead nodes' queue entries not committed: {e}");
             }
         }
         if !replica.view.read(|s: &State| s.has_expired_bindings(now)) {

@@ -69,4 +69,8 @@ impl Directory for CacheDirectory<'_> {
     fn is_busy(&self, tenant: &Id, ext: &Id) -> bool {
         self.b2b.is_busy(tenant, ext)
     }
+
+    fn has_queue(&self, tenant: &Id, id: &Id) -> bool {
+        self.cache.queue(tenant, id).is_some()
+    }
 }

@@ -77,6 +77,8 @@ pub struct B2bua {
     music_on_hold: Prompt,
     /// Where finished calls' records go (none in unit tests of the B2BUA alone).
     cdrs: Option<crate::cdr::CdrWriter>,
+    /// Proposes the ACD's commands (queue calls) to the control plane.
+    cluster: crate::cluster::ControlPlaneClient,
 }
 
 impl std::fmt::Debug for B2bua {
@@ -92,9 +94,10 @@ impl B2bua {
     pub fn new(
         config: B2buaConfig,
         media: MediaEngine,
-        cache: Arc<Cache>,
+        cluster: crate::cluster::ControlPlaneClient,
         cdrs: Option<crate::cdr::CdrWriter>,
     ) -> Arc<B2bua> {
+        let cache = cluster.cache().clone();
         let b2b = Arc::new(B2bua {
             config,
             core: OnceLock::new(),
@@ -108,6 +111,7 @@ impl B2bua {
             admission: Arc::new(Mutex::new(quota::Admission::new())),
             music_on_hold: moh::default_prompt(),
             cdrs,
+            cluster,
         });
         // Call-control requests (on-demand recording) reach their call by Call-ID.
         let weak = Arc::downgrade(&b2b);
@@ -126,6 +130,38 @@ impl B2bua {
                         tracing::warn!(missed = n, "B2BUA fell behind on call-control requests");
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        // Changes of queue entries reach the call holding the caller (same key: tenant
+        // and the caller's Call-ID); the call reads the entry from the cache.
+        let weak = Arc::downgrade(&b2b);
+        let mut entries = b2b.cache.subscribe_entries();
+        tokio::spawn(async move {
+            use crate::cluster::cache::EntryChange;
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let change = match entries.recv().await {
+                    Ok(c) => c,
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "B2BUA fell behind on queue changes");
+                        EntryChange::All
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                let Some(b2b) = weak.upgrade() else { return };
+                let routes = b2b.routes.lock();
+                match change {
+                    EntryChange::One(tenant, call_id) => {
+                        if let Some(tx) = routes.calls.get(&(tenant.to_string(), call_id)) {
+                            let _ = tx.send(Input::QueueChanged);
+                        }
+                    }
+                    EntryChange::All => {
+                        for tx in routes.calls.values() {
+                            let _ = tx.send(Input::QueueChanged);
+                        }
+                    }
                 }
             }
         });

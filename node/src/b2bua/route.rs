@@ -45,6 +45,8 @@ pub trait Directory {
     fn caller_id(&self, tenant: &Id) -> Option<String>;
     /// Whether the extension is on a call already (skipped by hunt groups).
     fn is_busy(&self, tenant: &Id, ext: &Id) -> bool;
+    /// Whether the tenant has this queue.
+    fn has_queue(&self, tenant: &Id, id: &Id) -> bool;
 }
 
 /// A trunk as the router needs it.
@@ -103,9 +105,11 @@ pub struct Plan {
     pub destination: Destination,
 }
 
-/// One round of ringing: every target at once, for `ring`.
+/// One round of ringing: every target at once, for `ring`; or, when `queue` is set, the
+/// caller waiting in that queue (the ACD picks whom to ring).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
+    pub queue: Option<Id>,
     pub targets: Vec<Target>,
     pub ring: Duration,
     /// Followed when every target answered busy (486/600).
@@ -269,10 +273,19 @@ pub fn expand(
             hunt_steps(dir, tenant, &group, now_ms)
         }
         Destination::External(number) => trunk_steps(dir, tenant, number),
-        Destination::Queue(_) => Err(Reject::new(
-            480,
-            "Queues are not served yet (they come with the contact-center release)",
-        )),
+        Destination::Queue(id) => {
+            if !dir.has_queue(tenant, id) {
+                return Err(Reject::new(404, format!("Queue {id} does not exist")));
+            }
+            Ok(VecDeque::from([Step {
+                queue: Some(id.clone()),
+                targets: Vec::new(),
+                ring: Duration::ZERO,
+                after_busy: None,
+                after_no_answer: None,
+                on_failure: Vec::new(),
+            }]))
+        }
         Destination::Ivr(_) => Err(Reject::new(
             480,
             "IVR menus are not served yet (they come with the contact-center release)",
@@ -316,6 +329,7 @@ fn extension_steps(
         };
     }
     Ok(VecDeque::from([Step {
+        queue: None,
         targets,
         ring: EXTENSION_RING,
         after_busy: forward(ForwardCondition::Busy),
@@ -343,6 +357,7 @@ fn hunt_steps(
         return expand(dir, tenant, &group.no_answer, now_ms);
     }
     let step = |targets| Step {
+        queue: None,
         targets,
         ring,
         after_busy: None,
@@ -360,7 +375,8 @@ fn hunt_steps(
     Ok(steps)
 }
 
-fn phone_targets(dir: &impl Directory, tenant: &Id, ext: &Id, now_ms: u64) -> Vec<Target> {
+/// The phones of an extension: one target per live binding.
+pub fn phone_targets(dir: &impl Directory, tenant: &Id, ext: &Id, now_ms: u64) -> Vec<Target> {
     dir.bindings(tenant, ext, now_ms)
         .into_iter()
         .map(|b| Target {
@@ -380,6 +396,7 @@ fn trunk_steps(dir: &impl Directory, tenant: &Id, number: &str) -> Result<VecDeq
     let mut chain: Option<Step> = None;
     for trunk in trunks.iter().rev() {
         let step = Step {
+            queue: None,
             targets: vec![Target {
                 label: format!("trunk:{}", trunk.id),
                 extension: None,

@@ -92,9 +92,49 @@ impl CodecPolicy {
     }
 }
 
+/// The offer with each audio stream cut to its first voice codec (and telephone-event),
+/// for a caller answered before the far end is known (a queue): whichever agent's phone
+/// answers later must use the codec the caller was given, since the relay does not
+/// transcode.
+pub fn first_codec_only(offer: &str) -> Result<String, PolicyError> {
+    let mut sdp =
+        SessionDescription::parse(offer).map_err(|e| PolicyError::Malformed(e.to_string()))?;
+    let is_event = |map: Option<RtpMap<'_>>| {
+        map.is_some_and(|m| m.encoding.eq_ignore_ascii_case("telephone-event"))
+    };
+    for media in sdp.media_mut() {
+        if media.kind().as_str() != "audio" || !media.is_rtp() || media.is_disabled() {
+            continue;
+        }
+        let Some(first) = media
+            .payload_types()
+            .find(|pt| !is_event(media.rtpmap(*pt)))
+        else {
+            continue;
+        };
+        media.retain_formats(|pt, map| pt == first || is_event(map));
+    }
+    Ok(sdp.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_queue_answer_keeps_the_first_voice_codec_and_telephone_events() {
+        let sdp = offer(
+            "101 8 0",
+            "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n",
+        );
+        let out = first_codec_only(&sdp).unwrap();
+        assert!(out.contains("m=audio 4000 RTP/AVP 101 8\r\n"), "{out}");
+        assert!(out.contains("a=fmtp:101 0-16"));
+        assert!(matches!(
+            first_codec_only("v=0\r\nbogus"),
+            Err(PolicyError::Malformed(_))
+        ));
+    }
 
     fn offer(formats: &str, maps: &str) -> String {
         format!(

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use parking_lot::RwLock;
 use tongdai_control_plane::model::{
     Agent, Binding, CallControl, Extension, HuntGroup, Id, NodeDrain, NodeLoad, Number, Queue,
-    Tenant, Trunk,
+    QueueEntry, Tenant, Trunk,
 };
 use tongdai_control_plane::wire::{Item, WatchEvent};
 
@@ -44,6 +44,11 @@ struct Inner {
     /// Call-control requests seen in the items being applied, handed to the B2BUA
     /// once the lock is released (they are messages, not cached).
     controls: Vec<CallControl>,
+    /// Callers in queues, cluster-wide, by tenant and Call-ID.
+    queue_entries: HashMap<(Id, String), QueueEntry>,
+    /// Queue entries changed by the items being applied, announced once the lock is
+    /// released.
+    entries_changed: Vec<(Id, String)>,
 }
 
 impl Inner {
@@ -96,6 +101,14 @@ impl Inner {
             }
             Item::Load { node, load } => set(&mut self.load, node, load),
             Item::NodeDrain { node, value } => set(&mut self.drains, node, value),
+            Item::QueueEntry {
+                tenant,
+                call_id,
+                value,
+            } => {
+                self.entries_changed.push((tenant.clone(), call_id.clone()));
+                set(&mut self.queue_entries, (tenant, call_id), value);
+            }
         }
     }
 }
@@ -109,6 +122,16 @@ pub struct Cache {
     last_control: std::sync::atomic::AtomicU64,
     /// Bumped whenever a watch event was applied (wakes [`Cache::pending_drain`]).
     applied: tokio::sync::watch::Sender<u64>,
+    /// Which queue entries changed (read them with [`Cache::queue_entry`]).
+    entries: tokio::sync::broadcast::Sender<EntryChange>,
+}
+
+/// A change of queue entries: one (tenant, Call-ID), or possibly all of them (a full
+/// copy replaced the cache).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryChange {
+    One(Id, String),
+    All,
 }
 
 impl Default for Cache {
@@ -118,6 +141,7 @@ impl Default for Cache {
             controls: tokio::sync::broadcast::channel(1024).0,
             last_control: std::sync::atomic::AtomicU64::new(0),
             applied: tokio::sync::watch::Sender::new(0),
+            entries: tokio::sync::broadcast::channel(4096).0,
         }
     }
 }
@@ -131,6 +155,21 @@ impl Cache {
     /// reconnect re-sends recent ones; those already delivered are skipped).
     pub fn subscribe_controls(&self) -> tokio::sync::broadcast::Receiver<CallControl> {
         self.controls.subscribe()
+    }
+
+    /// Queue entries as they change. A subscriber that lags must treat it as
+    /// [`EntryChange::All`].
+    pub fn subscribe_entries(&self) -> tokio::sync::broadcast::Receiver<EntryChange> {
+        self.entries.subscribe()
+    }
+
+    /// A caller's queue entry, while it is in a queue.
+    pub fn queue_entry(&self, tenant: &Id, call_id: &str) -> Option<QueueEntry> {
+        self.inner
+            .read()
+            .queue_entries
+            .get(&(tenant.clone(), call_id.to_owned()))
+            .cloned()
     }
 
     /// Waits until the cache holds a pending drain request for `node` and returns it
@@ -173,13 +212,25 @@ impl Cache {
     /// copy (false in the middle of a chunked reset). A delta older than what the
     /// cache holds only re-sends current values, so applying it is harmless.
     pub fn apply(&self, event: WatchEvent) -> bool {
-        let (complete, controls) = {
+        let reset = matches!(event, WatchEvent::Reset { .. });
+        let (complete, controls, entries) = {
             let mut inner = self.inner.write();
             let complete = Self::apply_locked(&mut inner, event);
-            (complete, std::mem::take(&mut inner.controls))
+            (
+                complete,
+                std::mem::take(&mut inner.controls),
+                std::mem::take(&mut inner.entries_changed),
+            )
         };
         if !controls.is_empty() {
             self.deliver_controls(controls);
+        }
+        if reset {
+            let _ = self.entries.send(EntryChange::All);
+        } else {
+            for (tenant, call_id) in entries {
+                let _ = self.entries.send(EntryChange::One(tenant, call_id));
+            }
         }
         self.applied.send_modify(|n| *n = n.wrapping_add(1));
         complete

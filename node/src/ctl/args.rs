@@ -386,6 +386,13 @@ pub struct QueueArgs {
     /// Remove the overflow.
     #[arg(long, conflicts_with = "overflow")]
     pub no_overflow: bool,
+    /// A VIP caller as NUMBER=PRIORITY (1-9, higher served first); repeat for more.
+    /// Replaces the VIP list.
+    #[arg(long = "vip", value_parser = vip_caller)]
+    pub vip_callers: Vec<(String, u8)>,
+    /// Remove every VIP caller.
+    #[arg(long, conflicts_with = "vip_callers")]
+    pub no_vip: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -621,6 +628,17 @@ fn skill(spec: &str) -> Result<(String, u8), String> {
         .parse()
         .map_err(|_| format!("{level:?}: the level is a number 0-100"))?;
     Ok((name.to_owned(), level))
+}
+
+/// `NUMBER=PRIORITY`.
+fn vip_caller(spec: &str) -> Result<(String, u8), String> {
+    let (number, priority) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("{spec:?}: expected NUMBER=PRIORITY, e.g. 0909123456=5"))?;
+    let priority = priority
+        .parse()
+        .map_err(|_| format!("{priority:?}: the priority is a number 1-9"))?;
+    Ok((number.to_owned(), priority))
 }
 
 /// `EXT` or `EXT:PENALTY`.

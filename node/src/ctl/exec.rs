@@ -540,6 +540,10 @@ fn queue_settings(q: &mut Map<String, Value>, a: QueueArgs) {
     } else if a.no_overflow {
         q.remove("overflow");
     }
+    if a.no_vip || !a.vip_callers.is_empty() {
+        let vips = a.vip_callers.into_iter().map(|(n, p)| (n, json!(p)));
+        q.insert("vip_callers".into(), Value::Object(vips.collect()));
+    }
 }
 
 fn agent_state(s: AgentState) -> &'static str {

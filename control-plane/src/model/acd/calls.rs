@@ -16,6 +16,11 @@ impl State {
         &self.acd
     }
 
+    /// What the ACD changed since the last call (see [`Acd::take_touched`]).
+    pub fn take_acd_touched(&mut self) -> Touched {
+        self.acd.take_touched()
+    }
+
     /// A caller joins a queue: [`Outcome::QueueJoined`] with their position, or
     /// [`Outcome::QueueRedirected`] to the overflow destination when the queue is at its
     /// overflow length, full, or has nobody logged in and does not take callers then.
@@ -89,6 +94,7 @@ impl State {
         }
         self.acd.arrivals += 1;
         let seq = self.acd.arrivals;
+        self.acd.touch_entry(tenant, call_id);
         self.acd.entries.insert(
             key,
             QueueEntry {
@@ -175,7 +181,18 @@ impl State {
         for (tenant, call_id) in &gone {
             self.queue_leave(tenant, call_id, LeaveReason::Abandoned, now)?;
         }
-        Ok(!gone.is_empty())
+        // Agents talking through the node: their calls ended with it.
+        let talking: Vec<(Id, Id)> = self
+            .acd
+            .agents
+            .iter()
+            .filter(|(_, rt)| matches!(&rt.activity, AgentActivity::OnCall { node: n, .. } if n == node))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for (tenant, agent) in &talking {
+            self.agent_call_ended(tenant, agent, 0, now)?;
+        }
+        Ok(!gone.is_empty() || !talking.is_empty())
     }
 
     /// `agent` answered offer `offer` of the caller: the caller leaves the queue, the
@@ -204,6 +221,7 @@ impl State {
         rt.activity = AgentActivity::OnCall {
             queue: entry.queue.clone(),
             call_id: call_id.to_owned(),
+            node: entry.node.clone(),
             since_ms: now,
         };
         rt.calls_answered += 1;
@@ -346,6 +364,7 @@ impl State {
         let Some(entry) = self.acd.entries.get_mut(&key) else {
             return;
         };
+        self.acd.touched.entries.insert(key.clone());
         if let Some(offer) = &mut entry.offer {
             offer.agents.retain(|a| a != agent);
             if offer.agents.is_empty() {
@@ -371,6 +390,10 @@ impl State {
             a.state = AgentState::Paused {
                 reason: NO_ANSWER_PAUSE.into(),
             };
+            self.acd
+                .touched
+                .agents
+                .insert((tenant.clone(), agent.clone()));
         }
     }
 
@@ -388,6 +411,7 @@ impl State {
                 tenant: tenant.clone(),
                 call_id: call_id.to_owned(),
             })?;
+        self.acd.touch_entry(tenant, call_id);
         if let Some(rt) = self
             .acd
             .queues

@@ -65,6 +65,7 @@ impl State {
                 .last()
                 .and_then(|a| queue.members.iter().position(|m| &m.extension == a));
             self.queue_rt(tenant, &queue.id).last_offered = last_index;
+            self.acd.touch_entry(tenant, &call_id);
             if let Some(e) = self.acd.entries.get_mut(&(tenant.clone(), call_id)) {
                 e.offer = Some(Offer {
                     seq: offer,

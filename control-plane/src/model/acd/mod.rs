@@ -92,6 +92,8 @@ pub enum AgentActivity {
     OnCall {
         queue: Id,
         call_id: String,
+        /// The node holding the call (its calls are gone with it).
+        node: String,
         since_ms: u64,
     },
     WrapUp {
@@ -222,7 +224,28 @@ pub struct Acd {
     agents: BTreeMap<(Id, Id), AgentRuntime>,
     arrivals: u64,
     offers: u64,
+    /// What the commands applied since the last [`Acd::take_touched`] changed, for the
+    /// watch stream (not part of the state).
+    #[serde(skip)]
+    touched: Touched,
 }
+
+/// Keys the ACD changed: queue entries (by tenant and Call-ID) and agents whose presence
+/// it set (auto-pause). Transient bookkeeping beside the state: equal whatever it holds,
+/// never serialized.
+#[derive(Debug, Clone, Default)]
+pub struct Touched {
+    pub entries: std::collections::BTreeSet<(Id, String)>,
+    pub agents: std::collections::BTreeSet<(Id, Id)>,
+}
+
+impl PartialEq for Touched {
+    fn eq(&self, _: &Touched) -> bool {
+        true
+    }
+}
+
+impl Eq for Touched {}
 
 impl Acd {
     pub fn entry(&self, tenant: &Id, call_id: &str) -> Option<&QueueEntry> {
@@ -253,5 +276,16 @@ impl Acd {
 
     pub fn agent_runtimes(&self) -> impl Iterator<Item = (&(Id, Id), &AgentRuntime)> {
         self.agents.iter()
+    }
+
+    /// What changed since the last call (queue entries, auto-paused agents).
+    pub fn take_touched(&mut self) -> Touched {
+        std::mem::take(&mut self.touched)
+    }
+
+    pub(crate) fn touch_entry(&mut self, tenant: &Id, call_id: &str) {
+        self.touched
+            .entries
+            .insert((tenant.clone(), call_id.to_owned()));
     }
 }

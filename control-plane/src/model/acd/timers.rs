@@ -4,6 +4,7 @@ use super::*;
 use crate::model::State;
 use crate::model::error::CommandError;
 use crate::model::id::Id;
+use crate::model::load::LOAD_REPORT_TTL_MS;
 use crate::model::queue::Queue;
 
 impl State {
@@ -62,6 +63,7 @@ impl State {
                     QueueExit::Timeout => rt.stats.timed_out += 1,
                     QueueExit::Overflow(_) => rt.stats.overflowed += 1,
                 }
+                self.acd.touch_entry(&e.tenant, &e.call_id);
                 if let Some(stored) = self
                     .acd
                     .entries
@@ -121,5 +123,34 @@ fn exit_due(queue: &Queue, e: &QueueEntry, now: u64) -> Option<QueueExit> {
         }
         _ if waited >= secs(queue.max_wait_secs) => Some(QueueExit::Timeout),
         _ => None,
+    }
+}
+
+impl State {
+    /// Nodes that hold queue callers or agents' queue calls but have not shown a sign of
+    /// life for [`LOAD_REPORT_TTL_MS`] at `now` (the leader's clock): a node with calls
+    /// reports its load every second, so its last report, or the newest of its callers'
+    /// arrivals and its agents' answers, is when it was last alive. The leader proposes
+    /// [`Command::QueueNodeGone`] for each.
+    pub fn gone_nodes(&self, now: u64) -> Vec<String> {
+        let mut last_seen: BTreeMap<&str, u64> = BTreeMap::new();
+        for e in self.acd.entries.values() {
+            let at = last_seen.entry(e.node.as_str()).or_default();
+            *at = (*at).max(e.joined_at_ms);
+        }
+        for rt in self.acd.agents.values() {
+            if let AgentActivity::OnCall { node, since_ms, .. } = &rt.activity {
+                let at = last_seen.entry(node.as_str()).or_default();
+                *at = (*at).max(*since_ms);
+            }
+        }
+        last_seen
+            .into_iter()
+            .filter(|(node, at)| {
+                let report = self.load_report(node).map_or(0, |l| l.time_ms);
+                (*at).max(report).saturating_add(LOAD_REPORT_TTL_MS) < now
+            })
+            .map(|(node, _)| node.to_owned())
+            .collect()
     }
 }

@@ -85,6 +85,7 @@ pub(super) fn queue(t: &str, q: &str) -> Queue {
         auto_pause_no_answer: false,
         service_level_secs: 20,
         skill: None,
+        vip_callers: Default::default(),
     }
 }
 

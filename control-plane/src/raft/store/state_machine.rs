@@ -67,8 +67,13 @@ pub enum Change {
     Load(String),
     /// A request to drain a node (made or accepted).
     NodeDrain(String),
-    /// Queue entries and agent activity (nodes do not follow the ACD yet).
+    /// Agent activity and queue statistics (nodes do not cache them).
     Acd,
+    /// A caller in a queue: joined, offered, given an exit, or gone.
+    QueueEntry {
+        tenant: Id,
+        call_id: String,
+    },
 }
 
 /// Which keys changed after a revision; see [`SmView::changes_since`].
@@ -379,6 +384,19 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
                                 let outcome = result.as_ref().ok();
                                 for change in changes_of(&entry.command, outcome) {
                                     data.changes.push_back((after, change));
+                                }
+                            }
+                            // Whatever the command was, the ACD may have moved callers
+                            // (an agent logging in is offered a waiting caller).
+                            let touched = data.state.take_acd_touched();
+                            if after != before {
+                                for (tenant, call_id) in touched.entries {
+                                    data.changes
+                                        .push_back((after, Change::QueueEntry { tenant, call_id }));
+                                }
+                                for (tenant, ext) in touched.agents {
+                                    data.changes
+                                        .push_back((after, Change::Agent { tenant, ext }));
                                 }
                             }
                             results.push(result);

@@ -12,38 +12,25 @@ use crate::sip::dialog::{DialogError, DialogKey};
 use crate::sip::transaction::TransactionKey;
 use crate::sip::{Method, Request, Response, SipHeaders};
 
-/// RFC 3261 T1 and T2 for our 2xx retransmissions (§13.3.1.4).
-const T1: Duration = Duration::from_millis(500);
-const T2: Duration = Duration::from_secs(4);
-
 impl Call {
     pub(super) async fn confirmed(&mut self) -> Ending {
         let winner = self.winner.expect("answered");
-        let mut acked = false;
-        let mut retransmit = T1;
-        let mut next_retransmit = Instant::now() + retransmit;
-        let ack_deadline = Instant::now() + self.b2b.config.ack_timeout;
         let mut session_deadline = self.session_deadline();
         loop {
-            let wake = if acked {
+            let wake = if self.a_acked {
                 session_deadline
             } else {
-                Some(next_retransmit.min(ack_deadline))
+                self.ok_retransmit_at()
             };
             let input = tokio::select! {
                 i = self.inbox.recv() => i,
-                () = sleep_until(wake) => {
-                    if !acked {
-                        if Instant::now() >= ack_deadline {
+                () = super::sleep_until(wake) => {
+                    if !self.a_acked {
+                        if let Err(end) = self.retransmit_ok().await {
                             self.bye_fork(winner).await;
                             self.bye_caller().await;
-                            return system("no_ack");
+                            return end;
                         }
-                        let sdp = self.a_answer.clone();
-                        let ok = self.a_response(200, "OK", sdp.as_deref());
-                        self.core.respond(&self.a.key, ok).await;
-                        retransmit = (retransmit * 2).min(T2);
-                        next_retransmit = Instant::now() + retransmit;
                         continue;
                     }
                     self.bye_fork(winner).await;
@@ -55,7 +42,7 @@ impl Call {
                 return system("internal");
             };
             match input {
-                Input::Ack { .. } => acked = true,
+                Input::Ack { .. } => self.a_acked = true,
                 Input::Request {
                     key,
                     request,
@@ -64,9 +51,12 @@ impl Call {
                     let from_caller =
                         DialogKey::of_incoming(&request).is_some_and(|k| k.local_tag == self.a.tag);
                     if from_caller && request.method == Method::Invite {
-                        acked = true;
+                        self.a_acked = true;
                     }
-                    if let Some(end) = self.in_dialog(key, request, from_caller, winner).await {
+                    if let Some(end) = self
+                        .in_dialog(key, request, from_caller, Some(winner))
+                        .await
+                    {
                         return end;
                     }
                     if from_caller {
@@ -95,7 +85,10 @@ impl Call {
                     return system(reason);
                 }
                 Input::Control(action) => self.control(action).await,
-                Input::Cancel | Input::TransactionFailed { .. } | Input::Media(_) => {}
+                Input::Cancel
+                | Input::TransactionFailed { .. }
+                | Input::Media(_)
+                | Input::QueueChanged => {}
             }
         }
     }
@@ -106,12 +99,12 @@ impl Call {
     }
 
     /// A request in the call's dialogs. `Some` when it ended the call.
-    async fn in_dialog(
+    pub(super) async fn in_dialog(
         &mut self,
         key: TransactionKey,
         request: Request,
         from_caller: bool,
-        winner: usize,
+        winner: Option<usize>,
     ) -> Option<Ending> {
         // The sender's dialog: the caller's, or the answering callee's.
         let checked = if from_caller {
@@ -120,9 +113,8 @@ impl Call {
                 .as_mut()
                 .map(|d| d.check_remote_cseq(&request))
         } else {
-            self.forks[winner]
-                .dialog
-                .as_mut()
+            winner
+                .and_then(|w| self.forks[w].dialog.as_mut())
                 .filter(|d| {
                     DialogKey::of_incoming(&request).is_some_and(|k| k.local_tag == d.local_tag)
                 })
@@ -154,7 +146,9 @@ impl Call {
             Method::Bye => {
                 self.respond(&key, &request, 200, "OK").await;
                 if from_caller {
-                    self.bye_fork(winner).await;
+                    if let Some(w) = winner {
+                        self.bye_fork(w).await;
+                    }
                     Some(Ending {
                         status: 200,
                         by: HangupBy::Caller,
@@ -184,7 +178,12 @@ impl Call {
 
     /// A re-INVITE or UPDATE: answered by us from the media engine. Hold (sendonly,
     /// inactive) starts music on hold toward the other party; resume stops it.
-    async fn reoffer(&mut self, key: TransactionKey, request: Request, from_caller: bool) {
+    pub(super) async fn reoffer(
+        &mut self,
+        key: TransactionKey,
+        request: Request,
+        from_caller: bool,
+    ) {
         let side = if from_caller {
             LegSide::Caller
         } else {
@@ -218,6 +217,7 @@ impl Call {
                         let _ = self.b2b.media.stop_playback(media, other);
                     }
                     self.on_hold[side.index()] = a.on_hold;
+                    self.hold_changed();
                     a.sdp
                 }
                 Err(crate::media::engine::MediaError::Sdp(why)) => {
@@ -252,18 +252,17 @@ impl Call {
         self.core.respond(&key, r).await;
     }
 
-    async fn respond(&self, key: &TransactionKey, request: &Request, status: u16, reason: &str) {
+    pub(super) async fn respond(
+        &self,
+        key: &TransactionKey,
+        request: &Request,
+        status: u16,
+        reason: &str,
+    ) {
         let mut r = Response::to_request(request, status, None);
         r.reason = crate::sip::parse::sanitize_reason(reason);
         let _ = request.call_id();
         self.core.respond(key, r).await;
-    }
-}
-
-async fn sleep_until(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use super::queue::QueueOutcome;
 use super::{Call, Ending, HangupBy, Input};
 use crate::b2bua::directory::CacheDirectory;
 use crate::b2bua::route::{self, MAX_EXPANSIONS, Step};
@@ -17,6 +18,8 @@ pub(super) enum Outcome {
     Answered,
     Failed(Ending),
     Cancelled,
+    /// Over, with nothing more to send the caller (they hung up while queued).
+    Over(Ending),
 }
 
 /// How a step ended without an answer.
@@ -35,6 +38,19 @@ impl Call {
             let Some(step) = self.steps.pop_front() else {
                 return Outcome::Failed(self.failure(&last));
             };
+            if let Some(queue) = step.queue {
+                match self.wait_in_queue(queue).await {
+                    QueueOutcome::Answered => return Outcome::Answered,
+                    QueueOutcome::Over(ending) => return Outcome::Over(ending),
+                    QueueOutcome::Refused(ending) => return Outcome::Failed(ending),
+                    QueueOutcome::Follow(destination) => {
+                        if let Err(ending) = self.follow(&destination) {
+                            return Outcome::Failed(ending);
+                        }
+                        continue;
+                    }
+                }
+            }
             let rung = self.ring(&step).await;
             self.release_trunks(false);
             match rung {
@@ -52,44 +68,50 @@ impl Call {
                         }
                         StepEnd::Failure(_) => step.after_no_answer.clone(),
                     };
-                    if let Some(destination) = next {
-                        self.expansions += 1;
-                        if self.expansions > MAX_EXPANSIONS {
-                            return Outcome::Failed(Ending {
-                                status: 482,
-                                by: HangupBy::System,
-                                reason: "Loop Detected (too many forwards)".into(),
-                            });
-                        }
-                        let plan = self.plan.as_ref().expect("routed");
-                        let dir = CacheDirectory {
-                            cache: &self.b2b.cache,
-                            b2b: &self.b2b,
-                        };
-                        match route::expand(
-                            &dir,
-                            &plan.tenant,
-                            &destination,
-                            unix_millis(SystemTime::now()),
-                        ) {
-                            Ok(steps) => {
-                                for s in steps.into_iter().rev() {
-                                    self.steps.push_front(s);
-                                }
-                            }
-                            Err(r) => {
-                                return Outcome::Failed(Ending {
-                                    status: r.status,
-                                    by: HangupBy::System,
-                                    reason: r.reason,
-                                });
-                            }
-                        }
+                    if let Some(destination) = next
+                        && let Err(ending) = self.follow(&destination)
+                    {
+                        return Outcome::Failed(ending);
                     }
                     last = end;
                 }
             }
         }
+    }
+
+    /// Puts the steps of `destination` first (a no-answer destination, an overflow).
+    fn follow(
+        &mut self,
+        destination: &tongdai_control_plane::model::Destination,
+    ) -> Result<(), Ending> {
+        self.expansions += 1;
+        if self.expansions > MAX_EXPANSIONS {
+            return Err(Ending {
+                status: 482,
+                by: HangupBy::System,
+                reason: "Loop Detected (too many forwards)".into(),
+            });
+        }
+        let plan = self.plan.as_ref().expect("routed");
+        let dir = CacheDirectory {
+            cache: &self.b2b.cache,
+            b2b: &self.b2b,
+        };
+        let steps = route::expand(
+            &dir,
+            &plan.tenant,
+            destination,
+            unix_millis(SystemTime::now()),
+        )
+        .map_err(|r| Ending {
+            status: r.status,
+            by: HangupBy::System,
+            reason: r.reason,
+        })?;
+        for s in steps.into_iter().rev() {
+            self.steps.push_front(s);
+        }
+        Ok(())
     }
 
     fn failure(&self, last: &StepEnd) -> Ending {
@@ -175,7 +197,8 @@ impl Call {
                     })));
                 }
                 Some(Input::Control(action)) => self.control(action).await,
-                Some(Input::Ack { .. } | Input::Media(_)) => {}
+                Some(Input::Ack { .. }) => self.a_acked = true,
+                Some(Input::Media(_) | Input::QueueChanged) => {}
                 None => return Err(RingError::Cancelled),
             }
             let current: Vec<_> = self.forks.iter().filter(|f| f.current).collect();
@@ -196,6 +219,11 @@ impl Call {
         let now_ms = unix_millis(SystemTime::now());
         match status {
             100 => Ok(false),
+            101..=199 if self.caller_answered => {
+                // The caller hears music on hold from the queue meanwhile.
+                self.forks[i].ringing_ms.get_or_insert(now_ms);
+                Ok(false)
+            }
             101..=199 => {
                 self.forks[i].ringing_ms.get_or_insert(now_ms);
                 self.ringing_ms.get_or_insert(now_ms);
@@ -228,7 +256,14 @@ impl Call {
                     return Ok(false);
                 }
                 self.winner = Some(i);
-                self.answer_ms = Some(now_ms);
+                self.forks[i].answered_ms = Some(now_ms);
+                if self.caller_answered {
+                    // Answered by the queue before: the caller has our SDP already.
+                    let media = self.media.expect("anchored");
+                    let _ = self.b2b.media.stop_playback(media, LegSide::Caller);
+                } else {
+                    self.answer_ms = Some(now_ms);
+                }
                 if let (Some(plan), Some(ext)) =
                     (self.plan.as_ref(), self.forks[i].target.extension.clone())
                 {
@@ -237,8 +272,10 @@ impl Call {
                     self.busy.push((tenant, ext));
                 }
                 self.cancel_pending_forks(Some(COMPLETED_ELSEWHERE)).await;
-                let sdp = self.a_answer.clone();
-                self.reply(200, "OK", sdp.as_deref()).await;
+                if !self.caller_answered {
+                    let sdp = self.a_answer.clone();
+                    self.reply(200, "OK", sdp.as_deref()).await;
+                }
                 Ok(true)
             }
             300..=399 => {
@@ -303,7 +340,9 @@ impl Call {
         match self.b2b.media.answer(media, LegSide::Callee, &body).await {
             Ok(sdp) => {
                 self.answer_from = Some(i);
-                self.a_answer = Some(sdp);
+                if !self.caller_answered {
+                    self.a_answer = Some(sdp);
+                }
                 true
             }
             Err(e) => {

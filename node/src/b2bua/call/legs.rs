@@ -25,6 +25,8 @@ pub(super) struct Fork {
     pub cancelled: bool,
     pub started_ms: u64,
     pub ringing_ms: Option<u64>,
+    /// When it answered, if it won the call.
+    pub answered_ms: Option<u64>,
     /// Whether this fork belongs to the step now ringing.
     pub current: bool,
     /// Whether it counts against its trunk's call limit (released when it fails or the
@@ -182,6 +184,7 @@ impl Call {
             cancelled: false,
             started_ms: crate::sip::auth::unix_millis(std::time::SystemTime::now()),
             ringing_ms: None,
+            answered_ms: None,
             current: true,
             holds_trunk,
         });

@@ -6,6 +6,7 @@
 mod confirmed;
 mod hunt;
 mod legs;
+mod queue;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -58,6 +59,8 @@ pub enum Input {
     },
     /// A request from the admin API (on-demand recording).
     Control(tongdai_control_plane::model::CallAction),
+    /// The caller's queue entry changed in the control plane (read it from the cache).
+    QueueChanged,
 }
 
 pub use crate::cdr::HangupBy;
@@ -123,6 +126,18 @@ pub(super) struct Call {
     control_key: Option<(String, String)>,
     recording_id: Option<String>,
     on_hold: [bool; 2],
+    /// Since when either side is on hold, and the hold time before that.
+    hold_since: Option<std::time::Instant>,
+    hold_ms: u64,
+    /// The caller has our 2xx (an agent, a callee, or the queue answered) ...
+    caller_answered: bool,
+    /// ... and sent its ACK; until then the 2xx is retransmitted.
+    a_acked: bool,
+    ok_timer: Option<OkTimer>,
+    /// The queue the caller waits in.
+    waiting: Option<queue::Waiting>,
+    /// The queue agent who took the call (their wrap-up starts when it ends).
+    queue_agent: Option<(Id, Id)>,
     // For the record.
     cdr: Option<Cdr>,
     /// Counted in the tenant's active calls (from routing to the end).
@@ -183,6 +198,13 @@ pub(super) fn spawn(
         control_key: None,
         recording_id: None,
         on_hold: [false; 2],
+        hold_since: None,
+        hold_ms: 0,
+        caller_answered: false,
+        a_acked: false,
+        ok_timer: None,
+        waiting: None,
+        queue_agent: None,
         cdr: None,
         started: false,
         setup_ms: unix_millis(SystemTime::now()),
@@ -218,9 +240,15 @@ impl Call {
                     self.confirmed().await
                 }
                 hunt::Outcome::Failed(ending) => {
-                    self.reply_final(ending.status, &ending.reason).await;
+                    if self.caller_answered {
+                        // Answered by the queue: nobody took the call afterwards.
+                        self.bye_caller().await;
+                    } else {
+                        self.reply_final(ending.status, &ending.reason).await;
+                    }
                     ending
                 }
+                hunt::Outcome::Over(ending) => ending,
                 hunt::Outcome::Cancelled => {
                     self.reply_final(487, "Request Terminated").await;
                     Ending {
@@ -456,6 +484,15 @@ impl Call {
 
     async fn reply(&mut self, status: u16, reason: &str, sdp: Option<&str>) {
         let r = self.a_response(status, reason, sdp);
+        if (200..300).contains(&status) {
+            self.caller_answered = true;
+            let now = tokio::time::Instant::now();
+            self.ok_timer = Some(OkTimer {
+                interval: T1,
+                next: now + T1,
+                deadline: now + self.b2b.config.ack_timeout,
+            });
+        }
         if (101..300).contains(&status) && self.a.dialog.is_none() {
             match Dialog::uas(&self.a.invite, &self.a.tag) {
                 Ok(d) => {
@@ -483,6 +520,29 @@ impl Call {
     async fn finish(mut self, ending: Ending) {
         // Forks still ringing are cancelled; answers arriving late get ACK + BYE.
         self.cancel_pending_forks(None).await;
+        // Out of the queue whatever ended the call; a queue agent starts their wrap-up.
+        self.leave_queue(tongdai_control_plane::model::LeaveReason::Abandoned)
+            .await;
+        if let Some((tenant, agent)) = self.queue_agent.take() {
+            let command = tongdai_control_plane::model::Command::AgentCallEnded {
+                tenant,
+                agent: agent.clone(),
+                hold_ms: self.hold_total(),
+            };
+            let cluster = self.b2b.cluster.clone();
+            // The caller is gone: the record need not wait for the control plane.
+            tokio::spawn(async move {
+                let deadline = Duration::from_secs(30);
+                match tokio::time::timeout(deadline, cluster.propose_one(command)).await {
+                    Ok(Ok((Ok(_), _))) => {}
+                    Ok(Ok((Err(e), _))) => {
+                        tracing::warn!(%agent, "end of the agent's queue call refused: {e}")
+                    }
+                    Ok(Err(e)) => tracing::warn!(%agent, "end of queue call not committed: {e}"),
+                    Err(_) => tracing::warn!(%agent, "end of queue call not committed in 30 s"),
+                }
+            });
+        }
         self.linger().await;
         let stats = match self.media.take() {
             Some(id) => {
@@ -555,11 +615,10 @@ impl Call {
         cdr.legs = self
             .forks
             .iter()
-            .enumerate()
-            .map(|(i, f)| {
+            .map(|f| {
                 let mut leg = CdrLeg::new(f.target.label.clone(), f.started_ms);
                 leg.ringing_ms = f.ringing_ms;
-                leg.answered_ms = (self.winner == Some(i)).then_some(self.answer_ms).flatten();
+                leg.answered_ms = f.answered_ms;
                 leg.ended_ms = end_ms;
                 leg.status = f.status.unwrap_or(if f.cancelled { 487 } else { 0 });
                 leg
@@ -734,6 +793,77 @@ fn media_reject(e: MediaError) -> Reject {
             tracing::warn!("media engine refused a call: {other}");
             reject(503, "Media unavailable")
         }
+    }
+}
+
+/// RFC 3261 T1 and T2 for our 2xx retransmissions (§13.3.1.4).
+const T1: Duration = Duration::from_millis(500);
+const T2: Duration = Duration::from_secs(4);
+
+/// Our 2xx to the caller, retransmitted until the ACK comes or the deadline passes.
+#[derive(Debug, Clone, Copy)]
+struct OkTimer {
+    interval: Duration,
+    next: tokio::time::Instant,
+    deadline: tokio::time::Instant,
+}
+
+impl Call {
+    /// When our 2xx to the caller is next due again (none once ACKed).
+    fn ok_retransmit_at(&self) -> Option<tokio::time::Instant> {
+        match self.ok_timer {
+            Some(t) if !self.a_acked => Some(t.next.min(t.deadline)),
+            _ => None,
+        }
+    }
+
+    /// Retransmits our 2xx; `Err` when the ACK never came.
+    async fn retransmit_ok(&mut self) -> Result<(), Ending> {
+        let Some(mut t) = self.ok_timer.filter(|_| !self.a_acked) else {
+            return Ok(());
+        };
+        if tokio::time::Instant::now() >= t.deadline {
+            return Err(Ending {
+                status: 200,
+                by: HangupBy::System,
+                reason: "no_ack".into(),
+            });
+        }
+        let sdp = self.a_answer.clone();
+        let ok = self.a_response(200, "OK", sdp.as_deref());
+        self.core.respond(&self.a.key, ok).await;
+        t.interval = (t.interval * 2).min(T2);
+        t.next = tokio::time::Instant::now() + t.interval;
+        self.ok_timer = Some(t);
+        Ok(())
+    }
+
+    /// Keeps the hold time in step with the hold flags.
+    fn hold_changed(&mut self) {
+        let held = self.on_hold.iter().any(|h| *h);
+        match (held, self.hold_since) {
+            (true, None) => self.hold_since = Some(std::time::Instant::now()),
+            (false, Some(since)) => {
+                self.hold_ms += since.elapsed().as_millis() as u64;
+                self.hold_since = None;
+            }
+            _ => {}
+        }
+    }
+
+    /// Time on hold so far, a hold still running included.
+    fn hold_total(&self) -> u64 {
+        self.hold_ms
+            + self
+                .hold_since
+                .map_or(0, |since| since.elapsed().as_millis() as u64)
+    }
+}
+
+pub(super) async fn sleep_until(t: Option<tokio::time::Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }
 

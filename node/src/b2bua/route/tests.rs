@@ -15,6 +15,7 @@ struct World {
     trunks: HashMap<Id, Vec<TrunkRoute>>,
     caller_ids: HashMap<Id, String>,
     busy: HashSet<(Id, Id)>,
+    queues: HashSet<(Id, Id)>,
 }
 
 fn id(s: &str) -> Id {
@@ -141,6 +142,9 @@ impl Directory for World {
     }
     fn is_busy(&self, t: &Id, e: &Id) -> bool {
         self.busy.contains(&(t.clone(), e.clone()))
+    }
+    fn has_queue(&self, t: &Id, q: &Id) -> bool {
+        self.queues.contains(&(t.clone(), q.clone()))
     }
 }
 

@@ -1,0 +1,632 @@
+//! A caller waiting in a queue. The node answers the caller, plays music on hold, and
+//! proposes [`Command::QueueJoin`]; from then on the ACD in the control plane decides:
+//! the call follows its queue entry (read from the node's cache whenever the watch stream
+//! changes it). An offer names the agents to ring: the node rings their phones and
+//! reports the result ([`Command::OfferAnswered`], [`Command::OfferFailed`]); the agent is
+//! bridged only once the control plane accepted the answer, so an offer the ACD already
+//! withdrew (rung out, caller served elsewhere) can never connect a second call to one
+//! agent. An exit set by the queue (maximum wait, overflow) moves the call; a caller who
+//! hangs up leaves ([`Command::QueueLeave`]).
+
+use std::time::{Duration, SystemTime};
+
+use tongdai_control_plane::model::{
+    Command, CommandError, Destination, Id, LeaveReason, OfferFailure, Outcome, QueueArrival,
+    QueueEntry, QueueExit,
+};
+
+use super::hunt::COMPLETED_ELSEWHERE;
+use super::{Call, Ending, HangupBy, Input, reject};
+use crate::b2bua::directory::CacheDirectory;
+use crate::b2bua::route;
+use crate::media::relay::{LegSide, MediaEvent};
+use crate::sip::auth::unix_millis;
+use crate::sip::dialog::DialogKey;
+use crate::sip::{Method, Response, SipHeaders};
+
+/// How long one ACD proposal may take (elections included) before the call gives up on
+/// the control plane.
+const PROPOSE_DEADLINE: Duration = Duration::from_secs(10);
+
+/// How waiting in a queue ended.
+pub(super) enum QueueOutcome {
+    /// An agent answered and the caller is connected.
+    Answered,
+    /// The call is over (the caller hung up, the queue gave up, the node stops): nothing
+    /// more to send to the caller.
+    Over(Ending),
+    /// Refused before the caller was answered: the caller gets this final response.
+    Refused(Ending),
+    /// Go on to this destination (overflow).
+    Follow(Destination),
+}
+
+/// The queue a call is in.
+pub(super) struct Waiting {
+    pub tenant: Id,
+    pub queue: Id,
+    /// The agents being rung: one per agent of the current offer.
+    rings: Vec<AgentRing>,
+}
+
+struct AgentRing {
+    agent: Id,
+    offer: u64,
+    /// Indexes into the call's forks: the agent's phones.
+    forks: Vec<usize>,
+    /// Withdrawn by the ACD (or reported): its forks are cancelled, nothing is reported.
+    done: bool,
+}
+
+impl Call {
+    /// Puts the caller in `queue` and waits until an agent answers or the call moves on.
+    pub(super) async fn wait_in_queue(&mut self, queue: Id) -> QueueOutcome {
+        let plan = self.plan.as_ref().expect("routed");
+        let tenant = plan.tenant.clone();
+        let call_id = self.caller_call_id();
+        let arrival = QueueArrival {
+            tenant: tenant.clone(),
+            queue: queue.clone(),
+            call_id: call_id.clone(),
+            node: self.b2b.config.node.clone(),
+            caller: caller_number(&plan.caller_id),
+            priority: self.queue_priority(&tenant, &queue, &plan.caller_id),
+        };
+        match self.acd(Command::QueueJoin(Box::new(arrival))).await {
+            Ok(Ok(Outcome::QueueJoined {
+                position,
+                expected_wait_secs,
+            })) => {
+                tracing::info!(%tenant, %queue, call_id, position, ?expected_wait_secs, "caller queued");
+            }
+            // An earlier attempt of the same proposal joined already.
+            Ok(Err(CommandError::AlreadyQueued { .. })) => {}
+            Ok(Ok(Outcome::QueueRedirected { destination })) => {
+                tracing::info!(%tenant, %queue, call_id, ?destination, "queue overflows at entry");
+                return QueueOutcome::Follow(destination);
+            }
+            Ok(Ok(other)) => {
+                tracing::warn!(?other, "unexpected answer to a queue join");
+                return self.refused(500, "Queue join failed");
+            }
+            Ok(Err(CommandError::QueueEmpty(_))) => {
+                return self.refused(480, &format!("No agent is logged in to queue {queue}"));
+            }
+            Ok(Err(CommandError::QueueFull { .. })) => {
+                return self.refused(486, &format!("Queue {queue} is full"));
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(%tenant, %queue, "queue join refused: {e}");
+                return self.refused(480, &format!("Queue {queue} unavailable"));
+            }
+            Err(e) => {
+                tracing::warn!(%tenant, %queue, "queue join not committed: {e}");
+                return self.refused(503, "Queue unavailable (control plane not reachable)");
+            }
+        }
+        self.waiting = Some(Waiting {
+            tenant: tenant.clone(),
+            queue,
+            rings: Vec::new(),
+        });
+        if let Err(r) = self.answer_for_queue().await {
+            // The caller cannot be answered: out of the queue again, then refused.
+            self.leave_queue(LeaveReason::Abandoned).await;
+            return self.refused(r.status, &r.reason);
+        }
+        // The entry may have been offered before we looked.
+        if let Some(outcome) = self.follow_entry().await {
+            return outcome;
+        }
+        self.queue_loop().await
+    }
+
+    async fn queue_loop(&mut self) -> QueueOutcome {
+        loop {
+            let wake = self.ok_retransmit_at();
+            let input = tokio::select! {
+                i = self.inbox.recv() => i,
+                () = super::sleep_until(wake) => {
+                    if let Err(end) = self.retransmit_ok().await {
+                        return self.give_up(end).await;
+                    }
+                    continue;
+                }
+            };
+            let Some(input) = input else {
+                return self.give_up(system("internal")).await;
+            };
+            match input {
+                Input::QueueChanged => {
+                    if let Some(outcome) = self.follow_entry().await {
+                        return outcome;
+                    }
+                }
+                Input::Response { key, response } => {
+                    let Some(i) = self.fork_index(&key) else {
+                        continue;
+                    };
+                    if let Some(outcome) = self.agent_response(i, response).await {
+                        return outcome;
+                    }
+                }
+                Input::TransactionFailed { key } => {
+                    if let Some(i) = self.fork_index(&key)
+                        && self.forks[i].status.is_none()
+                    {
+                        self.forks[i].status = Some(408);
+                        self.report_finished_rings().await;
+                    }
+                }
+                Input::Ack { .. } => self.a_acked = true,
+                Input::Request { key, request, .. } => {
+                    let from_caller =
+                        DialogKey::of_incoming(&request).is_some_and(|k| k.local_tag == self.a.tag);
+                    if !from_caller {
+                        // Agents' phones have only early dialogs: nothing to relay yet.
+                        let status = if request.method == Method::Bye {
+                            200
+                        } else {
+                            491
+                        };
+                        self.core
+                            .respond(&key, Response::to_request(&request, status, None))
+                            .await;
+                        continue;
+                    }
+                    if request.method == Method::Invite {
+                        self.a_acked = true;
+                    }
+                    // Re-INVITEs and UPDATEs are answered as in an established call.
+                    if let Some(mut end) = self.in_dialog(key, request, true, None).await {
+                        self.cancel_rings().await;
+                        self.leave_queue(LeaveReason::Abandoned).await;
+                        end.reason = "abandoned".into();
+                        return QueueOutcome::Over(end);
+                    }
+                }
+                Input::Media(MediaEvent::Inactive { idle_ms }) => {
+                    tracing::info!(idle_ms, "no RTP from the queued caller: hanging up");
+                    return self.give_up(system("rtp_timeout")).await;
+                }
+                Input::Hangup { reason } => return self.give_up(system(reason)).await,
+                Input::Control(action) => self.control(action).await,
+                Input::Cancel | Input::Media(_) => {}
+            }
+        }
+    }
+
+    /// Acts on the caller's queue entry as the cache has it now: rings the agents of a new
+    /// offer, stops ringing the ones withdrawn, moves the call on an exit. `Some` when the
+    /// wait is over.
+    async fn follow_entry(&mut self) -> Option<QueueOutcome> {
+        let w = self.waiting.as_ref()?;
+        let call_id = self.caller_call_id();
+        let Some(entry) = self.b2b.cache.queue_entry(&w.tenant, &call_id) else {
+            // Gone without us leaving: the control plane took the node for dead. Join
+            // again at the back rather than lose the caller.
+            let queue = w.queue.clone();
+            tracing::warn!(call_id, %queue, "queue entry vanished; joining again");
+            self.cancel_rings().await;
+            self.waiting = None;
+            return Some(QueueOutcome::Follow(Destination::Queue(queue)));
+        };
+        if let Some(exit) = entry.exit.clone() {
+            self.cancel_rings().await;
+            self.leave_queue(LeaveReason::Moved).await;
+            return Some(match exit {
+                QueueExit::Timeout => {
+                    self.bye_caller().await;
+                    QueueOutcome::Over(system("queue_timeout"))
+                }
+                QueueExit::Overflow(destination) => QueueOutcome::Follow(destination),
+            });
+        }
+        self.ring_offer(&entry).await;
+        None
+    }
+
+    /// Rings the agents of the entry's offer not rung yet; cancels rings the offer no
+    /// longer names.
+    async fn ring_offer(&mut self, entry: &QueueEntry) {
+        let Some(w) = self.waiting.as_mut() else {
+            return;
+        };
+        let current = |r: &AgentRing| {
+            entry
+                .offer
+                .as_ref()
+                .is_some_and(|o| o.seq == r.offer && o.agents.contains(&r.agent))
+        };
+        let mut withdrawn = Vec::new();
+        for r in w.rings.iter_mut().filter(|r| !r.done && !current(r)) {
+            r.done = true;
+            withdrawn.extend(r.forks.iter().copied());
+        }
+        let new: Vec<(Id, u64)> = match &entry.offer {
+            Some(o) => o
+                .agents
+                .iter()
+                .filter(|a| !w.rings.iter().any(|r| r.offer == o.seq && &r.agent == *a))
+                .map(|a| (a.clone(), o.seq))
+                .collect(),
+            None => Vec::new(),
+        };
+        let tenant = w.tenant.clone();
+        for i in withdrawn {
+            self.cancel_fork(i).await;
+        }
+        for (agent, offer) in new {
+            let targets = route::phone_targets(
+                &CacheDirectory {
+                    cache: &self.b2b.cache,
+                    b2b: &self.b2b,
+                },
+                &tenant,
+                &agent,
+                unix_millis(SystemTime::now()),
+            );
+            let mut forks = Vec::new();
+            for target in targets {
+                if self.place(target).await {
+                    forks.push(self.forks.len() - 1);
+                }
+            }
+            tracing::debug!(%agent, offer, phones = forks.len(), "offering the caller");
+            let unreachable = forks.is_empty();
+            if let Some(w) = self.waiting.as_mut() {
+                w.rings.push(AgentRing {
+                    agent: agent.clone(),
+                    offer,
+                    forks,
+                    done: unreachable,
+                });
+            }
+            if unreachable {
+                // Not registered anywhere: the ACD offers the caller to someone else.
+                self.offer_failed(&agent, offer, OfferFailure::Unreachable)
+                    .await;
+            }
+        }
+    }
+
+    /// A response from an agent's phone. `Some` when the wait is over.
+    async fn agent_response(
+        &mut self,
+        i: usize,
+        response: crate::sip::Response,
+    ) -> Option<QueueOutcome> {
+        let status = response.status;
+        let ring = self
+            .waiting
+            .as_ref()
+            .and_then(|w| w.rings.iter().position(|r| !r.done && r.forks.contains(&i)));
+        let Some(ring) = ring else {
+            // A phone we stopped ringing: an answer that crossed our CANCEL is hung up.
+            self.late_response(i, response).await;
+            return None;
+        };
+        let now_ms = unix_millis(SystemTime::now());
+        match status {
+            100..=199 => {
+                self.forks[i].ringing_ms.get_or_insert(now_ms);
+                None
+            }
+            200..=299 => {
+                self.ack_fork(i, &response).await;
+                self.forks[i].status = Some(status);
+                let w = self.waiting.as_ref().expect("in a queue");
+                let agent = w.rings[ring].agent.clone();
+                let offer = w.rings[ring].offer;
+                let tenant = w.tenant.clone();
+                let call_id = self.caller_call_id();
+                let accepted = self
+                    .acd(Command::OfferAnswered {
+                        tenant: tenant.clone(),
+                        call_id,
+                        agent: agent.clone(),
+                        offer,
+                    })
+                    .await;
+                match accepted {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(e)) => {
+                        // The ACD withdrew the offer meanwhile: this agent does not get
+                        // the caller.
+                        tracing::info!(%agent, offer, "answer too late for the offer: {e}");
+                        self.bye_fork(i).await;
+                        self.end_ring(ring);
+                        return None;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%agent, offer, "offer answer not committed: {e}");
+                        self.bye_fork(i).await;
+                        self.end_ring(ring);
+                        return None;
+                    }
+                }
+                // Out of the queue: the agent has the call.
+                self.waiting = None;
+                self.queue_agent = Some((tenant.clone(), agent.clone()));
+                if !self.connect_agent(i, &response).await {
+                    self.bye_fork(i).await;
+                    self.bye_caller().await;
+                    return Some(QueueOutcome::Over(system("agent_media")));
+                }
+                self.winner = Some(i);
+                self.forks[i].answered_ms = Some(now_ms);
+                self.b2b.mark_busy(&tenant, &agent);
+                self.busy.push((tenant, agent));
+                self.cancel_pending_forks(Some(COMPLETED_ELSEWHERE)).await;
+                Some(QueueOutcome::Answered)
+            }
+            _ => {
+                self.forks[i].status = Some(status);
+                self.report_finished_rings().await;
+                None
+            }
+        }
+    }
+
+    /// Gives the media engine the agent's answer and stops the music: caller and agent
+    /// hear each other.
+    async fn connect_agent(&mut self, i: usize, ok: &crate::sip::Response) -> bool {
+        let media = self.media.expect("anchored");
+        let _ = self.b2b.media.stop_playback(media, LegSide::Caller);
+        let body = String::from_utf8_lossy(&ok.body).into_owned();
+        let mut answered = self.b2b.media.answer(media, LegSide::Callee, &body).await;
+        if matches!(
+            answered,
+            Err(crate::media::engine::MediaError::NoPendingOffer)
+        ) {
+            // A re-INVITE from the caller while waiting settled the offer state: offer
+            // again (same ports, same codec) and take the agent's answer to it.
+            answered = match self
+                .b2b
+                .media
+                .offer(media, LegSide::Caller, &self.a_offer, None)
+                .await
+            {
+                Ok(_) => self.b2b.media.answer(media, LegSide::Callee, &body).await,
+                Err(e) => Err(e),
+            };
+        }
+        match answered {
+            Ok(_) => {
+                self.answer_from = Some(i);
+                true
+            }
+            Err(e) => {
+                tracing::warn!("agent's answer refused by the media engine: {e}");
+                false
+            }
+        }
+    }
+
+    /// Reports the rings whose phones all ended without an answer.
+    async fn report_finished_rings(&mut self) {
+        let Some(w) = self.waiting.as_ref() else {
+            return;
+        };
+        let finished: Vec<(usize, Id, u64, OfferFailure)> = w
+            .rings
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| !r.done)
+            .filter_map(|(n, r)| {
+                let statuses: Vec<u16> = r
+                    .forks
+                    .iter()
+                    .map(|&i| self.forks[i].status)
+                    .collect::<Option<_>>()?;
+                Some((n, r.agent.clone(), r.offer, failure_of(&statuses)))
+            })
+            .collect();
+        for (n, agent, offer, failure) in finished {
+            self.end_ring(n);
+            self.offer_failed(&agent, offer, failure).await;
+        }
+    }
+
+    fn end_ring(&mut self, n: usize) {
+        if let Some(r) = self.waiting.as_mut().and_then(|w| w.rings.get_mut(n)) {
+            r.done = true;
+        }
+    }
+
+    async fn offer_failed(&mut self, agent: &Id, offer: u64, failure: OfferFailure) {
+        let Some(w) = self.waiting.as_ref() else {
+            return;
+        };
+        let command = Command::OfferFailed {
+            tenant: w.tenant.clone(),
+            call_id: self.caller_call_id(),
+            agent: agent.clone(),
+            offer,
+            failure,
+        };
+        match self.acd(command).await {
+            Ok(Ok(_)) => tracing::debug!(%agent, offer, ?failure, "offer failed"),
+            // Withdrawn already (rung out): the ACD moved on by itself.
+            Ok(Err(e)) => tracing::debug!(%agent, offer, "offer failure not needed: {e}"),
+            Err(e) => tracing::warn!(%agent, offer, "offer failure not committed: {e}"),
+        }
+    }
+
+    async fn cancel_rings(&mut self) {
+        let forks: Vec<usize> = self
+            .waiting
+            .as_mut()
+            .map(|w| {
+                w.rings
+                    .iter_mut()
+                    .flat_map(|r| {
+                        r.done = true;
+                        r.forks.clone()
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for i in forks {
+            self.cancel_fork(i).await;
+        }
+    }
+
+    async fn cancel_fork(&mut self, i: usize) {
+        let f = &mut self.forks[i];
+        if f.status.is_some() || f.cancelled {
+            return;
+        }
+        f.cancelled = true;
+        f.current = false;
+        let key = f.key.clone();
+        self.core.cancel(&key, None).await;
+    }
+
+    /// Leaves the queue (once), if in one.
+    pub(super) async fn leave_queue(&mut self, reason: LeaveReason) {
+        let Some(w) = self.waiting.take() else {
+            return;
+        };
+        let command = Command::QueueLeave {
+            tenant: w.tenant.clone(),
+            call_id: self.caller_call_id(),
+            reason,
+        };
+        match self.acd(command).await {
+            Ok(Ok(_)) | Ok(Err(CommandError::NotQueued { .. })) => {}
+            Ok(Err(e)) => tracing::warn!(queue = %w.queue, "queue leave refused: {e}"),
+            Err(e) => tracing::warn!(queue = %w.queue, "queue leave not committed: {e}"),
+        }
+    }
+
+    /// The call ends while waiting (node stopping, media timeout, no ACK): the caller is
+    /// hung up and leaves the queue.
+    async fn give_up(&mut self, ending: Ending) -> QueueOutcome {
+        self.cancel_rings().await;
+        self.leave_queue(LeaveReason::Abandoned).await;
+        self.bye_caller().await;
+        QueueOutcome::Over(ending)
+    }
+
+    fn refused(&self, status: u16, reason: &str) -> QueueOutcome {
+        QueueOutcome::Refused(Ending {
+            status,
+            by: HangupBy::System,
+            reason: reason.to_owned(),
+        })
+    }
+
+    /// Answers the caller (once) with one codec, so any agent's phone can be bridged
+    /// without transcoding, and starts the music on hold.
+    async fn answer_for_queue(&mut self) -> Result<(), route::Reject> {
+        let media = self.media.expect("anchored");
+        if !self.caller_answered {
+            let offer = crate::b2bua::sdp_policy::first_codec_only(&self.a_offer)
+                .map_err(|e| reject(488, &e.to_string()))?;
+            let local = self
+                .b2b
+                .media
+                .answer_locally(media, LegSide::Caller, &offer)
+                .map_err(super::media_reject)?;
+            // What the agents' phones are offered: the caller's one codec, at our
+            // agent-side port.
+            self.b_offer = self
+                .b2b
+                .media
+                .offer(media, LegSide::Caller, &offer, None)
+                .await
+                .map_err(super::media_reject)?;
+            self.a_offer = offer;
+            self.a_answer = Some(local.sdp.clone());
+            self.answer_ms = Some(unix_millis(SystemTime::now()));
+            self.reply(200, "OK", Some(&local.sdp)).await;
+        }
+        let moh = self.b2b.music_on_hold.clone();
+        if let Err(e) = self.b2b.media.play(media, LegSide::Caller, moh, true).await {
+            tracing::debug!("music on hold not started: {e}");
+        }
+        Ok(())
+    }
+
+    /// The priority a caller queues with: the queue's VIP list, else 0.
+    fn queue_priority(&self, tenant: &Id, queue: &Id, caller: &str) -> u8 {
+        self.b2b
+            .cache
+            .queue(tenant, queue)
+            .and_then(|q| q.vip_callers.get(&route::normalize(caller)).copied())
+            .unwrap_or(0)
+    }
+
+    /// The caller's Call-ID: the queue entry's key.
+    fn caller_call_id(&self) -> String {
+        self.a.invite.call_id().unwrap_or_default().to_owned()
+    }
+
+    /// Commits one ACD command.
+    async fn acd(
+        &self,
+        command: Command,
+    ) -> Result<Result<Outcome, CommandError>, crate::cluster::ProposeError> {
+        match tokio::time::timeout(PROPOSE_DEADLINE, self.b2b.cluster.propose_one(command)).await {
+            Ok(r) => r.map(|(result, _)| result),
+            Err(_) => Err(crate::cluster::ProposeError::Unavailable(
+                PROPOSE_DEADLINE,
+                "no answer from the control plane".into(),
+            )),
+        }
+    }
+}
+
+/// The caller's number as the queue keeps it (for screen pops): at most 64 characters
+/// of a SIP user part.
+fn caller_number(caller_id: &str) -> String {
+    caller_id
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(tongdai_control_plane::model::MAX_CALLER_LEN)
+        .collect()
+}
+
+/// Why an agent's phones did not take an offer, from their final statuses.
+fn failure_of(statuses: &[u16]) -> OfferFailure {
+    if statuses.iter().any(|s| matches!(s, 486 | 600)) {
+        OfferFailure::Busy
+    } else if statuses.contains(&603) {
+        OfferFailure::Refused
+    } else if statuses.iter().all(|s| *s >= 500 || *s == 408) {
+        OfferFailure::Unreachable
+    } else if statuses.iter().all(|s| matches!(s, 480 | 487)) {
+        OfferFailure::NoAnswer
+    } else {
+        OfferFailure::Refused
+    }
+}
+
+fn system(reason: &str) -> Ending {
+    Ending {
+        status: 200,
+        by: HangupBy::System,
+        reason: reason.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_classified_from_the_phones_statuses() {
+        assert_eq!(failure_of(&[486]), OfferFailure::Busy);
+        assert_eq!(failure_of(&[480, 600]), OfferFailure::Busy);
+        assert_eq!(failure_of(&[503, 408]), OfferFailure::Unreachable);
+        assert_eq!(failure_of(&[480]), OfferFailure::NoAnswer);
+        assert_eq!(failure_of(&[603]), OfferFailure::Refused);
+    }
+
+    #[test]
+    fn caller_numbers_are_bounded_and_printable() {
+        assert_eq!(caller_number("0909 123"), "0909123");
+        assert_eq!(caller_number(&"9".repeat(100)).len(), 64);
+    }
+}

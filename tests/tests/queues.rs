@@ -1,0 +1,432 @@
+//! Contact-center queues end to end: a real control plane (replica processes), two
+//! `tongdai node`s, customers calling a toll-free number through a trusted trunk (SIPp)
+//! on both nodes, and agents' phones (SIPp) registered on both nodes. The ACD in the
+//! Raft state machine decides; the tests check what the phones saw.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::Value;
+use tongdai_tests::calls::{Sipp, SippPhone, ulaw_tone};
+use tongdai_tests::cluster::{Cluster, NodeProc};
+use tongdai_tests::{sipp_users, wait_until};
+
+const TENANT: &str = "acme";
+const NUMBER: &str = "18001000";
+
+fn password(ext: u32) -> String {
+    format!("pw-{ext}-secret")
+}
+
+fn api_ok(cluster: &Cluster, method: &str, path: &str, body: &str) -> String {
+    let (code, answer) = cluster.api(method, path, Some(body));
+    assert!(
+        (200..300).contains(&code),
+        "{method} {path}: {code} {answer}"
+    );
+    answer
+}
+
+/// The tenant, its agents' extensions (agents paused), a trunk trusting the callers'
+/// ports, and the toll-free number routed to queue `support` (created by the test).
+fn provision(cluster: &Cluster, agents: &[u32], caller_ports: &[u16]) {
+    api_ok(
+        cluster,
+        "POST",
+        "/v1/tenants",
+        &format!(
+            r#"{{"id":"{TENANT}","name":"ACME","quotas":{{"max_concurrent_calls":500,"max_call_attempts_per_sec":100,"max_registrations":1000}}}}"#
+        ),
+    );
+    let sources: Vec<String> = caller_ports
+        .iter()
+        .map(|p| format!("\"127.0.0.1:{p}\""))
+        .collect();
+    api_ok(
+        cluster,
+        "POST",
+        &format!("/v1/tenants/{TENANT}/trunks"),
+        &format!(
+            r#"{{"id":"carrier","address":"127.0.0.1:9","trusted_sources":[{}],"max_concurrent_calls":200}}"#,
+            sources.join(",")
+        ),
+    );
+    for ext in agents {
+        api_ok(
+            cluster,
+            "POST",
+            &format!("/v1/tenants/{TENANT}/extensions"),
+            &format!(
+                r#"{{"ext":"{ext}","display_name":"Agent {ext}","password":"{}"}}"#,
+                password(*ext)
+            ),
+        );
+        api_ok(
+            cluster,
+            "POST",
+            &format!("/v1/tenants/{TENANT}/agents"),
+            &format!(r#"{{"extension":"{ext}","state":"paused","pause_reason":"setup"}}"#),
+        );
+    }
+}
+
+fn create_queue(cluster: &Cluster, body: &str) {
+    api_ok(
+        cluster,
+        "POST",
+        &format!("/v1/tenants/{TENANT}/queues"),
+        body,
+    );
+    api_ok(
+        cluster,
+        "POST",
+        &format!("/v1/tenants/{TENANT}/numbers"),
+        &format!(
+            r#"{{"digits":"{NUMBER}","kind":"toll_free_1800","destination":{{"type":"queue","id":"support"}}}}"#
+        ),
+    );
+}
+
+fn set_agent(cluster: &Cluster, ext: u32, state: &str) {
+    let body = match state {
+        "paused" => r#"{"state":"paused","pause_reason":"break"}"#.to_owned(),
+        s => format!(r#"{{"state":"{s}"}}"#),
+    };
+    api_ok(
+        cluster,
+        "PUT",
+        &format!("/v1/tenants/{TENANT}/agents/{ext}"),
+        &body,
+    );
+}
+
+fn agent(cluster: &Cluster, ext: u32) -> Value {
+    let (code, body) = cluster.api("GET", &format!("/v1/tenants/{TENANT}/agents/{ext}"), None);
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("json")
+}
+
+/// The queue now (`GET .../live`).
+fn live(cluster: &Cluster, queue: &str) -> Value {
+    let (code, body) = cluster.api(
+        "GET",
+        &format!("/v1/tenants/{TENANT}/queues/{queue}/live"),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    serde_json::from_str(&body).expect("json")
+}
+
+fn waiting_callers(cluster: &Cluster, queue: &str) -> Vec<String> {
+    live(cluster, queue)["waiting"]
+        .as_array()
+        .expect("waiting")
+        .iter()
+        .map(|w| w["caller"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// An agent's phone: registered on `node`, then answering `calls` calls with
+/// `scenario` (talking `talk` each), in the background.
+fn agent_phone(
+    node: &NodeProc,
+    ext: u32,
+    scenario: &str,
+    calls: usize,
+    talk: Duration,
+) -> SippPhone {
+    let phone = Sipp::new(scenario)
+        .calls(calls, 10)
+        .duration(talk)
+        .timeout(Duration::from_secs(120))
+        .file("callee.ulaw", ulaw_tone(1000.0, 1.0));
+    let run = Sipp::new("register_auth.xml")
+        .target(node.sip)
+        .port(phone.local_port())
+        .users(sipp_users(ext, 1, password, TENANT))
+        .run();
+    assert_eq!(
+        run.successful,
+        1,
+        "registration of {ext}: {run:?}\n{}",
+        node.stderr()
+    );
+    phone.spawn()
+}
+
+/// A customer calling the number from `number`, through `node`, in the background;
+/// waits in the queue until an agent hangs up.
+fn customer(sipp: Sipp, node: &NodeProc, number: &str) -> SippPhone {
+    sipp.target(node.sip)
+        .users(vec![format!("{number};-;127.0.0.1;{NUMBER}")])
+        .file("caller.ulaw", ulaw_tone(440.0, 1.0))
+        .timeout(Duration::from_secs(120))
+        .spawn()
+}
+
+/// `(event, caller)` pairs from an agent phone's log, in order.
+fn events(logs: &str) -> Vec<(String, String)> {
+    logs.lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            Some((words.next()?.to_owned(), words.next()?.to_owned()))
+        })
+        .filter(|(e, _)| matches!(e.as_str(), "offered" | "answered" | "ended"))
+        .collect()
+}
+
+/// The callers an agent answered, in order, after checking it never had two calls at
+/// once: each offer is answered and ended before the next offer.
+fn served_one_at_a_time(logs: &str) -> Vec<String> {
+    let events = events(logs);
+    let mut served = Vec::new();
+    for call in events.chunks(3) {
+        let [(o, a), (an, b), (e, c)] = call else {
+            panic!("an unfinished call in the agent's log:\n{logs}");
+        };
+        assert_eq!(
+            (o.as_str(), an.as_str(), e.as_str()),
+            ("offered", "answered", "ended"),
+            "two calls overlapped on one agent:\n{logs}"
+        );
+        assert!(
+            a == b && b == c,
+            "two calls overlapped on one agent:\n{logs}"
+        );
+        served.push(a.clone());
+    }
+    served
+}
+
+fn caller(n: u32) -> String {
+    format!("09000000{n:02}")
+}
+
+/// Callers arriving through both nodes wait in one queue in arrival order; a VIP caller
+/// (the queue's VIP list) goes first; one agent on node A then serves them all, one at
+/// a time, in that order, callers of node B included.
+#[test]
+fn callers_through_two_nodes_are_served_in_order_and_a_vip_goes_first() {
+    const REGULAR: u32 = 6;
+    let vip = caller(99);
+    let sipps: Vec<Sipp> = (0..=REGULAR)
+        .map(|_| Sipp::new("queue_caller.xml"))
+        .collect();
+    let ports: Vec<u16> = sipps.iter().map(Sipp::local_port).collect();
+    let cluster = Cluster::start(1, 10_000);
+    provision(&cluster, &[2001, 2002], &ports);
+    create_queue(
+        &cluster,
+        &format!(
+            r#"{{"id":"support","name":"Support","strategy":"longest_idle","max_wait_secs":300,"max_len":50,
+               "members":[{{"extension":"2001"}},{{"extension":"2002"}}],"ring_secs":15,
+               "vip_callers":{{"{vip}":5}}}}"#
+        ),
+    );
+    let node_a = cluster.start_node("node-a", TENANT);
+    let node_b = cluster.start_node("node-b", TENANT);
+    let phone = agent_phone(
+        &node_a,
+        2001,
+        "queue_agent.xml",
+        REGULAR as usize + 1,
+        Duration::from_millis(300),
+    );
+
+    let mut customers = Vec::new();
+    let mut sipps = sipps.into_iter();
+    for n in 1..=REGULAR {
+        let node = if n % 2 == 1 { &node_a } else { &node_b };
+        customers.push(customer(sipps.next().expect("sipp"), node, &caller(n)));
+        assert!(
+            wait_until(Duration::from_secs(20), || waiting_callers(
+                &cluster, "support"
+            )
+            .len()
+                == n as usize),
+            "caller {n} not queued: {:?}\nnode A:\n{}\nnode B:\n{}",
+            live(&cluster, "support"),
+            node_a.stderr(),
+            node_b.stderr()
+        );
+    }
+    customers.push(customer(sipps.next().expect("sipp"), &node_b, &vip));
+    let mut expected: Vec<String> = vec![vip.clone()];
+    expected.extend((1..=REGULAR).map(caller));
+    assert!(
+        wait_until(Duration::from_secs(20), || waiting_callers(
+            &cluster, "support"
+        ) == expected),
+        "queue order: {:?}",
+        waiting_callers(&cluster, "support")
+    );
+    let view = live(&cluster, "support");
+    let nodes: Vec<&str> = view["waiting"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["node"].as_str().unwrap())
+        .collect();
+    assert!(
+        nodes.contains(&"node-a") && nodes.contains(&"node-b"),
+        "{view}"
+    );
+
+    set_agent(&cluster, 2001, "available");
+    let run = phone.wait(Duration::from_secs(90));
+    let served = served_one_at_a_time(&run.logs);
+    assert_eq!(served, expected, "service order; agent log:\n{}", run.logs);
+    for c in customers {
+        let r = c.wait(Duration::from_secs(30));
+        assert_eq!(r.successful, 1, "customer: {r:?}");
+    }
+    let view = live(&cluster, "support");
+    assert_eq!(view["kpis"]["answered"], REGULAR as u64 + 1, "{view}");
+    assert_eq!(view["kpis"]["calls_waiting"], 0, "{view}");
+    assert!(wait_until(Duration::from_secs(10), || {
+        let v = live(&cluster, "support");
+        v["members"][0]["state"] == "available" && v["kpis"]["aht_secs"].is_number()
+    }));
+}
+
+/// An agent who lets an offer ring out is paused ("no answer") and the caller goes to
+/// the next agent, on the other node.
+#[test]
+fn an_agent_who_does_not_answer_is_skipped_and_paused() {
+    let sipp = Sipp::new("queue_caller.xml");
+    let cluster = Cluster::start(1, 10_000);
+    provision(&cluster, &[2001, 2002], &[sipp.local_port()]);
+    create_queue(
+        &cluster,
+        r#"{"id":"support","name":"Support","strategy":"top_down","max_wait_secs":120,"max_len":10,
+            "members":[{"extension":"2001"},{"extension":"2002"}],"ring_secs":5,
+            "auto_pause_no_answer":true}"#,
+    );
+    let node_a = cluster.start_node("node-a", TENANT);
+    let node_b = cluster.start_node("node-b", TENANT);
+    let silent = agent_phone(
+        &node_a,
+        2001,
+        "call_uas_noanswer.xml",
+        1,
+        Duration::from_millis(100),
+    );
+    let answers = agent_phone(
+        &node_b,
+        2002,
+        "queue_agent.xml",
+        1,
+        Duration::from_millis(300),
+    );
+    set_agent(&cluster, 2001, "available");
+    set_agent(&cluster, 2002, "available");
+    let customer = customer(sipp, &node_a, &caller(1));
+    let run = answers.wait(Duration::from_secs(60));
+    assert_eq!(served_one_at_a_time(&run.logs), [caller(1)], "{}", run.logs);
+    let silent = silent.wait(Duration::from_secs(30));
+    assert_eq!(
+        silent.successful, 1,
+        "the unanswered phone was cancelled: {silent:?}"
+    );
+    let a = agent(&cluster, 2001);
+    assert_eq!(a["state"], "paused", "{a}");
+    assert_eq!(a["pause_reason"], "no answer", "{a}");
+    assert_eq!(customer.wait(Duration::from_secs(30)).successful, 1);
+}
+
+/// A caller arriving when the queue holds its overflow length goes to the overflow
+/// destination (an extension here) instead of waiting.
+#[test]
+fn overflow_triggers_at_the_length_threshold() {
+    let sipps: Vec<Sipp> = (0..3).map(|_| Sipp::new("queue_caller.xml")).collect();
+    let ports: Vec<u16> = sipps.iter().map(Sipp::local_port).collect();
+    let cluster = Cluster::start(1, 10_000);
+    provision(&cluster, &[2001, 2009], &ports);
+    create_queue(
+        &cluster,
+        r#"{"id":"support","name":"Support","strategy":"longest_idle","max_wait_secs":120,"max_len":10,
+            "members":[{"extension":"2001"}],"ring_secs":10,
+            "overflow":{"destination":{"type":"extension","id":"2009"},"at_len":2}}"#,
+    );
+    let node_a = cluster.start_node("node-a", TENANT);
+    let node_b = cluster.start_node("node-b", TENANT);
+    let overflow = agent_phone(
+        &node_b,
+        2009,
+        "queue_agent.xml",
+        1,
+        Duration::from_millis(300),
+    );
+    let mut sipps = sipps.into_iter();
+    let mut waiting = Vec::new();
+    for n in 1..=2u32 {
+        waiting.push(customer(sipps.next().unwrap(), &node_a, &caller(n)));
+        assert!(wait_until(Duration::from_secs(20), || {
+            waiting_callers(&cluster, "support").len() == n as usize
+        }));
+    }
+    let third = customer(sipps.next().unwrap(), &node_b, &caller(3));
+    let run = overflow.wait(Duration::from_secs(60));
+    assert_eq!(served_one_at_a_time(&run.logs), [caller(3)], "{}", run.logs);
+    assert_eq!(third.wait(Duration::from_secs(30)).successful, 1);
+    let view = live(&cluster, "support");
+    assert_eq!(view["kpis"]["overflowed"], 1, "{view}");
+    assert_eq!(
+        waiting_callers(&cluster, "support"),
+        [caller(1), caller(2)],
+        "{view}"
+    );
+    drop(waiting);
+}
+
+/// Callers waiting on a node that dies leave the queue (their calls are gone with it);
+/// the others keep their order and are served.
+#[test]
+fn a_dead_nodes_callers_leave_the_queue_and_the_rest_keep_their_order() {
+    let sipps: Vec<Sipp> = (0..4).map(|_| Sipp::new("queue_caller.xml")).collect();
+    let ports: Vec<u16> = sipps.iter().map(Sipp::local_port).collect();
+    let cluster = Cluster::start(1, 10_000);
+    provision(&cluster, &[2001], &ports);
+    create_queue(
+        &cluster,
+        r#"{"id":"support","name":"Support","strategy":"longest_idle","max_wait_secs":300,"max_len":10,
+            "members":[{"extension":"2001"}],"ring_secs":10}"#,
+    );
+    let node_a = cluster.start_node("node-a", TENANT);
+    let node_b = cluster.start_node("node-b", TENANT);
+    let phone = agent_phone(
+        &node_a,
+        2001,
+        "queue_agent.xml",
+        2,
+        Duration::from_millis(300),
+    );
+    let mut customers = BTreeMap::new();
+    for (n, sipp) in (1..=4u32).zip(sipps) {
+        let node = if n % 2 == 1 { &node_a } else { &node_b };
+        customers.insert(n, customer(sipp, node, &caller(n)));
+        assert!(wait_until(Duration::from_secs(20), || {
+            waiting_callers(&cluster, "support").len() == n as usize
+        }));
+    }
+    drop(node_b); // SIGKILL: callers 2 and 4 are gone with it.
+    let gone = wait_until(Duration::from_secs(40), || {
+        waiting_callers(&cluster, "support") == [caller(1), caller(3)]
+    });
+    assert!(gone, "queue: {:?}", live(&cluster, "support"));
+    set_agent(&cluster, 2001, "available");
+    let run = phone.wait(Duration::from_secs(60));
+    assert_eq!(
+        served_one_at_a_time(&run.logs),
+        [caller(1), caller(3)],
+        "{}",
+        run.logs
+    );
+    let view = live(&cluster, "support");
+    assert_eq!(view["kpis"]["abandoned"], 2, "{view}");
+    assert_eq!(view["kpis"]["calls_waiting"], 0, "{view}");
+    for n in [1, 3] {
+        let c = customers.remove(&n).unwrap();
+        assert_eq!(c.wait(Duration::from_secs(30)).successful, 1);
+    }
+}
