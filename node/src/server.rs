@@ -636,6 +636,9 @@ pub async fn run(
     let trunks = TrunkRegistrations::new(trunk_status);
     core.attach_trunks(trunks.clone());
     trunks.start(&core, store_cache.clone(), advertise);
+    // Callers queued by an earlier run of this node are gone: clear them before taking
+    // calls, so the new run's report of its load does not keep them alive.
+    clear_stale_queue_entries(&cluster_client, &config.node.name).await;
     let load_reporter = crate::cluster::spawn_load_reporter(
         cluster_client,
         config.node.name.clone(),
@@ -776,4 +779,19 @@ fn start_media(config: &Config, sip_ip: std::net::IpAddr) -> anyhow::Result<Medi
         recordings,
     };
     MediaEngine::start(media_config).context("cannot start the media relay ([media])")
+}
+
+/// Proposes [`Command::QueueNodeGone`] for this node's name (bounded: a node whose
+/// control plane is slow to answer starts anyway; the leader removes the stale entries
+/// once their node stops reporting).
+async fn clear_stale_queue_entries(client: &crate::cluster::ControlPlaneClient, node: &str) {
+    let command = tongdai_control_plane::model::Command::QueueNodeGone {
+        node: node.to_owned(),
+    };
+    match tokio::time::timeout(Duration::from_secs(10), client.propose_one(command)).await {
+        Ok(Ok((Ok(_), _))) => {}
+        Ok(Ok((Err(e), _))) => tracing::warn!("stale queue entries not cleared: {e}"),
+        Ok(Err(e)) => tracing::warn!("stale queue entries not cleared: {e}"),
+        Err(_) => tracing::warn!("stale queue entries not cleared within 10 s"),
+    }
 }

@@ -245,6 +245,14 @@ impl Sipp {
 }
 
 impl SippPhone {
+    /// Asks SIPp to finish (SIGUSR1: no new calls, exit once the calls in progress
+    /// end) and collects its results.
+    pub fn stop(self) -> SippRun {
+        let pid = self.guard.0.id().to_string();
+        let _ = Command::new("kill").args(["-USR1", &pid]).status();
+        self.wait(Duration::from_secs(30))
+    }
+
     /// Waits for SIPp to exit (it does after its -m calls) and collects its results.
     pub fn wait(mut self, within: Duration) -> SippRun {
         let deadline = Instant::now() + within;

@@ -430,3 +430,91 @@ fn a_dead_nodes_callers_leave_the_queue_and_the_rest_keep_their_order() {
         assert_eq!(c.wait(Duration::from_secs(30)).successful, 1);
     }
 }
+
+/// Callers keep arriving through both nodes while the control-plane leader is killed
+/// (SIGKILL): every caller is served exactly once, and no agent ever has two calls.
+#[test]
+fn leader_killed_mid_load_loses_no_caller_and_offers_none_twice() {
+    const PER_NODE: u32 = 12;
+    let sipp_a = Sipp::new("queue_caller.xml");
+    let sipp_b = Sipp::new("queue_caller.xml");
+    let ports = [sipp_a.local_port(), sipp_b.local_port()];
+    let mut cluster = Cluster::start(3, 10_000);
+    provision(&cluster, &[2001, 2002], &ports);
+    create_queue(
+        &cluster,
+        r#"{"id":"support","name":"Support","strategy":"longest_idle","max_wait_secs":300,"max_len":100,
+            "members":[{"extension":"2001"},{"extension":"2002"}],"ring_secs":15}"#,
+    );
+    let node_a = cluster.start_node("node-a", TENANT);
+    let node_b = cluster.start_node("node-b", TENANT);
+    let total = (2 * PER_NODE) as usize;
+    // Each agent answers what it is offered; together they take every caller.
+    let phone_a = agent_phone(
+        &node_a,
+        2001,
+        "queue_agent.xml",
+        total,
+        Duration::from_millis(700),
+    );
+    let phone_b = agent_phone(
+        &node_b,
+        2002,
+        "queue_agent.xml",
+        total,
+        Duration::from_millis(700),
+    );
+    set_agent(&cluster, 2001, "available");
+    set_agent(&cluster, 2002, "available");
+    let numbers = |first: u32| -> Vec<String> {
+        (first..first + PER_NODE)
+            .map(|n| format!("{};-;127.0.0.1;{NUMBER}", caller(n)))
+            .collect()
+    };
+    let callers = |sipp: Sipp, node: &NodeProc, first: u32| {
+        sipp.target(node.sip)
+            .users(numbers(first))
+            .calls(PER_NODE as usize, 3)
+            .file("caller.ulaw", ulaw_tone(440.0, 1.0))
+            .timeout(Duration::from_secs(150))
+            .spawn()
+    };
+    let customers_a = callers(sipp_a, &node_a, 1);
+    let customers_b = callers(sipp_b, &node_b, 51);
+    // Kill the leader once callers are waiting.
+    assert!(wait_until(Duration::from_secs(30), || {
+        live(&cluster, "support")["kpis"]["joined"].as_u64() >= Some(8)
+    }));
+    let leader = cluster.leader().expect("a leader");
+    cluster.kill(leader);
+    let new_leader = cluster.wait_for_leader(Duration::from_secs(20));
+    assert_ne!(new_leader, leader);
+
+    let a = customers_a.wait(Duration::from_secs(170));
+    let b = customers_b.wait(Duration::from_secs(170));
+    assert_eq!(
+        (a.successful, b.successful),
+        (PER_NODE as u64, PER_NODE as u64),
+        "customers served: A {a:?}\nB {b:?}\nnode A:\n{}\nnode B:\n{}",
+        node_a.stderr(),
+        node_b.stderr()
+    );
+    // The agents' phones wait for more calls than come: stop them and read their logs.
+    let logs_a = phone_a.stop().logs;
+    let logs_b = phone_b.stop().logs;
+    let mut served = served_one_at_a_time(&logs_a);
+    served.extend(served_one_at_a_time(&logs_b));
+    served.sort();
+    let mut expected: Vec<String> = (1..=PER_NODE)
+        .chain(51..51 + PER_NODE)
+        .map(caller)
+        .collect();
+    expected.sort();
+    assert_eq!(
+        served, expected,
+        "each caller once:\nA:\n{logs_a}\nB:\n{logs_b}"
+    );
+    let view = live(&cluster, "support");
+    assert_eq!(view["kpis"]["answered"], total as u64, "{view}");
+    assert_eq!(view["kpis"]["calls_waiting"], 0, "{view}");
+}

@@ -290,6 +290,28 @@ impl B2bua {
         }
     }
 
+    /// Tells the ACD an agent's queue call ended (their wrap-up starts), in the
+    /// background: the call is over and need not wait for the control plane.
+    fn agent_call_ended(&self, tenant: Id, agent: Id, hold_ms: u64) {
+        let command = tongdai_control_plane::model::Command::AgentCallEnded {
+            tenant,
+            agent: agent.clone(),
+            hold_ms,
+        };
+        let cluster = self.cluster.clone();
+        tokio::spawn(async move {
+            let deadline = Duration::from_secs(30);
+            match tokio::time::timeout(deadline, cluster.propose_one(command)).await {
+                Ok(Ok((Ok(_), _))) => {}
+                Ok(Ok((Err(e), _))) => {
+                    tracing::debug!(%agent, "end of the agent's queue call refused: {e}")
+                }
+                Ok(Err(e)) => tracing::warn!(%agent, "end of queue call not committed: {e}"),
+                Err(_) => tracing::warn!(%agent, "end of queue call not committed in 30 s"),
+            }
+        });
+    }
+
     fn mark_busy(&self, tenant: &Id, ext: &Id) {
         *self
             .busy

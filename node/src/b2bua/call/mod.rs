@@ -524,24 +524,8 @@ impl Call {
         self.leave_queue(tongdai_control_plane::model::LeaveReason::Abandoned)
             .await;
         if let Some((tenant, agent)) = self.queue_agent.take() {
-            let command = tongdai_control_plane::model::Command::AgentCallEnded {
-                tenant,
-                agent: agent.clone(),
-                hold_ms: self.hold_total(),
-            };
-            let cluster = self.b2b.cluster.clone();
-            // The caller is gone: the record need not wait for the control plane.
-            tokio::spawn(async move {
-                let deadline = Duration::from_secs(30);
-                match tokio::time::timeout(deadline, cluster.propose_one(command)).await {
-                    Ok(Ok((Ok(_), _))) => {}
-                    Ok(Ok((Err(e), _))) => {
-                        tracing::warn!(%agent, "end of the agent's queue call refused: {e}")
-                    }
-                    Ok(Err(e)) => tracing::warn!(%agent, "end of queue call not committed: {e}"),
-                    Err(_) => tracing::warn!(%agent, "end of queue call not committed in 30 s"),
-                }
-            });
+            let hold_ms = self.hold_total();
+            self.b2b.agent_call_ended(tenant, agent, hold_ms);
         }
         self.linger().await;
         let stats = match self.media.take() {

@@ -45,6 +45,11 @@ pub(super) enum QueueOutcome {
 pub(super) struct Waiting {
     pub tenant: Id,
     pub queue: Id,
+    /// What the node proposed to join (proposed again if the entry is lost).
+    arrival: QueueArrival,
+    /// The node's cache has shown the entry: from then on its absence means it left.
+    /// (Before, the cache may simply not have caught up with the join's commit.)
+    seen: bool,
     /// The agents being rung: one per agent of the current offer.
     rings: Vec<AgentRing>,
 }
@@ -72,7 +77,10 @@ impl Call {
             caller: caller_number(&plan.caller_id),
             priority: self.queue_priority(&tenant, &queue, &plan.caller_id),
         };
-        match self.acd(Command::QueueJoin(Box::new(arrival))).await {
+        match self
+            .acd(Command::QueueJoin(Box::new(arrival.clone())))
+            .await
+        {
             Ok(Ok(Outcome::QueueJoined {
                 position,
                 expected_wait_secs,
@@ -107,6 +115,8 @@ impl Call {
         self.waiting = Some(Waiting {
             tenant: tenant.clone(),
             queue,
+            arrival,
+            seen: false,
             rings: Vec::new(),
         });
         if let Err(r) = self.answer_for_queue().await {
@@ -203,14 +213,15 @@ impl Call {
         let w = self.waiting.as_ref()?;
         let call_id = self.caller_call_id();
         let Some(entry) = self.b2b.cache.queue_entry(&w.tenant, &call_id) else {
-            // Gone without us leaving: the control plane took the node for dead. Join
-            // again at the back rather than lose the caller.
-            let queue = w.queue.clone();
-            tracing::warn!(call_id, %queue, "queue entry vanished; joining again");
-            self.cancel_rings().await;
-            self.waiting = None;
-            return Some(QueueOutcome::Follow(Destination::Queue(queue)));
+            if !w.seen {
+                // The watch stream has not brought the join yet.
+                return None;
+            }
+            return self.rejoin().await;
         };
+        if let Some(w) = self.waiting.as_mut() {
+            w.seen = true;
+        }
         if let Some(exit) = entry.exit.clone() {
             self.cancel_rings().await;
             self.leave_queue(LeaveReason::Moved).await;
@@ -224,6 +235,35 @@ impl Call {
         }
         self.ring_offer(&entry).await;
         None
+    }
+
+    /// The entry the cache showed is gone though we did not leave: the control plane
+    /// took the node for dead, or the cache was reset to an older replica's copy. Joins
+    /// again: refused as already queued in the second case (wait for the cache), a new
+    /// entry at the back in the first rather than losing the caller.
+    async fn rejoin(&mut self) -> Option<QueueOutcome> {
+        self.cancel_rings().await;
+        let w = self.waiting.as_mut()?;
+        w.seen = false;
+        let arrival = w.arrival.clone();
+        let queue = w.queue.clone();
+        match self.acd(Command::QueueJoin(Box::new(arrival))).await {
+            Ok(Ok(Outcome::QueueJoined { position, .. })) => {
+                tracing::warn!(%queue, position, "queue entry was lost; the caller joined again");
+                None
+            }
+            Ok(Err(CommandError::AlreadyQueued { .. })) => None,
+            Ok(Ok(Outcome::QueueRedirected { destination })) => {
+                self.waiting = None;
+                Some(QueueOutcome::Follow(destination))
+            }
+            Ok(Ok(_)) | Ok(Err(_)) | Err(_) => {
+                tracing::warn!(%queue, "queue entry lost and the caller could not join again");
+                self.waiting = None;
+                self.bye_caller().await;
+                Some(QueueOutcome::Over(system("queue_lost")))
+            }
+        }
     }
 
     /// Rings the agents of the entry's offer not rung yet; cancels rings the offer no
@@ -320,17 +360,21 @@ impl Call {
                 let offer = w.rings[ring].offer;
                 let tenant = w.tenant.clone();
                 let call_id = self.caller_call_id();
-                let accepted = self
-                    .acd(Command::OfferAnswered {
-                        tenant: tenant.clone(),
-                        call_id,
-                        agent: agent.clone(),
-                        offer,
-                    })
-                    .await;
+                let command = Command::OfferAnswered {
+                    tenant: tenant.clone(),
+                    call_id,
+                    agent: agent.clone(),
+                    offer,
+                };
+                let accepted =
+                    tokio::time::timeout(PROPOSE_DEADLINE, self.b2b.cluster.propose_one(command))
+                        .await;
                 match accepted {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => {
+                    Ok(Ok((Ok(_), _))) => {}
+                    // An earlier attempt (its answer lost in a leader change) took the
+                    // caller out of the queue for this agent already.
+                    Ok(Ok((Err(CommandError::NotQueued { .. }), true))) => {}
+                    Ok(Ok((Err(e), _))) => {
                         // The ACD withdrew the offer meanwhile: this agent does not get
                         // the caller.
                         tracing::info!(%agent, offer, "answer too late for the offer: {e}");
@@ -338,10 +382,13 @@ impl Call {
                         self.end_ring(ring);
                         return None;
                     }
-                    Err(e) => {
-                        tracing::warn!(%agent, offer, "offer answer not committed: {e}");
+                    Ok(Err(_)) | Err(_) => {
+                        // Unknown whether it committed: hang up the agent and, in case it
+                        // did, end the agent's queue call so they are not left on it.
+                        tracing::warn!(%agent, offer, "offer answer not committed");
                         self.bye_fork(i).await;
                         self.end_ring(ring);
+                        self.b2b.agent_call_ended(tenant, agent, 0);
                         return None;
                     }
                 }
