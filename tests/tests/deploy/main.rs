@@ -14,15 +14,6 @@ use serde_json::Value;
 use tongdai_tests::deploy::{chart_dir, ci_values_files, helm_template, output, yaml_documents};
 use tongdai_tests::{TempDir, tongdai_bin, workspace_root};
 
-/// Metrics the dashboards and alert rules use before the code exports them. Each group
-/// names who adds it; the panels and alerts on them stay empty until then (README,
-/// "Deploying").
-const PENDING_METRICS: &[&str] = &[
-    // Contact center (issue #7): exported once a queue call was answered, which needs
-    // calls routed into queues (not built yet).
-    "tongdai_queue_service_level_ratio",
-];
-
 /// Kinds whose schemas are custom resources (not in the Kubernetes schemas):
 /// prometheus-operator and cert-manager. Their shape is checked by the tests below.
 const CUSTOM_KINDS: &[&str] = &["ServiceMonitor", "PrometheusRule", "Certificate", "Issuer"];
