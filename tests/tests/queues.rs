@@ -518,3 +518,64 @@ fn leader_killed_mid_load_loses_no_caller_and_offers_none_twice() {
     assert_eq!(view["kpis"]["answered"], total as u64, "{view}");
     assert_eq!(view["kpis"]["calls_waiting"], 0, "{view}");
 }
+
+/// An agent logs in, pauses and logs out from the phone with feature codes (`*50`,
+/// `*52`, `*51`): each call is answered with beeps and hung up, and the agent's
+/// presence in the control plane follows. An extension that is not an agent gets 404.
+#[test]
+fn agents_change_presence_with_feature_codes() {
+    let cluster = Cluster::start(1, 10_000);
+    provision(&cluster, &[2001, 2002], &[]);
+    api_ok(
+        &cluster,
+        "DELETE",
+        &format!("/v1/tenants/{TENANT}/agents/2002"),
+        "",
+    );
+    let node = cluster.start_node("node-a", TENANT);
+    let dial = |code: &str| {
+        Sipp::new("call_uac_wait_bye.xml")
+            .target(node.sip)
+            .users(
+                sipp_users(2001, 1, password, TENANT)
+                    .into_iter()
+                    .map(|l| format!("{l};{code}"))
+                    .collect(),
+            )
+            .file("caller.ulaw", ulaw_tone(440.0, 1.0))
+            .timeout(Duration::from_secs(20))
+            .run()
+    };
+    for (code, state, reason) in [
+        ("*50", "available", None),
+        ("*52", "paused", Some("phone")),
+        ("*53", "available", None),
+        ("*51", "logged_out", None),
+    ] {
+        let run = dial(code);
+        assert_eq!(
+            run.successful,
+            1,
+            "{code}: {run:?}\nnode:\n{}",
+            node.stderr()
+        );
+        let a = agent(&cluster, 2001);
+        assert_eq!(a["state"], state, "after {code}: {a}");
+        assert_eq!(a["pause_reason"].as_str(), reason, "after {code}: {a}");
+    }
+    let refused = Sipp::new("call_uac_refused.xml")
+        .target(node.sip)
+        .users(
+            sipp_users(2002, 1, password, TENANT)
+                .into_iter()
+                .map(|l| format!("{l};*50"))
+                .collect(),
+        )
+        .run();
+    assert!(
+        refused
+            .logs
+            .contains("refused 404 Extension 2002 is not an agent"),
+        "{refused:?}"
+    );
+}

@@ -27,6 +27,22 @@ pub fn melody() -> Vec<i16> {
     out
 }
 
+/// The confirmation of a feature code: two short beeps (880 Hz, 150 ms, 100 ms apart).
+pub fn confirmation() -> Prompt {
+    let beep = |out: &mut Vec<i16>| {
+        for n in 0..1200 {
+            let edge = (n.min(1199 - n) as f64 / 80.0).min(1.0);
+            let s = (2.0 * std::f64::consts::PI * 880.0 * n as f64 / RATE).sin();
+            out.push((s * AMPLITUDE * edge) as i16);
+        }
+    };
+    let mut samples = Vec::with_capacity(3200);
+    beep(&mut samples);
+    samples.extend(std::iter::repeat_n(0, 800));
+    beep(&mut samples);
+    Prompt::from_linear(&samples, Law::Ulaw).expect("the beeps are not empty")
+}
+
 pub fn default_prompt() -> Prompt {
     Prompt::from_linear(&melody(), Law::Ulaw).expect("the melody is not empty")
 }

@@ -4,6 +4,7 @@
 //! sans-IO and tested on their own; this file is the order they run in.
 
 mod confirmed;
+mod feature;
 mod hunt;
 mod legs;
 mod queue;
@@ -136,6 +137,8 @@ pub(super) struct Call {
     ok_timer: Option<OkTimer>,
     /// The queue the caller waits in.
     waiting: Option<queue::Waiting>,
+    /// A feature code the calling agent dialled (instead of a destination).
+    feature: Option<(feature::FeatureCode, Id)>,
     /// The queue agent who took the call (their wrap-up starts when it ends).
     queue_agent: Option<(Id, Id)>,
     // For the record.
@@ -204,6 +207,7 @@ pub(super) fn spawn(
         a_acked: false,
         ok_timer: None,
         waiting: None,
+        feature: None,
         queue_agent: None,
         cdr: None,
         started: false,
@@ -234,6 +238,16 @@ impl Call {
                 by: HangupBy::System,
                 reason: "challenged".into(),
             },
+            Ok(Some(())) if self.feature.is_some() => {
+                let (code, ext) = self.feature.take().expect("a feature code");
+                match self.feature(code, ext).await {
+                    Ok(ending) => ending,
+                    Err(ending) => {
+                        self.reply_final(ending.status, &ending.reason).await;
+                        ending
+                    }
+                }
+            }
             Ok(Some(())) => match self.hunt().await {
                 hunt::Outcome::Answered => {
                     self.start_recording().await;
@@ -313,15 +327,31 @@ impl Call {
             route::normalize(&dialled),
             self.setup_ms,
         ));
-        let plan = route::plan(
-            &CacheDirectory {
-                cache: &self.b2b.cache,
-                b2b: &self.b2b,
+        self.feature = match &caller {
+            Caller::Extension { ext, .. } => {
+                feature::FeatureCode::parse(&dialled).map(|code| (code, ext.clone()))
+            }
+            Caller::Trunk { .. } => None,
+        };
+        let plan = match &self.feature {
+            Some((_, ext)) => Plan {
+                tenant: caller.tenant().clone(),
+                direction: route::Direction::Internal,
+                number: None,
+                dialled: dialled.clone(),
+                caller_id: ext.to_string(),
+                destination: tongdai_control_plane::model::Destination::Extension(ext.clone()),
             },
-            &caller,
-            &dialled,
-            &presented,
-        )?;
+            None => route::plan(
+                &CacheDirectory {
+                    cache: &self.b2b.cache,
+                    b2b: &self.b2b,
+                },
+                &caller,
+                &dialled,
+                &presented,
+            )?,
+        };
         if let Caller::Extension { tenant, ext } = &caller {
             self.b2b.mark_busy(tenant, ext);
             self.busy.push((tenant.clone(), ext.clone()));
@@ -330,7 +360,10 @@ impl Call {
             cdr.direction = plan.direction;
             cdr.number = plan.number.as_ref().map(|n| n.digits.clone());
             cdr.number_kind = plan.number.as_ref().map(|n| n.kind);
-            cdr.destination = destination_label(&plan.destination);
+            cdr.destination = match &self.feature {
+                Some((code, _)) => format!("feature:{}", code.as_str()),
+                None => destination_label(&plan.destination),
+            };
             crate::cdr::metrics::call_started(&cdr.tenant);
             self.started = true;
         }
@@ -406,15 +439,17 @@ impl Call {
             .offer(session, LegSide::Caller, &self.a_offer, None)
             .await
             .map_err(media_reject)?;
-        self.steps = route::expand(
-            &CacheDirectory {
-                cache: &self.b2b.cache,
-                b2b: &self.b2b,
-            },
-            &plan.tenant,
-            &plan.destination,
-            unix_millis(SystemTime::now()),
-        )?;
+        if self.feature.is_none() {
+            self.steps = route::expand(
+                &CacheDirectory {
+                    cache: &self.b2b.cache,
+                    b2b: &self.b2b,
+                },
+                &plan.tenant,
+                &plan.destination,
+                unix_millis(SystemTime::now()),
+            )?;
+        }
         self.plan = Some(plan);
         self.reply(100, "Trying", None).await;
         Ok(Some(()))

@@ -564,35 +564,43 @@ impl Call {
         })
     }
 
-    /// Answers the caller (once) with one codec, so any agent's phone can be bridged
-    /// without transcoding, and starts the music on hold.
+    /// Answers the caller (once) and starts the music on hold.
     async fn answer_for_queue(&mut self) -> Result<(), route::Reject> {
+        self.answer_caller().await?;
         let media = self.media.expect("anchored");
-        if !self.caller_answered {
-            let offer = crate::b2bua::sdp_policy::first_codec_only(&self.a_offer)
-                .map_err(|e| reject(488, &e.to_string()))?;
-            let local = self
-                .b2b
-                .media
-                .answer_locally(media, LegSide::Caller, &offer)
-                .map_err(super::media_reject)?;
-            // What the agents' phones are offered: the caller's one codec, at our
-            // agent-side port.
-            self.b_offer = self
-                .b2b
-                .media
-                .offer(media, LegSide::Caller, &offer, None)
-                .await
-                .map_err(super::media_reject)?;
-            self.a_offer = offer;
-            self.a_answer = Some(local.sdp.clone());
-            self.answer_ms = Some(unix_millis(SystemTime::now()));
-            self.reply(200, "OK", Some(&local.sdp)).await;
-        }
         let moh = self.b2b.music_on_hold.clone();
         if let Err(e) = self.b2b.media.play(media, LegSide::Caller, moh, true).await {
             tracing::debug!("music on hold not started: {e}");
         }
+        Ok(())
+    }
+
+    /// Answers the caller ourselves (once), with one codec, so whichever phone answers
+    /// later (a queue's agent) can be bridged without transcoding.
+    pub(super) async fn answer_caller(&mut self) -> Result<(), route::Reject> {
+        if self.caller_answered {
+            return Ok(());
+        }
+        let media = self.media.expect("anchored");
+        let offer = crate::b2bua::sdp_policy::first_codec_only(&self.a_offer)
+            .map_err(|e| reject(488, &e.to_string()))?;
+        let local = self
+            .b2b
+            .media
+            .answer_locally(media, LegSide::Caller, &offer)
+            .map_err(super::media_reject)?;
+        // What phones rung later are offered: the caller's one codec, at our far-side
+        // port.
+        self.b_offer = self
+            .b2b
+            .media
+            .offer(media, LegSide::Caller, &offer, None)
+            .await
+            .map_err(super::media_reject)?;
+        self.a_offer = offer;
+        self.a_answer = Some(local.sdp.clone());
+        self.answer_ms = Some(unix_millis(SystemTime::now()));
+        self.reply(200, "OK", Some(&local.sdp)).await;
         Ok(())
     }
 
