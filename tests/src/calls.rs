@@ -44,6 +44,21 @@ pub fn ulaw_tone(freq: f64, secs: f64) -> Vec<u8> {
         .collect()
 }
 
+/// Two tones at once (a DTMF key: e.g. 697 + 1209 Hz is `1`), u-law, each at half the
+/// level of [`ulaw_tone`].
+pub fn ulaw_dual_tone(f1: f64, f2: f64, secs: f64) -> Vec<u8> {
+    let n = (8000.0 * secs) as usize;
+    (0..n)
+        .map(|i| {
+            let t = i as f64 / 8000.0;
+            let s = ((2.0 * std::f64::consts::PI * f1 * t).sin()
+                + (2.0 * std::f64::consts::PI * f2 * t).sin())
+                * 4000.0;
+            linear_to_ulaw(s as i16)
+        })
+        .collect()
+}
+
 /// G.711 u-law encoding (ITU-T G.711: bias, segment search, 4-bit mantissa).
 fn linear_to_ulaw(sample: i16) -> u8 {
     const BIAS: i32 = 0x84;

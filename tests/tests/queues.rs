@@ -579,3 +579,97 @@ fn agents_change_presence_with_feature_codes() {
         "{refused:?}"
     );
 }
+
+/// A waiting caller presses the queue's callback key (in-band DTMF), hears the beeps and
+/// is hung up, but keeps their place; when the agent becomes available the agent's phone
+/// rings first, then the caller's number is dialled through the outbound trunk, and the
+/// two are connected.
+#[test]
+fn a_caller_who_asks_for_a_callback_is_called_back_when_an_agent_is_free() {
+    let sipp = Sipp::new("queue_callback_caller.xml");
+    let carrier = Sipp::new("callback_carrier.xml")
+        .timeout(Duration::from_secs(90))
+        .file("callee.ulaw", ulaw_tone(1000.0, 1.0));
+    let cluster = Cluster::start(1, 10_000);
+    provision(&cluster, &[2001], &[sipp.local_port()]);
+    api_ok(
+        &cluster,
+        "POST",
+        &format!("/v1/tenants/{TENANT}/trunks"),
+        &format!(
+            r#"{{"id":"out","address":"127.0.0.1:{}","trusted_sources":[],"max_concurrent_calls":10}}"#,
+            carrier.local_port()
+        ),
+    );
+    api_ok(
+        &cluster,
+        "POST",
+        &format!("/v1/tenants/{TENANT}/numbers"),
+        r#"{"digits":"02873001234","kind":"geographic","destination":{"type":"extension","id":"2001"}}"#,
+    );
+    let (code, body) = cluster.api("GET", &format!("/v1/tenants/{TENANT}"), None);
+    assert_eq!(code, 200, "{body}");
+    let mut tenant: Value = serde_json::from_str(&body).unwrap();
+    tenant["calls"]["outbound_trunk"] = "out".into();
+    tenant["calls"]["caller_id"] = "02873001234".into();
+    api_ok(
+        &cluster,
+        "PUT",
+        &format!("/v1/tenants/{TENANT}"),
+        &tenant.to_string(),
+    );
+    create_queue(
+        &cluster,
+        r#"{"id":"support","name":"Support","strategy":"longest_idle","max_wait_secs":300,"max_len":10,
+            "members":[{"extension":"2001"}],"ring_secs":15,"callback_digit":"1"}"#,
+    );
+    let node_a = cluster.start_node("node-a", TENANT);
+    let node_b = cluster.start_node("node-b", TENANT);
+    let phone = agent_phone(
+        &node_b,
+        2001,
+        "queue_agent.xml",
+        1,
+        Duration::from_millis(800),
+    );
+    let carrier = carrier.spawn();
+    // A second of silence, the key `1` (697 + 1209 Hz) for a quarter second, silence.
+    let mut audio = ulaw_tone(0.0, 1.0);
+    audio.extend(tongdai_tests::calls::ulaw_dual_tone(697.0, 1209.0, 0.25));
+    audio.extend(ulaw_tone(0.0, 1.0));
+    let customer = sipp
+        .target(node_a.sip)
+        .users(vec![format!("{};-;127.0.0.1;{NUMBER}", caller(1))])
+        .file("caller.ulaw", audio)
+        .timeout(Duration::from_secs(30))
+        .run();
+    assert_eq!(
+        customer.successful,
+        1,
+        "the caller was not hung up after the key: {customer:?}\nnode A:\n{}",
+        node_a.stderr()
+    );
+    assert_eq!(
+        waiting_callers(&cluster, "support"),
+        [caller(1)],
+        "the caller keeps their place"
+    );
+    set_agent(&cluster, 2001, "available");
+    let run = phone.wait(Duration::from_secs(60));
+    assert_eq!(served_one_at_a_time(&run.logs), [caller(1)], "{}", run.logs);
+    let called = carrier.wait(Duration::from_secs(30));
+    assert_eq!(
+        called.successful,
+        1,
+        "the callback: {called:?}\nnode A:\n{}",
+        node_a.stderr()
+    );
+    assert!(
+        called.logs.contains(&format!("called {}", caller(1))),
+        "{}",
+        called.logs
+    );
+    let view = live(&cluster, "support");
+    assert_eq!(view["kpis"]["answered"], 1, "{view}");
+    assert_eq!(view["kpis"]["abandoned"], 0, "{view}");
+}

@@ -153,6 +153,11 @@ impl ApiError {
                 "invalid_external_number",
                 Some(ctx.external_number_field().into()),
             ),
+            E::InvalidCallbackDigit(_) => (
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_callback_digit",
+                Some("callback_digit".into()),
+            ),
             E::InvalidVipCaller(_) => (
                 S::UNPROCESSABLE_ENTITY,
                 "invalid_vip_caller",

@@ -145,6 +145,11 @@ pub struct QueueBody {
     /// else has 0). Numbers in national format (`0909123456`); `+84...` is converted.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub vip_callers: std::collections::BTreeMap<String, u8>,
+    /// The key (0-9, `*` or `#`) a waiting caller presses to be called back (they hang
+    /// up and keep their place; an agent is connected first, then the caller dialled).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "1")]
+    pub callback_digit: Option<char>,
 }
 
 impl From<&Queue> for QueueBody {
@@ -177,6 +182,7 @@ impl From<&Queue> for QueueBody {
             service_level_secs: q.service_level_secs,
             skill: q.skill.clone(),
             vip_callers: q.vip_callers.clone(),
+            callback_digit: q.callback_digit,
         }
     }
 }
@@ -215,6 +221,7 @@ impl QueueBody {
                 .into_iter()
                 .map(|(number, p)| (national(&number), p))
                 .collect(),
+            callback_digit: self.callback_digit,
         }
     }
 }

@@ -150,6 +150,8 @@ pub enum CommandError {
     InvalidExternalNumber(String),
     #[error("VIP caller {0:?} is not a phone number (an optional + and 3-15 digits)")]
     InvalidVipCaller(String),
+    #[error("callback digit {0:?} is not a phone key (0-9, * or #)")]
+    InvalidCallbackDigit(char),
     #[error("number {0} already exists")]
     NumberExists(String),
     #[error("number {number} belongs to another tenant ({owner})")]

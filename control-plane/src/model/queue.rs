@@ -97,6 +97,10 @@ pub struct Queue {
     /// it) -> priority 1..=9 (higher first; everyone else queues with 0).
     #[serde(default)]
     pub vip_callers: std::collections::BTreeMap<String, u8>,
+    /// The key (0-9, * or #) a waiting caller presses to be called back instead of
+    /// holding on: they hang up and keep their place. `None`: no callbacks.
+    #[serde(default)]
+    pub callback_digit: Option<char>,
 }
 
 impl Queue {
@@ -134,6 +138,11 @@ impl Queue {
                 0,
                 MAX_PENALTY.into(),
             )?;
+        }
+        if let Some(d) = self.callback_digit
+            && !(d.is_ascii_digit() || d == '*' || d == '#')
+        {
+            return Err(CommandError::InvalidCallbackDigit(d));
         }
         check_range(
             BoundedField::VipCallers,

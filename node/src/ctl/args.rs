@@ -393,6 +393,12 @@ pub struct QueueArgs {
     /// Remove every VIP caller.
     #[arg(long, conflicts_with = "vip_callers")]
     pub no_vip: bool,
+    /// The key (0-9, * or #) a waiting caller presses to be called back.
+    #[arg(long)]
+    pub callback_digit: Option<char>,
+    /// Turn callbacks off.
+    #[arg(long, conflicts_with = "callback_digit")]
+    pub no_callback: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -544,6 +544,10 @@ fn queue_settings(q: &mut Map<String, Value>, a: QueueArgs) {
         let vips = a.vip_callers.into_iter().map(|(n, p)| (n, json!(p)));
         q.insert("vip_callers".into(), Value::Object(vips.collect()));
     }
+    set(q, "callback_digit", a.callback_digit.map(String::from));
+    if a.no_callback {
+        q.remove("callback_digit");
+    }
 }
 
 fn agent_state(s: AgentState) -> &'static str {

@@ -86,6 +86,7 @@ pub(super) fn queue(t: &str, q: &str) -> Queue {
         service_level_secs: 20,
         skill: None,
         vip_callers: Default::default(),
+        callback_digit: None,
     }
 }
 

@@ -87,7 +87,24 @@ impl Call {
         if let Err(r) = self.answer_caller().await {
             return Err(refuse(r.status, r.reason));
         }
+        if let Some(ending) = self.beep().await {
+            return Ok(ending);
+        }
+        self.bye_caller().await;
+        Ok(Ending {
+            status: 200,
+            by: HangupBy::System,
+            reason: "feature_code".into(),
+        })
+    }
+}
+
+impl Call {
+    /// Plays the two confirmation beeps to the caller and waits until they are over.
+    /// `Some` when the caller hung up meanwhile.
+    pub(super) async fn beep(&mut self) -> Option<Ending> {
         let media = self.media.expect("anchored");
+        let _ = self.b2b.media.stop_playback(media, LegSide::Caller);
         let beeps = super::super::moh::confirmation();
         let wait = beeps.duration() + Duration::from_millis(300);
         if let Err(e) = self
@@ -102,13 +119,14 @@ impl Call {
         loop {
             let input = tokio::select! {
                 i = self.inbox.recv() => i,
-                () = tokio::time::sleep_until(deadline) => break,
+                () = tokio::time::sleep_until(deadline) => return None,
             };
             match input {
                 Some(Input::Ack { .. }) => self.a_acked = true,
                 Some(Input::Request { key, request, .. }) if request.method == Method::Bye => {
                     self.respond(&key, &request, 200, "OK").await;
-                    return Ok(Ending {
+                    self.caller_gone = true;
+                    return Some(Ending {
                         status: 200,
                         by: HangupBy::Caller,
                         reason: "bye".into(),
@@ -118,15 +136,9 @@ impl Call {
                     self.respond(&key, &request, 491, "Request Pending").await;
                 }
                 Some(_) => {}
-                None => break,
+                None => return None,
             }
         }
-        self.bye_caller().await;
-        Ok(Ending {
-            status: 200,
-            by: HangupBy::System,
-            reason: "feature_code".into(),
-        })
     }
 }
 

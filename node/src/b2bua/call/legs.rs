@@ -250,6 +250,10 @@ impl Call {
 
     /// BYE to the caller (needs its dialog).
     pub(super) async fn bye_caller(&mut self) {
+        if self.caller_gone {
+            return;
+        }
+        self.caller_gone = true;
         if let Some(d) = self.a.dialog.as_mut() {
             let bye = d.request(Method::Bye);
             let peer = self.a.peer;

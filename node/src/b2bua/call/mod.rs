@@ -3,6 +3,7 @@
 //! timeout) and the end (media stats, record). The protocol pieces it sequences are
 //! sans-IO and tested on their own; this file is the order they run in.
 
+mod callback;
 mod confirmed;
 mod feature;
 mod hunt;
@@ -137,6 +138,11 @@ pub(super) struct Call {
     ok_timer: Option<OkTimer>,
     /// The queue the caller waits in.
     waiting: Option<queue::Waiting>,
+    /// The caller asked to be called back at this number and hung up (we sent the BYE);
+    /// the call goes on waiting in the queue for them.
+    callback: Option<String>,
+    /// We hung up the caller's leg (BYE sent once).
+    caller_gone: bool,
     /// A feature code the calling agent dialled (instead of a destination).
     feature: Option<(feature::FeatureCode, Id)>,
     /// The queue agent who took the call (their wrap-up starts when it ends).
@@ -207,6 +213,8 @@ pub(super) fn spawn(
         a_acked: false,
         ok_timer: None,
         waiting: None,
+        callback: None,
+        caller_gone: false,
         feature: None,
         queue_agent: None,
         cdr: None,

@@ -195,9 +195,21 @@ impl Call {
                         return QueueOutcome::Over(end);
                     }
                 }
+                Input::Media(MediaEvent::Inactive { .. }) if self.callback.is_some() => {
+                    // Nobody is on the line until the callback: silence is expected.
+                }
                 Input::Media(MediaEvent::Inactive { idle_ms }) => {
                     tracing::info!(idle_ms, "no RTP from the queued caller: hanging up");
                     return self.give_up(system("rtp_timeout")).await;
+                }
+                Input::Media(MediaEvent::Dtmf {
+                    leg: LegSide::Caller,
+                    digit,
+                    ..
+                }) if self.callback.is_none() && self.callback_digit() == Some(digit) => {
+                    if let Some(outcome) = self.request_callback().await {
+                        return outcome;
+                    }
                 }
                 Input::Hangup { reason } => return self.give_up(system(reason)).await,
                 Input::Control(action) => self.control(action).await,
@@ -395,6 +407,11 @@ impl Call {
                 // Out of the queue: the agent has the call.
                 self.waiting = None;
                 self.queue_agent = Some((tenant.clone(), agent.clone()));
+                if self.callback.is_some() {
+                    self.b2b.mark_busy(&tenant, &agent);
+                    self.busy.push((tenant, agent));
+                    return Some(QueueOutcome::Over(self.call_back(i, &response).await));
+                }
                 if !self.connect_agent(i, &response).await {
                     self.bye_fork(i).await;
                     self.bye_caller().await;
@@ -417,7 +434,7 @@ impl Call {
 
     /// Gives the media engine the agent's answer and stops the music: caller and agent
     /// hear each other.
-    async fn connect_agent(&mut self, i: usize, ok: &crate::sip::Response) -> bool {
+    pub(super) async fn connect_agent(&mut self, i: usize, ok: &crate::sip::Response) -> bool {
         let media = self.media.expect("anchored");
         let _ = self.b2b.media.stop_playback(media, LegSide::Caller);
         let body = String::from_utf8_lossy(&ok.body).into_owned();
@@ -568,6 +585,14 @@ impl Call {
     async fn answer_for_queue(&mut self) -> Result<(), route::Reject> {
         self.answer_caller().await?;
         let media = self.media.expect("anchored");
+        if self.callback_digit().is_some()
+            && let Err(e) = self
+                .b2b
+                .media
+                .detect_inband_dtmf(media, LegSide::Caller, true)
+        {
+            tracing::debug!("in-band DTMF detection not started: {e}");
+        }
         let moh = self.b2b.music_on_hold.clone();
         if let Err(e) = self.b2b.media.play(media, LegSide::Caller, moh, true).await {
             tracing::debug!("music on hold not started: {e}");
@@ -602,6 +627,12 @@ impl Call {
         self.answer_ms = Some(unix_millis(SystemTime::now()));
         self.reply(200, "OK", Some(&local.sdp)).await;
         Ok(())
+    }
+
+    /// The key the queue the caller waits in takes for a callback request.
+    fn callback_digit(&self) -> Option<char> {
+        let w = self.waiting.as_ref()?;
+        self.b2b.cache.queue(&w.tenant, &w.queue)?.callback_digit
     }
 
     /// The priority a caller queues with: the queue's VIP list, else 0.
