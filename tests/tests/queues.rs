@@ -673,3 +673,130 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_an_agent_is_free() {
     assert_eq!(view["kpis"]["answered"], 1, "{view}");
     assert_eq!(view["kpis"]["abandoned"], 0, "{view}");
 }
+
+/// The queue event log (`GET /v1/tenants/{t}/queue-log`), from the CDRs: a caller who
+/// gives up (ENTERQUEUE, ABANDON) and one an agent takes (ENTERQUEUE, CONNECT,
+/// COMPLETEAGENT), on a `tongdai up` node whose API serves the records.
+#[test]
+fn the_queue_log_shows_what_happened_to_each_caller() {
+    use tongdai_tests::Node;
+    // Not the demo tenant's own toll-free number.
+    const LOG_NUMBER: &str = "18005555";
+    let gives_up = Sipp::new("call_trunk_uac.xml");
+    let served = Sipp::new("queue_caller.xml");
+    let node = Node::start(
+        "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n\
+         [demo]\nrealm = \"e2e\"\nfirst_extension = 2000\ncount = 10\npassword_prefix = \"pw\"\n",
+    );
+    let post = |path: &str, body: String| {
+        let (code, answer) = node.api("POST", path, Some(&body));
+        assert!((200..300).contains(&code), "POST {path}: {code} {answer}");
+    };
+    post(
+        "/v1/tenants/e2e/trunks",
+        format!(
+            r#"{{"id":"carrier","address":"127.0.0.1:9","trusted_sources":["127.0.0.1:{}","127.0.0.1:{}"],"max_concurrent_calls":10}}"#,
+            gives_up.local_port(),
+            served.local_port()
+        ),
+    );
+    post(
+        "/v1/tenants/e2e/agents",
+        r#"{"extension":"2001","state":"paused","pause_reason":"setup"}"#.into(),
+    );
+    post(
+        "/v1/tenants/e2e/queues",
+        r#"{"id":"support","name":"Support","strategy":"longest_idle","max_wait_secs":120,"max_len":10,"members":[{"extension":"2001"}]}"#.into(),
+    );
+    post(
+        "/v1/tenants/e2e/numbers",
+        format!(
+            r#"{{"digits":"{LOG_NUMBER}","kind":"toll_free_1800","destination":{{"type":"queue","id":"support"}}}}"#
+        ),
+    );
+    let phone = Sipp::new("queue_agent.xml")
+        .duration(Duration::from_millis(500))
+        .timeout(Duration::from_secs(60));
+    tongdai_tests::calls::register(&node, 2001, "e2e", phone.local_port());
+    let phone = phone.spawn();
+    let run = gives_up
+        .target(node.sip)
+        .users(vec![format!("{};-;127.0.0.1;{LOG_NUMBER}", caller(1))])
+        .duration(Duration::from_secs(2))
+        .file("caller.ulaw", ulaw_tone(440.0, 1.0))
+        .timeout(Duration::from_secs(20))
+        .run();
+    assert_eq!(run.successful, 1, "{run:?}\n{}", node.stderr());
+    let customer = served
+        .target(node.sip)
+        .users(vec![format!("{};-;127.0.0.1;{LOG_NUMBER}", caller(2))])
+        .file("caller.ulaw", ulaw_tone(440.0, 1.0))
+        .timeout(Duration::from_secs(60))
+        .spawn();
+    let (code, body) = node.api(
+        "PUT",
+        "/v1/tenants/e2e/agents/2001",
+        Some(r#"{"state":"available"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    let answered = phone.wait(Duration::from_secs(60));
+    assert_eq!(
+        served_one_at_a_time(&answered.logs),
+        [caller(2)],
+        "{}",
+        answered.logs
+    );
+    assert_eq!(customer.wait(Duration::from_secs(30)).successful, 1);
+
+    let mut log = Vec::new();
+    let complete = wait_until(Duration::from_secs(20), || {
+        let (code, body) = node.api("GET", "/v1/tenants/e2e/queue-log?queue=support", None);
+        assert_eq!(code, 200, "{body}");
+        log = serde_json::from_str::<Vec<Value>>(&body).expect("json");
+        log.len() >= 5
+    });
+    assert!(complete, "queue log: {log:?}");
+    let line = |v: &Value| {
+        (
+            v["event"].as_str().unwrap_or_default().to_owned(),
+            v["agent"].as_str().map(str::to_owned),
+        )
+    };
+    let by_call = |event: &str| -> String {
+        log.iter()
+            .find(|l| l["event"] == event)
+            .map(|l| l["call_id"].as_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+    let abandoned = by_call("ABANDON");
+    let taken = by_call("CONNECT");
+    assert!(
+        !abandoned.is_empty() && !taken.is_empty() && abandoned != taken,
+        "{log:?}"
+    );
+    let of = |call: &str| -> Vec<(String, Option<String>)> {
+        log.iter()
+            .filter(|l| l["call_id"] == call)
+            .map(line)
+            .collect()
+    };
+    assert_eq!(
+        of(&abandoned),
+        [("ENTERQUEUE".into(), None), ("ABANDON".into(), None)],
+        "{log:?}"
+    );
+    assert_eq!(
+        of(&taken),
+        [
+            ("ENTERQUEUE".into(), None),
+            ("CONNECT".into(), Some("2001".into())),
+            ("COMPLETEAGENT".into(), Some("2001".into()))
+        ],
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .all(|l| l["queue"] == "support" && l["time"].is_string()),
+        "{log:?}"
+    );
+}

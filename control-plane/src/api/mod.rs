@@ -194,6 +194,7 @@ pub fn router_with_records<C: Cluster>(
             get(registrations::of_tenant::<C>),
         )
         .route(&format!("{scoped}/cdrs"), get(records::cdrs::<C>))
+        .route(&format!("{scoped}/queue-log"), get(records::queue_log::<C>))
         .route(
             &format!("{scoped}/recordings"),
             get(records::recordings::<C>),

@@ -37,7 +37,7 @@ use super::{live_calls, nodes, queue_live, records, tenants, tokens, trunks};
         registrations::all, registrations::of_tenant,
         cluster::status, cluster::add_learner, cluster::promote, cluster::remove, cluster::load,
         nodes::drain, nodes::drain_status,
-        records::cdrs, records::recordings, records::recording, records::recording_audio,
+        records::cdrs, records::queue_log, records::recordings, records::recording, records::recording_audio,
         records::delete_recording,
     ),
     components(schemas(error::ErrorBody)),

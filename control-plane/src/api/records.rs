@@ -34,7 +34,10 @@ use serde_json::Value;
 use crate::cluster::Cluster;
 use crate::model::Id;
 
-pub use schema::{CdrLegView, CdrView, QualityView, RatingView, RecordingView, StreamQualityView};
+pub use schema::{
+    CdrLegView, CdrView, QualityView, QueueEventView, QueueLogLine, QueueVisitView, RatingView,
+    RecordingView, StreamQualityView,
+};
 pub use time::{format_time, parse_time};
 
 use super::Api;
@@ -262,6 +265,58 @@ pub(super) async fn cdrs<C: Cluster>(
     let Query(pairs) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let query = cdr_query(&pairs)?;
     Ok(Json(records.cdrs(tenant.as_str().to_owned(), query).await?))
+}
+
+/// A tenant's queue event log, oldest first: every queue event of the calls the CDR
+/// query selects (`since`, `until`, `limit` as for CDRs: `limit` counts calls), with
+/// `queue=ID` for one queue only. The lines come from the CDRs' `queues`.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/queue-log", tag = "records",
+    params(("tenant" = String, Path), CdrParams,
+        ("queue" = Option<String>, Query, description = "Only this queue's events")),
+    responses((status = 200, body = [QueueLogLine]), (status = "default", body = ErrorBody)))]
+pub(super) async fn queue_log<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+    p: Params,
+    query: Result<Query<BTreeMap<String, String>>, QueryRejection>,
+) -> Result<Json<Vec<QueueLogLine>>, ApiError> {
+    let (tenant, records) = records(&api, &who, &p)?;
+    let Query(mut pairs) =
+        query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
+    let only = pairs.remove("queue");
+    let query = cdr_query(&pairs)?;
+    let cdrs = records.cdrs(tenant.as_str().to_owned(), query).await?;
+    Ok(Json(queue_log_lines(&cdrs, only.as_deref())))
+}
+
+/// The queue events of `cdrs`, oldest first (by time, then call and order of events).
+fn queue_log_lines(cdrs: &[Value], only: Option<&str>) -> Vec<QueueLogLine> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let mut lines = Vec::new();
+    for cdr in cdrs {
+        let call_id = text(&cdr["call_id"]);
+        for visit in cdr["queues"].as_array().into_iter().flatten() {
+            let queue = text(&visit["queue"]);
+            if only.is_some_and(|q| q != queue) {
+                continue;
+            }
+            for e in visit["events"].as_array().into_iter().flatten() {
+                let at_ms = e["at_ms"].as_u64().unwrap_or(0);
+                lines.push(QueueLogLine {
+                    at_ms,
+                    time: format_time(at_ms),
+                    call_id: call_id.clone(),
+                    queue: queue.clone(),
+                    agent: e["agent"].as_str().map(str::to_owned),
+                    event: text(&e["event"]),
+                    data: text(&e["data"]),
+                });
+            }
+        }
+    }
+    // Stable: a call's events keep their order at equal times.
+    lines.sort_by_key(|l| l.at_ms);
+    lines
 }
 
 /// A tenant's recordings, oldest first.

@@ -28,7 +28,8 @@ mod tests;
 
 pub use crate::config::CdrConfig;
 pub use record::{
-    Cdr, CdrLeg, Direction, Disposition, HangupBy, Quality, Rating, StreamQuality, now_ms,
+    Cdr, CdrLeg, Direction, Disposition, HangupBy, Quality, QueueEvent, QueueVisit, Rating,
+    StreamQuality, now_ms,
 };
 pub use records::NodeRecords;
 pub use service::{CdrService, CdrWriter};

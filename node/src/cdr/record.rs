@@ -71,6 +71,38 @@ pub struct Cdr {
     pub quality: Option<Quality>,
     #[serde(default)]
     pub recording_id: Option<String>,
+    /// The queues the caller waited in, in order (an overflow can lead to another),
+    /// with what happened there: the queue event log is made of these.
+    #[serde(default)]
+    pub queues: Vec<QueueVisit>,
+}
+
+/// A caller's time in one queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueVisit {
+    pub queue: String,
+    pub joined_ms: u64,
+    /// Left the queue: answered by an agent, hung up, moved, refused.
+    pub left_ms: u64,
+    /// `answered`, `abandoned`, `timeout`, `overflow`, `full`, `empty`, `failed`.
+    pub outcome: String,
+    /// The agent who took the call.
+    pub agent: Option<String>,
+    /// What happened, in order.
+    pub events: Vec<QueueEvent>,
+}
+
+/// One line of the queue event log (in the manner of Asterisk's queue_log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEvent {
+    pub at_ms: u64,
+    /// `ENTERQUEUE`, `RINGNOANSWER`, `CONNECT`, `CALLBACK`, `ABANDON`,
+    /// `EXITWITHTIMEOUT`, `EXITOVERFLOW`, `FULL`, `JOINEMPTY`, `COMPLETEAGENT`,
+    /// `COMPLETECALLER`.
+    pub event: String,
+    pub agent: Option<String>,
+    /// The event's details, e.g. `position=3`, `wait_secs=12`, `failure=no_answer`.
+    pub data: String,
 }
 
 /// Which way the call went.
@@ -285,6 +317,7 @@ impl Cdr {
             rating: None,
             quality: None,
             recording_id: None,
+            queues: Vec::new(),
         }
     }
 

@@ -57,6 +57,51 @@ pub struct CdrView {
     pub quality: Option<QualityView>,
     /// The call's recording, if it was recorded.
     pub recording_id: Option<String>,
+    /// The queues the caller waited in, in order, with their events.
+    pub queues: Vec<QueueVisitView>,
+}
+
+/// A caller's time in one queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueueVisitView {
+    pub queue: String,
+    /// Unix milliseconds.
+    pub joined_ms: u64,
+    pub left_ms: u64,
+    /// `answered`, `abandoned`, `timeout`, `overflow`, `full`, `empty` or `failed`.
+    pub outcome: String,
+    /// The agent who took the call.
+    pub agent: Option<String>,
+    pub events: Vec<QueueEventView>,
+}
+
+/// One queue event (in the manner of Asterisk's queue_log).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueueEventView {
+    /// Unix milliseconds.
+    pub at_ms: u64,
+    /// `ENTERQUEUE`, `RINGNOANSWER`, `CONNECT`, `CALLBACK`, `ABANDON`,
+    /// `EXITWITHTIMEOUT`, `EXITOVERFLOW`, `FULL`, `JOINEMPTY`, `COMPLETEAGENT` or
+    /// `COMPLETECALLER`.
+    pub event: String,
+    pub agent: Option<String>,
+    /// Details, e.g. `position=3`, `wait_secs=12`, `failure=no_answer`.
+    pub data: String,
+}
+
+/// One line of a tenant's queue event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct QueueLogLine {
+    /// Unix milliseconds.
+    pub at_ms: u64,
+    /// RFC 3339.
+    pub time: String,
+    /// The caller's Call-ID.
+    pub call_id: String,
+    pub queue: String,
+    pub agent: Option<String>,
+    pub event: String,
+    pub data: String,
 }
 
 /// One leg towards a callee.

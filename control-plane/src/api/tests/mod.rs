@@ -67,6 +67,7 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/tenants/acme/tokens/ci"),
     ("GET", "/v1/tenants/acme/registrations"),
     ("GET", "/v1/tenants/acme/cdrs"),
+    ("GET", "/v1/tenants/acme/queue-log"),
     ("GET", "/v1/tenants/acme/recordings"),
     ("GET", "/v1/tenants/acme/recordings/r1"),
     ("DELETE", "/v1/tenants/acme/recordings/r1"),

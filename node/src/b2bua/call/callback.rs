@@ -43,6 +43,7 @@ impl Call {
         }
         tracing::info!(%number, "callback requested; the caller keeps their place");
         self.bye_caller().await;
+        self.queue_event("CALLBACK", None, format!("number={number}"));
         self.callback = Some(number);
         None
     }

@@ -145,6 +145,8 @@ pub(super) struct Call {
     caller_gone: bool,
     /// A feature code the calling agent dialled (instead of a destination).
     feature: Option<(feature::FeatureCode, Id)>,
+    /// The queues the caller waited in, for the record.
+    queue_visits: Vec<crate::cdr::QueueVisit>,
     /// The queue agent who took the call (their wrap-up starts when it ends).
     queue_agent: Option<(Id, Id)>,
     // For the record.
@@ -217,6 +219,7 @@ pub(super) fn spawn(
         caller_gone: false,
         feature: None,
         queue_agent: None,
+        queue_visits: Vec::new(),
         cdr: None,
         started: false,
         setup_ms: unix_millis(SystemTime::now()),
@@ -567,6 +570,19 @@ impl Call {
         self.leave_queue(tongdai_control_plane::model::LeaveReason::Abandoned)
             .await;
         if let Some((tenant, agent)) = self.queue_agent.take() {
+            let talk_secs = self
+                .forks
+                .iter()
+                .filter_map(|f| f.answered_ms)
+                .min()
+                .map_or(0, |at| {
+                    unix_millis(SystemTime::now()).saturating_sub(at) / 1000
+                });
+            let event = match ending.by {
+                HangupBy::Caller => "COMPLETECALLER",
+                _ => "COMPLETEAGENT",
+            };
+            self.queue_event(event, Some(&agent), format!("talk_secs={talk_secs}"));
             let hold_ms = self.hold_total();
             self.b2b.agent_call_ended(tenant, agent, hold_ms);
         }
@@ -666,6 +682,7 @@ impl Call {
             .filter(|s| s.caller.packets_received + s.callee.packets_received > 0)
             .map(crate::cdr::Quality::from);
         cdr.recording_id = self.recording_id.clone();
+        cdr.queues = std::mem::take(&mut self.queue_visits);
         cdr.finish(end_ms);
         let band = self
             .plan

@@ -86,11 +86,16 @@ impl Call {
                 expected_wait_secs,
             })) => {
                 tracing::info!(%tenant, %queue, call_id, position, ?expected_wait_secs, "caller queued");
+                self.visit(&queue, "ENTERQUEUE", format!("position={position}"));
             }
             // An earlier attempt of the same proposal joined already.
-            Ok(Err(CommandError::AlreadyQueued { .. })) => {}
+            Ok(Err(CommandError::AlreadyQueued { .. })) => {
+                self.visit(&queue, "ENTERQUEUE", String::new());
+            }
             Ok(Ok(Outcome::QueueRedirected { destination })) => {
                 tracing::info!(%tenant, %queue, call_id, ?destination, "queue overflows at entry");
+                self.visit(&queue, "EXITOVERFLOW", destination_data(&destination));
+                self.close_visit("overflow", None);
                 return QueueOutcome::Follow(destination);
             }
             Ok(Ok(other)) => {
@@ -98,9 +103,13 @@ impl Call {
                 return self.refused(500, "Queue join failed");
             }
             Ok(Err(CommandError::QueueEmpty(_))) => {
+                self.visit(&queue, "JOINEMPTY", String::new());
+                self.close_visit("empty", None);
                 return self.refused(480, &format!("No agent is logged in to queue {queue}"));
             }
             Ok(Err(CommandError::QueueFull { .. })) => {
+                self.visit(&queue, "FULL", String::new());
+                self.close_visit("full", None);
                 return self.refused(486, &format!("Queue {queue} is full"));
             }
             Ok(Err(e)) => {
@@ -236,6 +245,18 @@ impl Call {
         }
         if let Some(exit) = entry.exit.clone() {
             self.cancel_rings().await;
+            let wait = self.wait_data();
+            match &exit {
+                QueueExit::Timeout => {
+                    self.queue_event("EXITWITHTIMEOUT", None, wait);
+                    self.close_visit("timeout", None);
+                }
+                QueueExit::Overflow(d) => {
+                    let data = format!("{} {wait}", destination_data(d));
+                    self.queue_event("EXITOVERFLOW", None, data);
+                    self.close_visit("overflow", None);
+                }
+            }
             self.leave_queue(LeaveReason::Moved).await;
             return Some(match exit {
                 QueueExit::Timeout => {
@@ -407,6 +428,9 @@ impl Call {
                 // Out of the queue: the agent has the call.
                 self.waiting = None;
                 self.queue_agent = Some((tenant.clone(), agent.clone()));
+                let wait = self.wait_data();
+                self.queue_event("CONNECT", Some(&agent), wait);
+                self.close_visit("answered", Some(&agent));
                 if self.callback.is_some() {
                     self.b2b.mark_busy(&tenant, &agent);
                     self.busy.push((tenant, agent));
@@ -510,7 +534,11 @@ impl Call {
             failure,
         };
         match self.acd(command).await {
-            Ok(Ok(_)) => tracing::debug!(%agent, offer, ?failure, "offer failed"),
+            Ok(Ok(_)) => {
+                tracing::debug!(%agent, offer, ?failure, "offer failed");
+                let data = format!("failure={}", failure_name(failure));
+                self.queue_event("RINGNOANSWER", Some(agent), data);
+            }
             // Withdrawn already (rung out): the ACD moved on by itself.
             Ok(Err(e)) => tracing::debug!(%agent, offer, "offer failure not needed: {e}"),
             Err(e) => tracing::warn!(%agent, offer, "offer failure not committed: {e}"),
@@ -552,6 +580,11 @@ impl Call {
         let Some(w) = self.waiting.take() else {
             return;
         };
+        if reason == LeaveReason::Abandoned {
+            let wait = self.wait_data();
+            self.queue_event("ABANDON", None, wait);
+            self.close_visit("abandoned", None);
+        }
         let command = Command::QueueLeave {
             tenant: w.tenant.clone(),
             call_id: self.caller_call_id(),
@@ -644,6 +677,50 @@ impl Call {
             .unwrap_or(0)
     }
 
+    /// Starts the record of a visit to `queue` with its first event.
+    fn visit(&mut self, queue: &Id, event: &str, data: String) {
+        let now = unix_millis(SystemTime::now());
+        self.queue_visits.push(crate::cdr::QueueVisit {
+            queue: queue.to_string(),
+            joined_ms: now,
+            left_ms: 0,
+            outcome: String::new(),
+            agent: None,
+            events: Vec::new(),
+        });
+        self.queue_event(event, None, data);
+    }
+
+    /// Adds an event to the current queue visit.
+    pub(super) fn queue_event(&mut self, event: &str, agent: Option<&Id>, data: String) {
+        if let Some(v) = self.queue_visits.last_mut() {
+            v.events.push(crate::cdr::QueueEvent {
+                at_ms: unix_millis(SystemTime::now()),
+                event: event.to_owned(),
+                agent: agent.map(Id::to_string),
+                data,
+            });
+        }
+    }
+
+    /// Closes the current queue visit with its outcome.
+    fn close_visit(&mut self, outcome: &str, agent: Option<&Id>) {
+        if let Some(v) = self.queue_visits.last_mut()
+            && v.outcome.is_empty()
+        {
+            v.outcome = outcome.to_owned();
+            v.left_ms = unix_millis(SystemTime::now());
+            v.agent = agent.map(Id::to_string);
+        }
+    }
+
+    /// `wait_secs=N` since the current visit began.
+    fn wait_data(&self) -> String {
+        let joined = self.queue_visits.last().map_or(0, |v| v.joined_ms);
+        let wait = unix_millis(SystemTime::now()).saturating_sub(joined) / 1000;
+        format!("wait_secs={wait}")
+    }
+
     /// The caller's Call-ID: the queue entry's key.
     fn caller_call_id(&self) -> String {
         self.a.invite.call_id().unwrap_or_default().to_owned()
@@ -672,6 +749,20 @@ fn caller_number(caller_id: &str) -> String {
         .filter(|c| c.is_ascii_graphic())
         .take(tongdai_control_plane::model::MAX_CALLER_LEN)
         .collect()
+}
+
+/// A destination as queue event data: `destination=queue:backup`.
+fn destination_data(d: &Destination) -> String {
+    format!("destination={}", super::destination_label(d))
+}
+
+fn failure_name(f: OfferFailure) -> &'static str {
+    match f {
+        OfferFailure::NoAnswer => "no_answer",
+        OfferFailure::Busy => "busy",
+        OfferFailure::Refused => "refused",
+        OfferFailure::Unreachable => "unreachable",
+    }
 }
 
 /// Why an agent's phones did not take an offer, from their final statuses.
