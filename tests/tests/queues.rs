@@ -800,3 +800,97 @@ fn the_queue_log_shows_what_happened_to_each_caller() {
         "{log:?}"
     );
 }
+
+/// A caller entering a queue hears the announcement first (built-in voice: "You are
+/// caller number one", then the callback key), then the music on hold: the RTP the node
+/// sends the caller carries the prompts' exact audio, in that order.
+#[test]
+fn a_waiting_caller_hears_their_position_and_the_callback_key() {
+    use tongdai_tests::Node;
+    use tongdai_tests::media::{Phone, payloads};
+    const ANNOUNCED_NUMBER: &str = "18006666";
+    let listener = Sipp::new("queue_listener.xml");
+    let node = Node::start(
+        "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n\
+         [demo]\nrealm = \"e2e\"\nfirst_extension = 2000\ncount = 10\npassword_prefix = \"pw\"\n",
+    );
+    let post = |path: &str, body: String| {
+        let (code, answer) = node.api("POST", path, Some(&body));
+        assert!((200..300).contains(&code), "POST {path}: {code} {answer}");
+    };
+    post(
+        "/v1/tenants/e2e/trunks",
+        format!(
+            r#"{{"id":"carrier","address":"127.0.0.1:9","trusted_sources":["127.0.0.1:{}"],"max_concurrent_calls":10}}"#,
+            listener.local_port()
+        ),
+    );
+    post(
+        "/v1/tenants/e2e/agents",
+        r#"{"extension":"2001","state":"paused","pause_reason":"setup"}"#.into(),
+    );
+    post(
+        "/v1/tenants/e2e/queues",
+        r#"{"id":"support","name":"Support","strategy":"longest_idle","max_wait_secs":120,"max_len":10,
+            "members":[{"extension":"2001"}],"callback_digit":"1"}"#
+            .into(),
+    );
+    post(
+        "/v1/tenants/e2e/numbers",
+        format!(
+            r#"{{"digits":"{ANNOUNCED_NUMBER}","kind":"toll_free_1800","destination":{{"type":"queue","id":"support"}}}}"#
+        ),
+    );
+    let ear = Phone::new(0x5151);
+    let call = listener
+        .target(node.sip)
+        .users(vec![format!(
+            "{};-;127.0.0.1;{ANNOUNCED_NUMBER}",
+            caller(1)
+        )])
+        .key("audio_port", ear.port())
+        .duration(Duration::from_secs(9))
+        .timeout(Duration::from_secs(30))
+        .spawn();
+    let mut packets = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(12);
+    while std::time::Instant::now() < deadline {
+        packets.extend(ear.drain());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = call.wait(Duration::from_secs(30));
+    assert_eq!(run.successful, 1, "{run:?}\n{}", node.stderr());
+    let heard: Vec<u8> = payloads(&packets, 0).concat();
+    let prompt = |name: &str| {
+        std::fs::read(tongdai_tests::workspace_root().join(format!("node/prompts/en/{name}.ulaw")))
+            .expect("prompt file")
+    };
+    let find = |needle: &[u8], from: usize| -> Option<usize> {
+        heard[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|i| i + from)
+    };
+    let first = find(&prompt("caller_number"), 0).unwrap_or_else(|| {
+        panic!(
+            "\"you are caller number\" not heard in {} bytes of audio\n{}",
+            heard.len(),
+            node.stderr()
+        )
+    });
+    assert!(
+        first < 8000,
+        "the announcement comes first (at byte {first})"
+    );
+    let one = find(&prompt("n1"), first).expect("\"one\" after it");
+    let key = find(&prompt("press_for_callback"), one).expect("the callback key after it");
+    assert!(find(&prompt("n1"), key).is_some(), "the key's digit");
+    // The music follows: audio after the announcement.
+    let announced = key + prompt("press_for_callback").len() + prompt("n1").len();
+    assert!(
+        heard.len() > announced + 8000,
+        "nothing after the announcement ({} of {} bytes)",
+        announced,
+        heard.len()
+    );
+}

@@ -483,6 +483,7 @@ fn bounded_field(field: BoundedField) -> Option<&'static str> {
         BoundedField::OverflowAfterWaitSecs => "overflow.after_wait_secs",
         BoundedField::QueuePriority => "priority",
         BoundedField::VipCallers => "vip_callers",
+        BoundedField::AnnounceEverySecs => "announce_every_secs",
         BoundedField::Expires | BoundedField::Q => return None,
     })
 }

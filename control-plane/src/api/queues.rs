@@ -150,6 +150,13 @@ pub struct QueueBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<String>, example = "1")]
     pub callback_digit: Option<char>,
+    /// Waiting callers hear their position, expected wait and the callback key at entry
+    /// (default true) ...
+    #[serde(default = "yes")]
+    pub announce: bool,
+    /// ... and again every this many seconds (default 0: at entry only; else 15-3600).
+    #[serde(default)]
+    pub announce_every_secs: u32,
 }
 
 impl From<&Queue> for QueueBody {
@@ -183,6 +190,8 @@ impl From<&Queue> for QueueBody {
             skill: q.skill.clone(),
             vip_callers: q.vip_callers.clone(),
             callback_digit: q.callback_digit,
+            announce: q.announce,
+            announce_every_secs: q.announce_every_secs,
         }
     }
 }
@@ -222,6 +231,8 @@ impl QueueBody {
                 .map(|(number, p)| (national(&number), p))
                 .collect(),
             callback_digit: self.callback_digit,
+            announce: self.announce,
+            announce_every_secs: self.announce_every_secs,
         }
     }
 }

@@ -61,6 +61,7 @@ pub enum BoundedField {
     QueuePriority,
     /// Entries of a queue's VIP list, and their priorities.
     VipCallers,
+    AnnounceEverySecs,
 }
 
 /// HA1 digest algorithm, for [`CommandError::InvalidHa1`].

@@ -17,6 +17,9 @@ pub const MAX_SKILLS: usize = 64;
 pub const MAX_PAUSE_REASON_LEN: usize = 64;
 pub const MAX_QUEUE_MEMBERS: usize = 1_000;
 pub const MAX_PENALTY: u8 = 9;
+/// Bounds of a queue's `announce_every_secs` (when not 0).
+pub const MIN_ANNOUNCE_EVERY_SECS: u32 = 15;
+pub const MAX_ANNOUNCE_EVERY_SECS: u32 = 3600;
 /// Entries of one queue's VIP list at most.
 pub const MAX_VIP_CALLERS: usize = 1_000;
 pub const MIN_OFFER_RING_SECS: u32 = 5;
@@ -101,6 +104,16 @@ pub struct Queue {
     /// holding on: they hang up and keep their place. `None`: no callbacks.
     #[serde(default)]
     pub callback_digit: Option<char>,
+    /// Waiting callers hear their position, expected wait and the callback key at entry.
+    #[serde(default = "yes")]
+    pub announce: bool,
+    /// ... and again every this many seconds (0: at entry only; else 15-3600).
+    #[serde(default)]
+    pub announce_every_secs: u32,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Queue {
@@ -137,6 +150,14 @@ impl Queue {
                 m.penalty.into(),
                 0,
                 MAX_PENALTY.into(),
+            )?;
+        }
+        if self.announce_every_secs != 0 {
+            check_range(
+                BoundedField::AnnounceEverySecs,
+                self.announce_every_secs.into(),
+                MIN_ANNOUNCE_EVERY_SECS.into(),
+                MAX_ANNOUNCE_EVERY_SECS.into(),
             )?;
         }
         if let Some(d) = self.callback_digit

@@ -8,6 +8,7 @@
 //! [`crate::sip::dialog`] (dialog state), [`route`] (number plan and hunting),
 //! [`sdp_policy`] (codecs, hold); the task sequences them.
 
+mod announce;
 mod call;
 mod directory;
 mod moh;

@@ -163,6 +163,22 @@ impl Cache {
         self.entries.subscribe()
     }
 
+    /// A waiting caller's place in their queue (1 = next), in service order: higher
+    /// priority first, then arrival.
+    pub fn queue_position(&self, tenant: &Id, queue: &Id, call_id: &str) -> Option<u32> {
+        let inner = self.inner.read();
+        let mut waiting: Vec<&QueueEntry> = inner
+            .queue_entries
+            .values()
+            .filter(|e| &e.tenant == tenant && &e.queue == queue && e.exit.is_none())
+            .collect();
+        waiting.sort_by_key(|e| (std::cmp::Reverse(e.priority), e.seq));
+        waiting
+            .iter()
+            .position(|e| e.call_id == call_id)
+            .map(|i| i as u32 + 1)
+    }
+
     /// A caller's queue entry, while it is in a queue.
     pub fn queue_entry(&self, tenant: &Id, call_id: &str) -> Option<QueueEntry> {
         self.inner

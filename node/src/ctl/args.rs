@@ -399,6 +399,12 @@ pub struct QueueArgs {
     /// Turn callbacks off.
     #[arg(long, conflicts_with = "callback_digit")]
     pub no_callback: bool,
+    /// Whether waiting callers hear their position and expected wait.
+    #[arg(long)]
+    pub announce: Option<bool>,
+    /// Repeat the announcement every this many seconds (0: at entry only; 15-3600).
+    #[arg(long)]
+    pub announce_every_secs: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -548,6 +548,8 @@ fn queue_settings(q: &mut Map<String, Value>, a: QueueArgs) {
     if a.no_callback {
         q.remove("callback_digit");
     }
+    set(q, "announce", a.announce);
+    set(q, "announce_every_secs", a.announce_every_secs);
 }
 
 fn agent_state(s: AgentState) -> &'static str {

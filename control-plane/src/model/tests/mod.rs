@@ -87,6 +87,8 @@ pub(super) fn queue(t: &str, q: &str) -> Queue {
         skill: None,
         vip_callers: Default::default(),
         callback_digit: None,
+        announce: true,
+        announce_every_secs: 0,
     }
 }
 

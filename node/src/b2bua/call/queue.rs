@@ -52,6 +52,13 @@ pub(super) struct Waiting {
     seen: bool,
     /// The agents being rung: one per agent of the current offer.
     rings: Vec<AgentRing>,
+    /// Position and expected wait at entry (from the control plane), for announcements.
+    entry_position: Option<u32>,
+    entry_wait_secs: Option<u32>,
+    /// When the next announcement is due, if the queue repeats them.
+    next_announce: Option<tokio::time::Instant>,
+    /// An announcement is playing (music on hold resumes when it ends).
+    announcing: bool,
 }
 
 struct AgentRing {
@@ -77,6 +84,7 @@ impl Call {
             caller: caller_number(&plan.caller_id),
             priority: self.queue_priority(&tenant, &queue, &plan.caller_id),
         };
+        let mut entry = (None, None);
         match self
             .acd(Command::QueueJoin(Box::new(arrival.clone())))
             .await
@@ -85,6 +93,7 @@ impl Call {
                 position,
                 expected_wait_secs,
             })) => {
+                entry = (Some(position), expected_wait_secs);
                 tracing::info!(%tenant, %queue, call_id, position, ?expected_wait_secs, "caller queued");
                 self.visit(&queue, "ENTERQUEUE", format!("position={position}"));
             }
@@ -127,12 +136,17 @@ impl Call {
             arrival,
             seen: false,
             rings: Vec::new(),
+            entry_position: entry.0,
+            entry_wait_secs: entry.1,
+            next_announce: None,
+            announcing: false,
         });
         if let Err(r) = self.answer_for_queue().await {
             // The caller cannot be answered: out of the queue again, then refused.
             self.leave_queue(LeaveReason::Abandoned).await;
             return self.refused(r.status, &r.reason);
         }
+        self.announce(true).await;
         // The entry may have been offered before we looked.
         if let Some(outcome) = self.follow_entry().await {
             return outcome;
@@ -142,12 +156,19 @@ impl Call {
 
     async fn queue_loop(&mut self) -> QueueOutcome {
         loop {
-            let wake = self.ok_retransmit_at();
+            let announce_at = self.waiting.as_ref().and_then(|w| w.next_announce);
+            let wake = match (self.ok_retransmit_at(), announce_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let input = tokio::select! {
                 i = self.inbox.recv() => i,
                 () = super::sleep_until(wake) => {
                     if let Err(end) = self.retransmit_ok().await {
                         return self.give_up(end).await;
+                    }
+                    if announce_at.is_some_and(|t| t <= tokio::time::Instant::now()) {
+                        self.announce(false).await;
                     }
                     continue;
                 }
@@ -204,6 +225,9 @@ impl Call {
                         return QueueOutcome::Over(end);
                     }
                 }
+                Input::Media(MediaEvent::PlaybackFinished {
+                    leg: LegSide::Caller,
+                }) => self.announcement_over().await,
                 Input::Media(MediaEvent::Inactive { .. }) if self.callback.is_some() => {
                     // Nobody is on the line until the callback: silence is expected.
                 }
@@ -660,6 +684,77 @@ impl Call {
         self.answer_ms = Some(unix_millis(SystemTime::now()));
         self.reply(200, "OK", Some(&local.sdp)).await;
         Ok(())
+    }
+
+    /// Tells the waiting caller their position and expected wait (and the callback key),
+    /// over the music, which resumes after; schedules the next announcement. `first`: at
+    /// entry, with the control plane's figures; later the position is the node's view
+    /// and the expected wait the entry's scaled by position now / position at entry.
+    async fn announce(&mut self, first: bool) {
+        let Some(w) = self.waiting.as_ref() else {
+            return;
+        };
+        let Some(queue) = self.b2b.cache.queue(&w.tenant, &w.queue) else {
+            return;
+        };
+        let (position, wait) = if first {
+            (w.entry_position, w.entry_wait_secs)
+        } else {
+            let now = self
+                .b2b
+                .cache
+                .queue_position(&w.tenant, &w.queue, &self.caller_call_id());
+            let wait = match (now, w.entry_position, w.entry_wait_secs) {
+                (Some(p), Some(p0), Some(s)) if p0 > 0 => Some(s.saturating_mul(p) / p0),
+                _ => None,
+            };
+            (now, wait)
+        };
+        let next = (queue.announce_every_secs > 0).then(|| {
+            tokio::time::Instant::now()
+                + std::time::Duration::from_secs(u64::from(queue.announce_every_secs))
+        });
+        if let Some(w) = self.waiting.as_mut() {
+            w.next_announce = next;
+        }
+        if !queue.announce || self.callback.is_some() {
+            return;
+        }
+        let phrases = crate::b2bua::announce::phrases(position, wait, queue.callback_digit);
+        let Some(prompt) = crate::b2bua::announce::prompt(&phrases) else {
+            return;
+        };
+        let media = self.media.expect("anchored");
+        match self
+            .b2b
+            .media
+            .play(media, LegSide::Caller, prompt, false)
+            .await
+        {
+            Ok(()) => {
+                tracing::debug!(?position, ?wait, "announced to the waiting caller");
+                if let Some(w) = self.waiting.as_mut() {
+                    w.announcing = true;
+                }
+            }
+            Err(e) => tracing::debug!("announcement not played: {e}"),
+        }
+    }
+
+    /// The announcement ended: the music resumes.
+    async fn announcement_over(&mut self) {
+        let Some(w) = self.waiting.as_mut().filter(|w| w.announcing) else {
+            return;
+        };
+        w.announcing = false;
+        if self.callback.is_some() {
+            return;
+        }
+        let media = self.media.expect("anchored");
+        let moh = self.b2b.music_on_hold.clone();
+        if let Err(e) = self.b2b.media.play(media, LegSide::Caller, moh, true).await {
+            tracing::debug!("music on hold not resumed: {e}");
+        }
     }
 
     /// The key the queue the caller waits in takes for a callback request.
