@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::cluster::ClusterError;
 use crate::model::{
-    Agent, Binding, CallControl, Command, CommandError, Extension, HuntGroup, Id, NodeDrain,
-    NodeLoad, Number, Outcome, Queue, QueueEntry, State, Tenant, Trunk,
+    Agent, Binding, CallControl, ClickToCall, Command, CommandError, Extension, HuntGroup, Id,
+    NodeDrain, NodeLoad, Number, Outcome, Queue, QueueEntry, State, Tenant, Trunk,
 };
 use crate::raft::store::Change;
 use crate::raft::{NodeId, TypeConfig};
@@ -122,6 +122,11 @@ pub enum Item {
         node: String,
         value: Option<NodeDrain>,
     },
+    /// A click-to-call request; a node that sees it untaken claims it. Not cached.
+    ClickToCall {
+        seq: u64,
+        value: Option<ClickToCall>,
+    },
     /// A caller in a queue (the node holding it rings the agents it is offered);
     /// `None` once it left.
     QueueEntry {
@@ -179,6 +184,10 @@ pub fn item_for(state: &State, change: &Change) -> Option<Item> {
         Change::NodeDrain(node) => Item::NodeDrain {
             node: node.clone(),
             value: state.node_drain(node).cloned(),
+        },
+        Change::ClickToCall(seq) => Item::ClickToCall {
+            seq: *seq,
+            value: state.click_to_call_request(*seq).cloned(),
         },
         Change::QueueEntry { tenant, call_id } => Item::QueueEntry {
             tenant: tenant.clone(),
@@ -262,6 +271,12 @@ pub fn full_copy(state: &State) -> Vec<Item> {
         items.push(Item::NodeDrain {
             node: d.node.clone(),
             value: Some(d.clone()),
+        });
+    }
+    for c in state.click_to_call_requests() {
+        items.push(Item::ClickToCall {
+            seq: c.seq,
+            value: Some(c.clone()),
         });
     }
     for e in state.acd().entries() {

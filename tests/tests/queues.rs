@@ -894,3 +894,87 @@ fn a_waiting_caller_hears_their_position_and_the_callback_key() {
         heard.len()
     );
 }
+
+/// Click-to-call through the API: the agent's phone rings first; once the agent answers,
+/// the customer's number is dialled through the outbound trunk and the two are
+/// connected. Bad requests are refused naming the field.
+#[test]
+fn click_to_call_rings_the_agent_then_dials_the_customer() {
+    use tongdai_tests::Node;
+    let customer = "0909123456";
+    let carrier = Sipp::new("callback_carrier.xml")
+        .timeout(Duration::from_secs(60))
+        .file("callee.ulaw", ulaw_tone(1000.0, 1.0));
+    let node = Node::start(
+        "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n\
+         [demo]\nrealm = \"e2e\"\nfirst_extension = 2000\ncount = 10\npassword_prefix = \"pw\"\n",
+    );
+    let post = |path: &str, body: String| {
+        let (code, answer) = node.api("POST", path, Some(&body));
+        assert!((200..300).contains(&code), "POST {path}: {code} {answer}");
+        answer
+    };
+    post(
+        "/v1/tenants/e2e/trunks",
+        format!(
+            r#"{{"id":"out","address":"127.0.0.1:{}","trusted_sources":[],"max_concurrent_calls":10}}"#,
+            carrier.local_port()
+        ),
+    );
+    post(
+        "/v1/tenants/e2e/numbers",
+        r#"{"digits":"02873009999","kind":"geographic","destination":{"type":"extension","id":"2001"}}"#.into(),
+    );
+    let (code, body) = node.api("GET", "/v1/tenants/e2e", None);
+    assert_eq!(code, 200, "{body}");
+    let mut tenant: Value = serde_json::from_str(&body).unwrap();
+    tenant["calls"]["outbound_trunk"] = "out".into();
+    tenant["calls"]["caller_id"] = "02873009999".into();
+    let (code, body) = node.api("PUT", "/v1/tenants/e2e", Some(&tenant.to_string()));
+    assert_eq!(code, 200, "{body}");
+    let phone = Sipp::new("queue_agent.xml")
+        .duration(Duration::from_secs(1))
+        .timeout(Duration::from_secs(60));
+    tongdai_tests::calls::register(&node, 2001, "e2e", phone.local_port());
+    let phone = phone.spawn();
+    let carrier = carrier.spawn();
+
+    for (body, field) in [
+        (r#"{"agent":"2001","number":"not a number"}"#, "number"),
+        (r#"{"agent":"2999","number":"0909123456"}"#, "agent"),
+        (r#"{"agent":"2001"}"#, "number"),
+    ] {
+        let (code, answer) = node.api("POST", "/v1/tenants/e2e/calls", Some(body));
+        let v: Value = serde_json::from_str(&answer).unwrap_or_default();
+        assert!((400..500).contains(&code), "{body}: {code} {answer}");
+        assert_eq!(v["field"], field, "{body}: {answer}");
+    }
+    let accepted: Value = serde_json::from_str(&post(
+        "/v1/tenants/e2e/calls",
+        format!(r#"{{"agent":"2001","number":"{customer}"}}"#),
+    ))
+    .unwrap();
+    let id = accepted["id"].as_u64().expect("an id");
+    let run = phone.wait(Duration::from_secs(60));
+    assert_eq!(
+        served_one_at_a_time(&run.logs),
+        [customer],
+        "the agent's phone shows the customer: {}\n{}",
+        run.logs,
+        node.stderr()
+    );
+    let called = carrier.wait(Duration::from_secs(30));
+    assert_eq!(called.successful, 1, "{called:?}\n{}", node.stderr());
+    assert!(
+        called.logs.contains(&format!("called {customer}")),
+        "{}",
+        called.logs
+    );
+    let (code, body) = node.api("GET", &format!("/v1/tenants/e2e/calls/{id}"), None);
+    assert_eq!(code, 200, "{body}");
+    let status: Value = serde_json::from_str(&body).unwrap();
+    assert!(status["node"].is_string(), "taken by a node: {status}");
+    let cdr = tongdai_tests::calls::newest_cdr(&node, "e2e", 1);
+    assert_eq!(cdr["destination"], "click_to_call:2001", "{cdr}");
+    assert_eq!(cdr["disposition"], "answered", "{cdr}");
+}

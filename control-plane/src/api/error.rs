@@ -153,6 +153,8 @@ impl ApiError {
                 "invalid_external_number",
                 Some(ctx.external_number_field().into()),
             ),
+            E::UnknownClickToCall(_) => (S::NOT_FOUND, "unknown_click_to_call", Some("id".into())),
+            E::ClickToCallTaken { .. } => (S::CONFLICT, "click_to_call_taken", None),
             E::InvalidCallbackDigit(_) => (
                 S::UNPROCESSABLE_ENTITY,
                 "invalid_callback_digit",

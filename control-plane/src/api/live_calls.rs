@@ -88,3 +88,133 @@ pub(super) async fn recording<C: Cluster>(
         }),
     ))
 }
+
+/// A click-to-call request: ring the agent's phone, then dial the number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClickToCallBody {
+    /// The extension rung first.
+    #[schema(example = "2001")]
+    pub agent: String,
+    /// The customer's number (national format, or `+` and up to 15 digits), dialled
+    /// through the tenant's outbound trunk once the agent answered.
+    #[schema(example = "0909123456")]
+    pub number: String,
+}
+
+/// A click-to-call request as the control plane holds it (for a minute).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ClickToCallView {
+    pub id: u64,
+    pub agent: String,
+    pub number: String,
+    /// The node that took it (places the call); null until one did.
+    pub node: Option<String>,
+}
+
+/// `POST /v1/tenants/{tenant}/calls`: click-to-call. 202: the request is committed and
+/// the first node to see it places the call (its CDR shows it, destination
+/// `click_to_call:<agent>`).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/calls", tag = "calls",
+    params(("tenant" = String, Path)),
+    request_body = ClickToCallBody,
+    responses((status = 202, body = ClickToCallView), (status = "default", body = ErrorBody)))]
+pub(super) async fn click_to_call<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+    p: Params,
+    ApiJson(body): ApiJson<ClickToCallBody>,
+) -> Result<(StatusCode, Json<ClickToCallView>), ApiError> {
+    let tenant = p.tenant(&who)?;
+    let agent = crate::model::Id::new(&body.agent).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_id",
+            e.to_string(),
+        )
+        .with_field("agent")
+    })?;
+    let number = crate::model::normalize_number(&body.number);
+    if crate::model::check_external_number(&number).is_err() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_external_number",
+            format!(
+                "{:?} is not a phone number (an optional + and 3-15 digits)",
+                body.number
+            ),
+        )
+        .with_field("number"));
+    }
+    if !api.cluster.read(|s| s.extension(&tenant, &agent).is_some()) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_extension",
+            format!("no extension {agent} in tenant {tenant}"),
+        )
+        .with_field("agent"));
+    }
+    let outcome = api
+        .apply_for(
+            &who,
+            &Ctx::Tenant,
+            Command::ClickToCall {
+                tenant,
+                agent: agent.clone(),
+                number: number.clone(),
+            },
+        )
+        .await?;
+    let crate::model::Outcome::ClickToCallQueued { seq } = outcome else {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unexpected_outcome",
+            format!("{outcome:?}"),
+        ));
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(ClickToCallView {
+            id: seq,
+            agent: agent.to_string(),
+            number,
+            node: None,
+        }),
+    ))
+}
+
+/// `GET /v1/tenants/{tenant}/calls/{id}`: a click-to-call request (404 a minute after
+/// it was made).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/calls/{id}", tag = "calls",
+    params(("tenant" = String, Path), ("id" = u64, Path)),
+    responses((status = 200, body = ClickToCallView), (status = "default", body = ErrorBody)))]
+pub(super) async fn click_to_call_status<C: Cluster>(
+    State(api): State<Api<C>>,
+    who: Principal,
+    p: Params,
+) -> Result<Json<ClickToCallView>, ApiError> {
+    let tenant = p.tenant(&who)?;
+    let raw = p.raw("id")?;
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_click_to_call",
+            format!("no click-to-call request {raw} (they are kept for a minute)"),
+        )
+        .with_field("id")
+    };
+    let seq: u64 = raw.parse().map_err(|_| unknown())?;
+    api.cluster
+        .read(|s| {
+            s.click_to_call_request(seq)
+                .filter(|c| c.tenant == tenant)
+                .map(|c| ClickToCallView {
+                    id: c.seq,
+                    agent: c.agent.to_string(),
+                    number: c.number.clone(),
+                    node: c.node.clone(),
+                })
+        })
+        .map(Json)
+        .ok_or_else(unknown)
+}

@@ -196,6 +196,14 @@ pub fn router_with_records<C: Cluster>(
         .route(&format!("{scoped}/cdrs"), get(records::cdrs::<C>))
         .route(&format!("{scoped}/queue-log"), get(records::queue_log::<C>))
         .route(
+            &format!("{scoped}/calls"),
+            post(live_calls::click_to_call::<C>),
+        )
+        .route(
+            &format!("{scoped}/calls/{{id}}"),
+            get(live_calls::click_to_call_status::<C>),
+        )
+        .route(
             &format!("{scoped}/recordings"),
             get(records::recordings::<C>),
         )
@@ -243,9 +251,19 @@ impl<C: Cluster> Api<C> {
 
     /// Proposes one command and waits for it to be applied.
     async fn apply(&self, who: &Principal, ctx: &Ctx, command: Command) -> Result<(), ApiError> {
+        self.apply_for(who, ctx, command).await.map(|_| ())
+    }
+
+    /// Applies one command and answers its outcome.
+    async fn apply_for(
+        &self,
+        who: &Principal,
+        ctx: &Ctx,
+        command: Command,
+    ) -> Result<crate::model::Outcome, ApiError> {
         let mut results = self.cluster.propose(vec![command]).await?;
         match results.pop() {
-            Some(Ok(_)) => Ok(()),
+            Some(Ok(outcome)) => Ok(outcome),
             Some(Err(e)) => Err(ApiError::command(e, who, ctx)),
             None => Err(ApiError::internal("the cluster returned no result")),
         }

@@ -32,7 +32,7 @@ use super::{live_calls, nodes, queue_live, records, tenants, tokens, trunks};
         queue_live::live,
         agents::list, agents::create, agents::get_one, agents::update, agents::remove,
         trunks::list, trunks::create, trunks::get_one, trunks::update, trunks::remove,
-        live_calls::recording,
+        live_calls::click_to_call, live_calls::click_to_call_status, live_calls::recording,
         tokens::list, tokens::create, tokens::revoke,
         registrations::all, registrations::of_tenant,
         cluster::status, cluster::add_learner, cluster::promote, cluster::remove, cluster::load,

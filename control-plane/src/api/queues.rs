@@ -228,20 +228,12 @@ impl QueueBody {
             vip_callers: self
                 .vip_callers
                 .into_iter()
-                .map(|(number, p)| (national(&number), p))
+                .map(|(number, p)| (crate::model::normalize_number(&number), p))
                 .collect(),
             callback_digit: self.callback_digit,
             announce: self.announce,
             announce_every_secs: self.announce_every_secs,
         }
-    }
-}
-
-/// `+84...` as the national `0...` callers are matched in.
-fn national(number: &str) -> String {
-    match number.strip_prefix("+84") {
-        Some(rest) if !rest.is_empty() => format!("0{rest}"),
-        _ => number.to_owned(),
     }
 }
 

@@ -143,6 +143,19 @@ pub enum Command {
     /// off) without an overflow, bad text or priority.
     /// Boxed: the largest ACD command, and every command would pay its size.
     QueueJoin(Box<super::QueueArrival>),
+    /// Click-to-call: ring `agent`, then dial `number` ([`super::ClickToCall`]):
+    /// [`Outcome::ClickToCallQueued`]. Refused: unknown extension, a number that is not
+    /// a phone number.
+    ClickToCall {
+        tenant: Id,
+        agent: Id,
+        number: String,
+    },
+    /// A node takes a click-to-call request; refused when another took it.
+    ClaimClickToCall {
+        seq: u64,
+        node: String,
+    },
     /// The caller left the queue. Refused when the call is not queued.
     QueueLeave {
         tenant: Id,
@@ -201,4 +214,6 @@ pub enum Outcome {
     },
     /// The caller did not join: the queue sends them to its overflow destination.
     QueueRedirected { destination: super::Destination },
+    /// A click-to-call request was recorded under this number.
+    ClickToCallQueued { seq: u64 },
 }

@@ -153,6 +153,10 @@ pub enum CommandError {
     InvalidVipCaller(String),
     #[error("callback digit {0:?} is not a phone key (0-9, * or #)")]
     InvalidCallbackDigit(char),
+    #[error("no click-to-call request {0} (they expire after a minute)")]
+    UnknownClickToCall(u64),
+    #[error("click-to-call request {seq} was taken by node {node}")]
+    ClickToCallTaken { seq: u64, node: String },
     #[error("number {0} already exists")]
     NumberExists(String),
     #[error("number {number} belongs to another tenant ({owner})")]

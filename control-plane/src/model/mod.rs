@@ -42,6 +42,7 @@ mod acd;
 mod bindings;
 mod call_control;
 mod calls;
+mod click_to_call;
 mod command;
 mod error;
 mod extension;
@@ -75,6 +76,7 @@ pub use acd::{
 };
 pub use call_control::{CALL_CONTROL_TTL_MS, CallAction, CallControl};
 pub use calls::{CallSettings, Codec, RecordingPolicy};
+pub use click_to_call::ClickToCall;
 pub use command::{Command, Entry, Outcome};
 pub use error::{BoundedField, CommandError, Ha1Algorithm, QuotaKind, Reference, TextField};
 pub use extension::{Extension, ForwardCondition, ForwardToMobile};
@@ -85,7 +87,7 @@ pub use load::{
     TenantLoad,
 };
 pub use node_drain::{MAX_NODE_DRAINS, NODE_DRAIN_TTL_MS, NodeDrain};
-pub use number::{Destination, Number, NumberKind, check_external_number};
+pub use number::{Destination, Number, NumberKind, check_external_number, normalize_number};
 pub use queue::{Agent, AgentState, Overflow, Queue, QueueMember, QueueStrategy};
 pub use registration::{
     Binding, ContactUpdate, MAX_CONTACTS_PER_AOR, MAX_EXPIRES_SECS, RegisterRequest, Transport,
@@ -126,6 +128,11 @@ pub struct State {
     /// Recent requests to live calls, by (tenant, call id); see [`CallControl`].
     call_controls: BTreeMap<(Id, String), CallControl>,
     call_control_seq: u64,
+    /// Recent click-to-call requests, by sequence number (see [`ClickToCall`]).
+    #[serde(default)]
+    click_to_calls: BTreeMap<u64, ClickToCall>,
+    #[serde(default)]
+    click_to_call_seq: u64,
     /// Each node's last load report, by node name (see [`load`]).
     load: BTreeMap<String, NodeLoad>,
     /// Recent requests to drain a node, by node name (see [`NodeDrain`]).
@@ -572,6 +579,17 @@ impl State {
                 }
                 Outcome::LoadReported { expired }
             }
+            Command::ClickToCall {
+                tenant,
+                agent,
+                number,
+            } => Outcome::ClickToCallQueued {
+                seq: self.click_to_call(tenant, agent, number, now)?,
+            },
+            Command::ClaimClickToCall { seq, node } => {
+                self.claim_click_to_call(*seq, node)?;
+                Outcome::Done
+            }
             Command::DrainNode { node } => {
                 self.request_drain(node, now)?;
                 Outcome::Done
@@ -590,6 +608,7 @@ impl State {
                 .retain(|_, c| c.at_ms.saturating_add(CALL_CONTROL_TTL_MS) > now);
         }
         self.expire_node_drains(now);
+        self.expire_click_to_calls(now);
         self.revision += 1;
         Ok(outcome)
     }

@@ -99,6 +99,19 @@ impl Number {
     }
 }
 
+/// A dialled or presented number in national format: separators (`-`, `.`, spaces,
+/// parentheses) dropped, `+84...` as `0...`.
+pub fn normalize_number(user: &str) -> String {
+    let digits: String = user
+        .chars()
+        .filter(|c| !matches!(c, '-' | '.' | ' ' | '(' | ')'))
+        .collect();
+    match digits.strip_prefix("+84") {
+        Some(rest) if !rest.is_empty() => format!("0{rest}"),
+        _ => digits,
+    }
+}
+
 /// An external number (forwarding target, external destination): an optional leading
 /// `+`, then 3 to 15 digits (E.164 allows at most 15; 3 covers emergency-style codes).
 pub fn check_external_number(number: &str) -> Result<(), CommandError> {

@@ -166,6 +166,24 @@ impl B2bua {
                 }
             }
         });
+        // Click-to-call requests: claim each; the node whose claim commits places it.
+        let weak = Arc::downgrade(&b2b);
+        let mut clicks = b2b.cache.subscribe_click_to_calls();
+        tokio::spawn(async move {
+            use tokio::sync::broadcast::error::RecvError;
+            loop {
+                let request = match clicks.recv().await {
+                    Ok(r) => r,
+                    Err(RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "B2BUA fell behind on click-to-call requests");
+                        continue;
+                    }
+                    Err(RecvError::Closed) => return,
+                };
+                let Some(b2b) = weak.upgrade() else { return };
+                tokio::spawn(async move { b2b.take_click_to_call(request).await });
+            }
+        });
         // Media events (RTP timeout) reach their call through the sessions table.
         let weak = Arc::downgrade(&b2b);
         let mut events = b2b.media.subscribe();
@@ -288,6 +306,37 @@ impl B2bua {
         let routes = self.routes.lock();
         for tx in routes.sessions.values() {
             let _ = tx.send(Input::Hangup { reason });
+        }
+    }
+
+    /// Claims a click-to-call request and, if this node got it, places the call.
+    async fn take_click_to_call(
+        self: Arc<Self>,
+        request: tongdai_control_plane::model::ClickToCall,
+    ) {
+        if self.is_draining() {
+            return;
+        }
+        let Some(core) = self.core() else { return };
+        let claim = tongdai_control_plane::model::Command::ClaimClickToCall {
+            seq: request.seq,
+            node: self.config.node.clone(),
+        };
+        match tokio::time::timeout(Duration::from_secs(5), self.cluster.propose_one(claim)).await {
+            Ok(Ok((Ok(_), _))) => {
+                tracing::info!(seq = request.seq, agent = %request.agent, "click-to-call taken");
+                call::click_to_call(self, core, request);
+            }
+            Ok(Ok((Err(e), _))) => {
+                tracing::debug!(seq = request.seq, "click-to-call not ours: {e}")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(seq = request.seq, "click-to-call claim not committed: {e}")
+            }
+            Err(_) => tracing::warn!(
+                seq = request.seq,
+                "click-to-call claim not committed in 5 s"
+            ),
         }
     }
 

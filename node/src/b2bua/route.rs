@@ -146,14 +146,7 @@ pub enum SendTo {
 /// The dialled user part in national format: `+84 28 7300 1234` -> `02873001234`;
 /// separators (`-`, `.`, spaces) dropped.
 pub fn normalize(user: &str) -> String {
-    let digits: String = user
-        .chars()
-        .filter(|c| !matches!(c, '-' | '.' | ' ' | '(' | ')'))
-        .collect();
-    match digits.strip_prefix("+84") {
-        Some(rest) if !rest.is_empty() => format!("0{rest}"),
-        _ => digits,
-    }
+    tongdai_control_plane::model::normalize_number(user)
 }
 
 /// Decides where a call goes. `dialled` is the Request-URI user, `presented` the caller

@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 
 use parking_lot::RwLock;
 use tongdai_control_plane::model::{
-    Agent, Binding, CallControl, Extension, HuntGroup, Id, NodeDrain, NodeLoad, Number, Queue,
-    QueueEntry, Tenant, Trunk,
+    Agent, Binding, CallControl, ClickToCall, Extension, HuntGroup, Id, NodeDrain, NodeLoad,
+    Number, Queue, QueueEntry, Tenant, Trunk,
 };
 use tongdai_control_plane::wire::{Item, WatchEvent};
 
@@ -49,6 +49,9 @@ struct Inner {
     /// Queue entries changed by the items being applied, announced once the lock is
     /// released.
     entries_changed: Vec<(Id, String)>,
+    /// Untaken click-to-call requests seen in the items being applied (messages, not
+    /// cached), handed to the B2BUA once the lock is released.
+    click_to_calls: Vec<ClickToCall>,
 }
 
 impl Inner {
@@ -101,6 +104,10 @@ impl Inner {
             }
             Item::Load { node, load } => set(&mut self.load, node, load),
             Item::NodeDrain { node, value } => set(&mut self.drains, node, value),
+            Item::ClickToCall { value, .. } => {
+                self.click_to_calls
+                    .extend(value.filter(|c| c.node.is_none()));
+            }
             Item::QueueEntry {
                 tenant,
                 call_id,
@@ -124,6 +131,9 @@ pub struct Cache {
     applied: tokio::sync::watch::Sender<u64>,
     /// Which queue entries changed (read them with [`Cache::queue_entry`]).
     entries: tokio::sync::broadcast::Sender<EntryChange>,
+    /// Untaken click-to-call requests, each delivered once (by sequence number).
+    click_to_calls: tokio::sync::broadcast::Sender<ClickToCall>,
+    last_click_to_call: std::sync::atomic::AtomicU64,
 }
 
 /// A change of queue entries: one (tenant, Call-ID), or possibly all of them (a full
@@ -142,6 +152,8 @@ impl Default for Cache {
             last_control: std::sync::atomic::AtomicU64::new(0),
             applied: tokio::sync::watch::Sender::new(0),
             entries: tokio::sync::broadcast::channel(4096).0,
+            click_to_calls: tokio::sync::broadcast::channel(1024).0,
+            last_click_to_call: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -155,6 +167,11 @@ impl Cache {
     /// reconnect re-sends recent ones; those already delivered are skipped).
     pub fn subscribe_controls(&self) -> tokio::sync::broadcast::Receiver<CallControl> {
         self.controls.subscribe()
+    }
+
+    /// Untaken click-to-call requests as they arrive, each once, in order.
+    pub fn subscribe_click_to_calls(&self) -> tokio::sync::broadcast::Receiver<ClickToCall> {
+        self.click_to_calls.subscribe()
     }
 
     /// Queue entries as they change. A subscriber that lags must treat it as
@@ -229,15 +246,23 @@ impl Cache {
     /// cache holds only re-sends current values, so applying it is harmless.
     pub fn apply(&self, event: WatchEvent) -> bool {
         let reset = matches!(event, WatchEvent::Reset { .. });
-        let (complete, controls, entries) = {
+        let (complete, controls, entries, mut clicks) = {
             let mut inner = self.inner.write();
             let complete = Self::apply_locked(&mut inner, event);
             (
                 complete,
                 std::mem::take(&mut inner.controls),
                 std::mem::take(&mut inner.entries_changed),
+                std::mem::take(&mut inner.click_to_calls),
             )
         };
+        clicks.sort_by_key(|c| c.seq);
+        for c in clicks {
+            use std::sync::atomic::Ordering;
+            if self.last_click_to_call.fetch_max(c.seq, Ordering::AcqRel) < c.seq {
+                let _ = self.click_to_calls.send(c);
+            }
+        }
         if !controls.is_empty() {
             self.deliver_controls(controls);
         }

@@ -68,6 +68,8 @@ pub(super) const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/tenants/acme/registrations"),
     ("GET", "/v1/tenants/acme/cdrs"),
     ("GET", "/v1/tenants/acme/queue-log"),
+    ("POST", "/v1/tenants/acme/calls"),
+    ("GET", "/v1/tenants/acme/calls/1"),
     ("GET", "/v1/tenants/acme/recordings"),
     ("GET", "/v1/tenants/acme/recordings/r1"),
     ("DELETE", "/v1/tenants/acme/recordings/r1"),
@@ -298,7 +300,8 @@ pub(super) fn queue(id: &str) -> Value {
     json!({
         "id": id, "name": "Support", "strategy": "longest_idle", "max_wait_secs": 300,
         "max_len": 50, "members": [], "ring_secs": 20, "wrap_up_secs": 0, "join_empty": true,
-        "tier_widen_secs": 0, "auto_pause_no_answer": false, "service_level_secs": 20
+        "tier_widen_secs": 0, "auto_pause_no_answer": false, "service_level_secs": 20,
+        "announce": true, "announce_every_secs": 0
     })
 }
 

@@ -69,6 +69,8 @@ pub enum Change {
     NodeDrain(String),
     /// Agent activity and queue statistics (nodes do not cache them).
     Acd,
+    /// A click-to-call request (made or taken).
+    ClickToCall(u64),
     /// A caller in a queue: joined, offered, given an exit, or gone.
     QueueEntry {
         tenant: Id,
@@ -158,6 +160,11 @@ fn changes_of(command: &Command, outcome: Option<&Outcome>) -> Vec<Change> {
         | Command::OfferFailed { .. }
         | Command::AgentCallEnded { .. }
         | Command::AcdTick { .. } => vec![Change::Acd],
+        Command::ClickToCall { .. } => match outcome {
+            Some(Outcome::ClickToCallQueued { seq }) => vec![Change::ClickToCall(*seq)],
+            _ => Vec::new(),
+        },
+        Command::ClaimClickToCall { seq, .. } => vec![Change::ClickToCall(*seq)],
         Command::DrainNode { node } | Command::AcceptDrain { node, .. } => {
             vec![Change::NodeDrain(node.clone())]
         }

@@ -56,16 +56,30 @@ impl Call {
         self.forks[agent].answered_ms = Some(unix_millis(SystemTime::now()));
         self.cancel_pending_forks(Some(super::hunt::COMPLETED_ELSEWHERE))
             .await;
-        let media = self.media.expect("anchored");
         if !self.connect_agent(agent, ok).await {
             self.bye_fork(agent).await;
             return system("agent_media");
         }
         let body = String::from_utf8_lossy(&ok.body).into_owned();
+        self.dial_back(agent, &number, &body).await
+    }
+
+    /// The agent (fork `agent`, who answered with SDP `agent_sdp`) is connected: dial
+    /// `number` through the tenant's outbound trunk (then its failover chain), bridge,
+    /// and talk until either hangs up.
+    pub(super) async fn dial_back(
+        &mut self,
+        agent: usize,
+        number: &str,
+        agent_sdp: &str,
+    ) -> Ending {
+        let media = self.media.expect("anchored");
+        let body = agent_sdp;
+        let number = number.to_owned();
         let offer = match self
             .b2b
             .media
-            .offer(media, LegSide::Callee, &body, None)
+            .offer(media, LegSide::Callee, body, None)
             .await
         {
             Ok(offer) => offer,
@@ -152,7 +166,10 @@ impl Call {
                         200..=299 => {
                             self.ack_fork(i, &response).await;
                             self.forks[i].status = Some(response.status);
-                            self.forks[i].answered_ms = Some(unix_millis(SystemTime::now()));
+                            let now = unix_millis(SystemTime::now());
+                            self.forks[i].answered_ms = Some(now);
+                            // A click-to-call is answered when the customer answers.
+                            self.answer_ms.get_or_insert(now);
                             let media = self.media.expect("anchored");
                             let body = String::from_utf8_lossy(&response.body).into_owned();
                             if let Err(e) =

@@ -23,7 +23,7 @@ pub(super) enum Outcome {
 }
 
 /// How a step ended without an answer.
-enum StepEnd {
+pub(super) enum StepEnd {
     Busy,
     NoAnswer,
     /// Every target failed with 5xx, 408 or no response.
@@ -130,7 +130,7 @@ impl Call {
     }
 
     /// Rings one step. `Ok` when a fork answered and the caller has its 200.
-    async fn ring(&mut self, step: &Step) -> Result<(), RingError> {
+    pub(super) async fn ring(&mut self, step: &Step) -> Result<(), RingError> {
         for f in &mut self.forks {
             f.current = false;
         }
@@ -250,6 +250,10 @@ impl Call {
             200..=299 => {
                 self.ack_fork(i, &response).await;
                 self.forks[i].status = Some(status);
+                if has_sdp(&response) {
+                    self.forks[i].answer_sdp =
+                        Some(String::from_utf8_lossy(&response.body).into_owned());
+                }
                 if !self.apply_answer(i, &response).await {
                     self.bye_fork(i).await;
                     self.forks[i].status = Some(488);
@@ -367,7 +371,7 @@ impl Call {
     }
 }
 
-enum RingError {
+pub(super) enum RingError {
     Cancelled,
     Ended(StepEnd),
 }

@@ -27,6 +27,8 @@ pub(super) struct Fork {
     pub ringing_ms: Option<u64>,
     /// When it answered, if it won the call.
     pub answered_ms: Option<u64>,
+    /// The SDP of its 2xx.
+    pub answer_sdp: Option<String>,
     /// Whether this fork belongs to the step now ringing.
     pub current: bool,
     /// Whether it counts against its trunk's call limit (released when it fails or the
@@ -185,6 +187,7 @@ impl Call {
             started_ms: crate::sip::auth::unix_millis(std::time::SystemTime::now()),
             ringing_ms: None,
             answered_ms: None,
+            answer_sdp: None,
             current: true,
             holds_trunk,
         });

@@ -8,6 +8,7 @@ mod confirmed;
 mod feature;
 mod hunt;
 mod legs;
+mod originate;
 mod queue;
 
 use std::collections::VecDeque;
@@ -66,6 +67,7 @@ pub enum Input {
 }
 
 pub use crate::cdr::HangupBy;
+pub(crate) use originate::spawn as click_to_call;
 
 /// How the call ended, for the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +167,18 @@ pub(super) fn spawn(
     invite: Request,
     source: Peer,
 ) {
+    let call = new_call(b2b, core, key, invite, source);
+    tokio::spawn(call.run());
+}
+
+/// A call's task state, routed (its INVITE transaction) and counted as active.
+fn new_call(
+    b2b: Arc<B2bua>,
+    core: Arc<SipCore>,
+    key: TransactionKey,
+    invite: Request,
+    source: Peer,
+) -> Call {
     let (tx, inbox) = mpsc::unbounded_channel();
     // A CANCEL may follow the INVITE at once: route it before the task runs.
     b2b.routes
@@ -172,7 +186,7 @@ pub(super) fn spawn(
         .transactions
         .insert(key.clone(), tx.clone());
     *b2b.active.lock() += 1;
-    let call = Call {
+    Call {
         b2b,
         core,
         inbox,
@@ -225,8 +239,7 @@ pub(super) fn spawn(
         setup_ms: unix_millis(SystemTime::now()),
         ringing_ms: None,
         answer_ms: None,
-    };
-    tokio::spawn(call.run());
+    }
 }
 
 impl Call {

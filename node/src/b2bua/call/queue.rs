@@ -817,7 +817,7 @@ impl Call {
     }
 
     /// The caller's Call-ID: the queue entry's key.
-    fn caller_call_id(&self) -> String {
+    pub(super) fn caller_call_id(&self) -> String {
         self.a.invite.call_id().unwrap_or_default().to_owned()
     }
 
