@@ -198,6 +198,22 @@ fn served_one_at_a_time(logs: &str) -> Vec<String> {
     served
 }
 
+/// A `tongdai up` with the demo tenant `e2e` (extensions 2000-2009, passwords
+/// `pw<ext>`), whose admin API also serves the records.
+fn up() -> tongdai_tests::Node {
+    tongdai_tests::Node::start(
+        "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n\
+         [demo]\nrealm = \"e2e\"\nfirst_extension = 2000\ncount = 10\npassword_prefix = \"pw\"\n",
+    )
+}
+
+/// An admin API POST on a `tongdai up` that must succeed; its answer.
+fn up_post(node: &tongdai_tests::Node, path: &str, body: &str) -> String {
+    let (code, answer) = node.api("POST", path, Some(body));
+    assert!((200..300).contains(&code), "POST {path}: {code} {answer}");
+    answer
+}
+
 fn caller(n: u32) -> String {
     format!("09000000{n:02}")
 }
@@ -679,19 +695,12 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_an_agent_is_free() {
 /// COMPLETEAGENT), on a `tongdai up` node whose API serves the records.
 #[test]
 fn the_queue_log_shows_what_happened_to_each_caller() {
-    use tongdai_tests::Node;
     // Not the demo tenant's own toll-free number.
     const LOG_NUMBER: &str = "18005555";
     let gives_up = Sipp::new("call_trunk_uac.xml");
     let served = Sipp::new("queue_caller.xml");
-    let node = Node::start(
-        "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n\
-         [demo]\nrealm = \"e2e\"\nfirst_extension = 2000\ncount = 10\npassword_prefix = \"pw\"\n",
-    );
-    let post = |path: &str, body: String| {
-        let (code, answer) = node.api("POST", path, Some(&body));
-        assert!((200..300).contains(&code), "POST {path}: {code} {answer}");
-    };
+    let node = up();
+    let post = |path: &str, body: String| up_post(&node, path, &body);
     post(
         "/v1/tenants/e2e/trunks",
         format!(
@@ -806,18 +815,11 @@ fn the_queue_log_shows_what_happened_to_each_caller() {
 /// sends the caller carries the prompts' exact audio, in that order.
 #[test]
 fn a_waiting_caller_hears_their_position_and_the_callback_key() {
-    use tongdai_tests::Node;
     use tongdai_tests::media::{Phone, payloads};
     const ANNOUNCED_NUMBER: &str = "18006666";
     let listener = Sipp::new("queue_listener.xml");
-    let node = Node::start(
-        "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n\
-         [demo]\nrealm = \"e2e\"\nfirst_extension = 2000\ncount = 10\npassword_prefix = \"pw\"\n",
-    );
-    let post = |path: &str, body: String| {
-        let (code, answer) = node.api("POST", path, Some(&body));
-        assert!((200..300).contains(&code), "POST {path}: {code} {answer}");
-    };
+    let node = up();
+    let post = |path: &str, body: String| up_post(&node, path, &body);
     post(
         "/v1/tenants/e2e/trunks",
         format!(
@@ -900,20 +902,12 @@ fn a_waiting_caller_hears_their_position_and_the_callback_key() {
 /// connected. Bad requests are refused naming the field.
 #[test]
 fn click_to_call_rings_the_agent_then_dials_the_customer() {
-    use tongdai_tests::Node;
     let customer = "0909123456";
     let carrier = Sipp::new("callback_carrier.xml")
         .timeout(Duration::from_secs(60))
         .file("callee.ulaw", ulaw_tone(1000.0, 1.0));
-    let node = Node::start(
-        "[registrar]\nalgorithms = [\"MD5\", \"SHA-256\"]\n\
-         [demo]\nrealm = \"e2e\"\nfirst_extension = 2000\ncount = 10\npassword_prefix = \"pw\"\n",
-    );
-    let post = |path: &str, body: String| {
-        let (code, answer) = node.api("POST", path, Some(&body));
-        assert!((200..300).contains(&code), "POST {path}: {code} {answer}");
-        answer
-    };
+    let node = up();
+    let post = |path: &str, body: String| up_post(&node, path, &body);
     post(
         "/v1/tenants/e2e/trunks",
         format!(

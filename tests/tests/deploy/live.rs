@@ -202,25 +202,32 @@ fn provision(cluster: &Cluster) {
     assert_eq!(code, 201, "create the queue's number: {body}");
 }
 
-/// A queue call: the caller dials the queue's number and hangs up after a few seconds;
-/// the agent's phone answers the offer (the queue's service level gets its first
-/// answered call).
-fn queue_call(node: &NodeProc) {
+/// A phone registered as `ext` that answers `calls` calls (SIPp `call_uas.xml`, on the
+/// port it registered from) until the caller hangs up, in the background.
+fn answering_phone(node: &NodeProc, ext: u32, calls: usize, timeout: Duration) -> SippPhone {
     let port = free_udp_port();
     let registered = Sipp::new("register_auth.xml")
         .target(node.sip)
         .port(port)
-        .users(sipp_users(AGENT, 1, password, TENANT))
+        .users(sipp_users(ext, 1, password, TENANT))
         .run();
     assert_eq!(
         registered.successful, 1,
-        "registration of {AGENT}: {registered:?}"
+        "registration of {ext}: {registered:?}"
     );
-    let agent = Sipp::new("call_uas.xml")
+    Sipp::new("call_uas.xml")
         .port(port)
+        .calls(calls, 10)
         .file("callee.ulaw", ulaw_tone(1000.0, 5.0))
-        .timeout(Duration::from_secs(60))
-        .spawn();
+        .timeout(timeout)
+        .spawn()
+}
+
+/// A queue call: the caller dials the queue's number and hangs up after a few seconds;
+/// the agent's phone answers the offer (the queue's service level gets its first
+/// answered call).
+fn queue_call(node: &NodeProc) {
+    let agent = answering_phone(node, AGENT, 1, Duration::from_secs(60));
     let call = Sipp::new("call_uac.xml")
         .target(node.sip)
         .users(caller(CALLER, QUEUE_NUMBER))
@@ -317,23 +324,7 @@ struct Calls {
 /// (active calls, the quota in use) and a call refused over the quota
 /// (`tongdai_calls_rejected_total{reason="quota"}`).
 fn place_calls(node: &NodeProc) -> Calls {
-    let port = free_udp_port();
-    let registered = Sipp::new("register_auth.xml")
-        .target(node.sip)
-        .port(port)
-        .users(sipp_users(CALLEE, 1, password, TENANT))
-        .run();
-    assert_eq!(
-        registered.successful, 1,
-        "registration of {CALLEE}: {registered:?}"
-    );
-    // The phone answers on the port it registered from.
-    let callee = Sipp::new("call_uas.xml")
-        .port(port)
-        .calls(2, 10)
-        .file("callee.ulaw", ulaw_tone(1000.0, 5.0))
-        .timeout(LIVE_CALL + Duration::from_secs(60))
-        .spawn();
+    let callee = answering_phone(node, CALLEE, 2, LIVE_CALL + Duration::from_secs(60));
     let first = call_to_callee(node, CALLER, Duration::from_secs(2)).run();
     assert_eq!(
         first.successful,

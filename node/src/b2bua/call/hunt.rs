@@ -8,8 +8,8 @@ use super::{Call, Ending, HangupBy, Input};
 use crate::b2bua::directory::CacheDirectory;
 use crate::b2bua::route::{self, MAX_EXPANSIONS, Step};
 use crate::media::relay::LegSide;
+use crate::sip::SipHeaders;
 use crate::sip::auth::unix_millis;
-use crate::sip::{Method, Response, SipHeaders};
 
 /// RFC 3326 Reason for the forks that lost to an answer elsewhere.
 pub const COMPLETED_ELSEWHERE: &str = "SIP;cause=200;text=\"Call completed elsewhere\"";
@@ -177,16 +177,8 @@ impl Call {
                     return Err(RingError::Cancelled);
                 }
                 Some(Input::Request { key, request, .. }) => {
-                    // Before the answer only the callees have dialogs (early); nothing
-                    // they send is relayed yet.
-                    let status = if request.method == Method::Bye {
-                        200
-                    } else {
-                        491
-                    };
-                    self.core
-                        .respond(&key, Response::to_request(&request, status, None))
-                        .await;
+                    // Before the answer only the callees have dialogs (early).
+                    self.answer_early_request(key, request).await;
                 }
                 Some(Input::Hangup { reason }) => {
                     self.cancel_pending_forks(None).await;

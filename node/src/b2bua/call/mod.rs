@@ -405,24 +405,11 @@ impl Call {
             .cache
             .tenant(&plan.tenant)
             .ok_or_else(|| reject(403, "Unknown tenant"))?;
-        // The tenant's quotas, cluster-wide: this node's calls plus the others' reports.
-        let others = self.b2b.cache.others_load(
-            &tenant.id,
-            &self.b2b.config.node,
-            unix_millis(SystemTime::now()),
-        );
-        let admitted = self.b2b.admission.lock().admit(
-            &tenant.id,
-            &tenant.quotas,
-            others,
-            std::time::Instant::now(),
-        );
-        if let Err(refusal) = admitted {
+        if let Err(refusal) = self.admit(&tenant) {
             self.retry_after = Some(refusal.retry_after_secs());
             self.refusal = Some("quota");
             return Err(reject(503, &refusal.to_string()));
         }
-        self.admitted = Some(tenant.id.clone());
         let policy = match plan.number.as_ref().and_then(|n| n.recording) {
             Some(policy) => policy,
             None => tenant.calls.recording,
@@ -445,22 +432,8 @@ impl Call {
                 PolicyError::Malformed(_) => reject(400, &e.to_string()),
                 PolicyError::NoCodec(_) => reject(488, &e.to_string()),
             })?;
-        let call_id = self.a.invite.call_id().unwrap_or_default().to_owned();
-        let session = self
-            .b2b
-            .media
-            .create_session(plan.tenant.as_str(), &call_id)
-            .map_err(media_reject)?;
-        self.media = Some(session);
-        self.b2b
-            .routes
-            .lock()
-            .sessions
-            .insert(session, self.tx.clone());
-        self.b_offer = self
-            .b2b
-            .media
-            .offer(session, LegSide::Caller, &self.a_offer, None)
+        let offer = self.a_offer.clone();
+        self.anchor(&plan.tenant, &offer)
             .await
             .map_err(media_reject)?;
         if self.feature.is_none() {
@@ -477,6 +450,59 @@ impl Call {
         self.plan = Some(plan);
         self.reply(100, "Trying", None).await;
         Ok(Some(()))
+    }
+
+    /// Opens the call's media session (routed to this task) and passes `offer`, the
+    /// caller side's, through it: `b_offer` is what callees are offered.
+    async fn anchor(&mut self, tenant: &Id, offer: &str) -> Result<(), MediaError> {
+        let call_id = self.caller_call_id();
+        let session = self.b2b.media.create_session(tenant.as_str(), &call_id)?;
+        self.media = Some(session);
+        self.b2b
+            .routes
+            .lock()
+            .sessions
+            .insert(session, self.tx.clone());
+        self.b_offer = self
+            .b2b
+            .media
+            .offer(session, LegSide::Caller, offer, None)
+            .await?;
+        Ok(())
+    }
+
+    /// Counts the call against the tenant's quotas, cluster-wide (this node's calls plus
+    /// the others' reports); released when the call ends.
+    fn admit(
+        &mut self,
+        tenant: &tongdai_control_plane::model::Tenant,
+    ) -> Result<(), crate::b2bua::quota::Refusal> {
+        let others = self.b2b.cache.others_load(
+            &tenant.id,
+            &self.b2b.config.node,
+            unix_millis(SystemTime::now()),
+        );
+        self.b2b.admission.lock().admit(
+            &tenant.id,
+            &tenant.quotas,
+            others,
+            std::time::Instant::now(),
+        )?;
+        self.admitted = Some(tenant.id.clone());
+        Ok(())
+    }
+
+    /// Answers a request on a callee's early dialog (before the answer nothing is
+    /// relayed): 200 to a BYE, 491 to anything else.
+    async fn answer_early_request(&self, key: TransactionKey, request: Request) {
+        let status = if request.method == crate::sip::Method::Bye {
+            200
+        } else {
+            491
+        };
+        self.core
+            .respond(&key, Response::to_request(&request, status, None))
+            .await;
     }
 
     /// RFC 4028: the interval the caller asked for, refused (422) below our minimum.

@@ -18,7 +18,6 @@ use crate::b2bua::directory::CacheDirectory;
 use crate::b2bua::route::{self, Direction, EXTENSION_RING, Plan, Step};
 use crate::b2bua::sdp_policy::CodecPolicy;
 use crate::cdr::Cdr;
-use crate::media::relay::LegSide;
 use crate::server::SipCore;
 use crate::sip::auth::unix_millis;
 use crate::sip::transaction::{Peer, TransactionKey, new_branch};
@@ -115,22 +114,10 @@ impl Call {
         self.cdr = Some(cdr);
         crate::cdr::metrics::call_started(tenant.id.as_str());
         self.started = true;
-        let others = self.b2b.cache.others_load(
-            &tenant.id,
-            &self.b2b.config.node,
-            unix_millis(SystemTime::now()),
-        );
-        let admitted = self.b2b.admission.lock().admit(
-            &tenant.id,
-            &tenant.quotas,
-            others,
-            std::time::Instant::now(),
-        );
-        if let Err(refusal) = admitted {
+        if let Err(refusal) = self.admit(&tenant) {
             tracing::info!(tenant = %tenant.id, "click-to-call refused: {refusal}");
             return Err(fail(503, &refusal.to_string()));
         }
-        self.admitted = Some(tenant.id.clone());
         // The agent's phone shows the customer's number.
         self.plan = Some(Plan {
             tenant: tenant.id.clone(),
@@ -145,21 +132,7 @@ impl Call {
         let offer = CodecPolicy::of(&tenant.calls)
             .apply(TEMPLATE_OFFER)
             .map_err(|e| fail(488, &e.to_string()))?;
-        let media = self
-            .b2b
-            .media
-            .create_session(tenant.id.as_str(), &call_id)
-            .map_err(|e| fail(503, &e.to_string()))?;
-        self.media = Some(media);
-        self.b2b
-            .routes
-            .lock()
-            .sessions
-            .insert(media, self.tx.clone());
-        self.b_offer = self
-            .b2b
-            .media
-            .offer(media, LegSide::Caller, &offer, None)
+        self.anchor(&tenant.id, &offer)
             .await
             .map_err(|e| fail(503, &e.to_string()))?;
         self.a_offer = offer;

@@ -22,7 +22,7 @@ use crate::b2bua::route;
 use crate::media::relay::{LegSide, MediaEvent};
 use crate::sip::auth::unix_millis;
 use crate::sip::dialog::DialogKey;
-use crate::sip::{Method, Response, SipHeaders};
+use crate::sip::{Method, SipHeaders};
 
 /// How long one ACD proposal may take (elections included) before the call gives up on
 /// the control plane.
@@ -203,15 +203,8 @@ impl Call {
                     let from_caller =
                         DialogKey::of_incoming(&request).is_some_and(|k| k.local_tag == self.a.tag);
                     if !from_caller {
-                        // Agents' phones have only early dialogs: nothing to relay yet.
-                        let status = if request.method == Method::Bye {
-                            200
-                        } else {
-                            491
-                        };
-                        self.core
-                            .respond(&key, Response::to_request(&request, status, None))
-                            .await;
+                        // Agents' phones have only early dialogs.
+                        self.answer_early_request(key, request).await;
                         continue;
                     }
                     if request.method == Method::Invite {
