@@ -275,6 +275,10 @@ impl Call {
                 }
             }
             self.leave_queue(LeaveReason::Moved).await;
+            if self.callback.is_some() {
+                // Nobody is on the line to move: the callback request lapses.
+                return Some(QueueOutcome::Over(system("callback_expired")));
+            }
             return Some(match exit {
                 QueueExit::Timeout => {
                     self.bye_caller().await;
