@@ -33,6 +33,8 @@ DIALLED = "18001234"  # the toll-free number called
 EXTERNAL = "0912000111"  # where it routes: an external number through the outbound trunk
 CALLER_ID = "02873001234"  # the tenant's geographic number (its outbound caller ID)
 TRUNK_IN, TRUNK_OUT = "loadtest-in", "loadtest-out"
+QUEUE = "loadtest-peak"  # the queue_peak phase's queue
+QUEUE_DIALLED = "18005555"  # the toll-free number routed to it
 
 # Without a [users] table a local cluster still needs a tenant to carry the calls.
 DEFAULT_USERS = Users(tenant="bench", first_extension=100_000, count=10, password_prefix="pw")
@@ -126,6 +128,33 @@ class System:
             f"calls.recording = never" + (", quotas raised to 1,000,000 calls / 100,000 attempts/s"
                                          if raise_quotas else ", quotas as they were"))
         self.quotas = tenant["quotas"]
+
+    def provision_queue(self, agents: int) -> None:
+        """The queue_peak path: `agents` agents (the users' first extensions, logged in and
+        available), the queue they serve (longest idle first, no wrap-up, announcements
+        off: the load is the ACD's), and QUEUE_DIALLED routed to it. A second call
+        re-creates the queue with the new members."""
+        u = self.users
+        t = f"/v1/tenants/{u.tenant}"
+        members = [str(u.first_extension + i) for i in range(agents)]
+        for ext in members:
+            self._ensure(f"{t}/agents", ext, {"extension": ext, "state": "available"})
+        self._ensure(f"{t}/queues", QUEUE, {
+            "id": QUEUE, "name": "Load test peak", "strategy": "longest_idle", "max_wait_secs": 3600,
+            "max_len": 10_000, "members": [{"extension": e} for e in members], "ring_secs": 15,
+            "wrap_up_secs": 0, "service_level_secs": 20, "announce": False,
+        })
+        self._ensure(f"{t}/numbers", QUEUE_DIALLED, {
+            "digits": QUEUE_DIALLED, "kind": "toll_free_1800", "destination": {"type": "queue", "id": QUEUE},
+        })
+
+    def queue_live(self) -> dict | None:
+        """The queue now (`GET .../live`), or None when the API does not answer."""
+        try:
+            code, text = self.api("GET", f"/v1/tenants/{self.users.tenant}/queues/{QUEUE}/live")
+        except OSError:
+            return None
+        return json.loads(text) if code == 200 else None
 
     def unprovision(self) -> list[str]:
         """Reverts what provision() did (newest first); returns the failures."""

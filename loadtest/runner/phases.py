@@ -7,7 +7,12 @@
   end on trunk loadtest-out), `rate` calls/s for `duration_s`, each held `hold_ms`, with
   or without G.711 RTP both ways (scenarios/call_uac[_rtp].xml, call_uas[_rtp].xml);
 - long_calls: the same path, `calls` calls set up at `ramp_rate`, each held `hold_s`
-  while SIPp streams G.711 u-law both ways (50 packets/s each way per call).
+  while SIPp streams G.711 u-law both ways (50 packets/s each way per call);
+- queue_peak: `agents` agents (the users' first extensions, all registered from one SIPp
+  UAS, scenarios/queue_agent.xml: answer, talk `talk_ms`, hang up) serve one queue that
+  SIPp callers (scenarios/queue_caller.xml, through trunk loadtest-in) reach at `rate`/s
+  for `duration_s`, more than the agents can take at once: the queue grows, then drains.
+  The queue's live view (admin API) is sampled every second.
 
 Every SIPp process is bounded by -m and -timeout (and a SIGKILL backstop); a phase stops
 early when the system dies.
@@ -25,7 +30,7 @@ from bench.users import UserSet
 from calls.media import free_media_port, port_bound, write_audio
 
 from . import sipp
-from .cluster import CALLER, DIALLED, System
+from .cluster import CALLER, DIALLED, QUEUE_DIALLED, System
 from .metrics import Sampler
 from .scenario import Phase
 
@@ -51,6 +56,10 @@ class PhaseResult:
     leftover_calls: float | None = None
     plateau_pps: float | None = None
     system_cores: float | None = None
+    # queue_peak: the queue's live view each second (t, calls waiting, agents on call,
+    # longest wait) and at the end of the phase.
+    queue_samples: list = field(default_factory=list)
+    queue_end: dict | None = None
     sipp_cores: float | None = None
     machine_cores: float | None = None
 
@@ -65,6 +74,8 @@ class PhaseResult:
             return p.hold_ms / 1000
         if p.kind == "long_calls":
             return p.hold_s
+        if p.kind == "queue_peak":
+            return p.talk_ms / 1000
         return 0.0
 
     @property
@@ -101,7 +112,7 @@ class PhaseResult:
     def offered(self) -> int:
         p = self.phase
         return {"register_storm": lambda: p.users, "call_burst": lambda: p.rate * p.duration_s,
-                "long_calls": lambda: p.calls}[p.kind]()
+                "queue_peak": lambda: p.rate * p.duration_s, "long_calls": lambda: p.calls}[p.kind]()
 
     @property
     def offered_rate(self) -> int:
@@ -192,6 +203,8 @@ class PhaseRunner:
         try:
             if phase.kind == "register_storm":
                 procs = self._register_storm(phase, work)
+            elif phase.kind == "queue_peak":
+                procs = self._queue_peak(phase, work, res)
             else:
                 procs = self._calls(phase, work)
         finally:
@@ -217,27 +230,71 @@ class PhaseRunner:
 
     # -- register storm -------------------------------------------------------------------
     def _register_storm(self, phase: Phase, work: Path) -> list[sipp.SippProc]:
+        reg = self._registrations("register", work, users=phase.users, rate=phase.rate, port=free_port(),
+                                  expires=phase.expires, source_ips=phase.source_ips)
+        return [reg]
+
+    def _registrations(self, role: str, work: Path, *, users: int, rate: int, port: int, expires: int,
+                       source_ips: int) -> sipp.SippProc:
+        """Registers the first `users` users once each at `rate` from `port` (one SIPp)."""
         u = self.system.users
-        port = free_port()
-        timeout = phase.users / phase.rate + 30
+        timeout = users / rate + 30
         argv = ["sipp", f"127.0.0.1:{self.system.sip_port}",
-                *sipp.common_args(scenario="register_auth.xml", port=port, media_port=None, calls=phase.users,
+                *sipp.common_args(scenario="register_auth.xml", port=port, media_port=None, calls=users,
                                   timeout_s=timeout),
-                "-inf", "users.csv", "-key", "expires", str(phase.expires),
+                "-inf", "users.csv", "-key", "expires", str(expires),
                 # Digest uri = the Request-URI (sip:<domain>), as a phone sends it.
                 "-auth_uri", u.tenant, "-key", "client_port", str(port), "-cp", str(free_port()),
-                *(["-t", "u1"] if phase.source_ips == 1 else ["-t", "ui", "-ip_field", "4"]),
-                "-max_socket", "1000", "-r", str(phase.rate), "-rp", "1000", "-l", str(max(1000, 2 * phase.rate)),
+                *(["-t", "u1"] if source_ips == 1 else ["-t", "ui", "-ip_field", "4"]),
+                "-max_socket", "1000", "-r", str(rate), "-rp", "1000", "-l", str(max(1000, 2 * rate)),
                 # A call aborted on an unexpected reply is only counted: no BYE after a REGISTER.
                 "-nd", *sipp.uac_rtt_args()]
-        reg = sipp.SippProc(role="register", workdir=work / "register", argv=argv, deadline_s=timeout)
+        reg = sipp.SippProc(role=role, workdir=work / role, argv=argv, deadline_s=timeout)
         reg.workdir.mkdir(parents=True, exist_ok=True)
-        UserSet(u.first_extension, phase.users, u.password_prefix, u.tenant).write_sipp_csv(
-            reg.workdir / "users.csv", phase.source_ips)
+        UserSet(u.first_extension, users, u.password_prefix, u.tenant).write_sipp_csv(
+            reg.workdir / "users.csv", source_ips)
         reg.start(self.owned)
         self._wait(reg, timeout + 15)
         reg.finish(self.owned)
-        return [reg]
+        return reg
+
+    # -- queue peak -------------------------------------------------------------------------
+    def _queue_peak(self, phase: Phase, work: Path, res: PhaseResult) -> list[sipp.SippProc]:
+        self.system.provision_queue(phase.agents)
+        # Every agent's phone is the one SIPp UAS: register them all from its port first.
+        reg = self._registrations("agents", work, users=phase.agents, rate=min(phase.agents, 200),
+                                  port=self.uas_port, expires=3600, source_ips=1)
+        calls = phase.rate * phase.duration_s
+        # Bound: the queue drained by agents doing nothing but talk, with room for the ACD.
+        timeout = 2 * phase.queue_drain_seconds() + phase.talk_ms / 1000 + 60
+        uas = sipp.SippProc(role="uas", workdir=work / "uas", deadline_s=timeout + 10, argv=[
+            "sipp", *sipp.common_args(scenario="queue_agent.xml", port=self.uas_port, media_port=free_media_port(),
+                                      calls=calls, timeout_s=timeout + 10),
+            "-t", "u1", "-cp", str(free_port()), "-d", str(phase.talk_ms)])
+        uac = sipp.SippProc(role="uac", workdir=work / "uac", deadline_s=timeout, argv=[
+            "sipp", f"127.0.0.1:{self.system.sip_port}",
+            *sipp.common_args(scenario="queue_caller.xml", port=self.uac_port, media_port=free_media_port(),
+                              calls=calls, timeout_s=timeout),
+            "-t", "u1", "-cp", str(free_port()),
+            "-key", "caller", CALLER, "-key", "dialled", QUEUE_DIALLED, "-key", "domain", self.system.users.tenant,
+            "-r", str(phase.rate), "-rp", "1000", "-l", str(calls),
+            # Setup time = answered by the queue; no receive timeout: callers wait their turn.
+            "-trace_rtt", "-rtt_freq", "1"])
+        last = [0.0]
+
+        def sample_queue() -> None:
+            if time.monotonic() - last[0] < 1.0:
+                return
+            last[0] = time.monotonic()
+            view = self.system.queue_live()
+            if view:
+                k = view["kpis"]
+                res.queue_samples.append({"t": time.time(), "waiting": k["calls_waiting"],
+                                          "on_call": k["agents_on_call"], "longest_wait_s": k["longest_wait_secs"]})
+
+        self._run_pair(uas, uac, timeout, tick=sample_queue)
+        res.queue_end = self.system.queue_live()
+        return [reg, uac, uas]
 
     # -- calls ------------------------------------------------------------------------------
     def _calls(self, phase: Phase, work: Path) -> list[sipp.SippProc]:
@@ -263,6 +320,11 @@ class PhaseRunner:
         if media:
             write_audio(uas.workdir)
             write_audio(uac.workdir)
+        self._run_pair(uas, uac, timeout)
+        return [uac, uas]
+
+    def _run_pair(self, uas: sipp.SippProc, uac: sipp.SippProc, timeout: float, tick=None) -> None:
+        """Starts the far end, then the callers once it listens; waits for both (bounded)."""
         uas.start(self.owned)
         end = time.monotonic() + 10
         while not port_bound(self.uas_port):
@@ -272,15 +334,14 @@ class PhaseRunner:
                                    f"(exit {uas.run.exit_code if uas.run else '?'}); see {uas.workdir / 'screen.log'}")
             time.sleep(0.05)
         uac.start(self.owned)
-        self._wait(uac, timeout + 15)
+        self._wait(uac, timeout + 15, tick)
         uac.finish(self.owned)
         # The UAS ends by itself after its last BYE; calls the UAC gave up on never reach
         # it, so it gets 10 s more, then is stopped (its statistics are a second old at most).
         self._wait(uas, 10)
         uas.finish(self.owned, now=True)
-        return [uac, uas]
 
-    def _wait(self, proc: sipp.SippProc, bound_s: float) -> None:
+    def _wait(self, proc: sipp.SippProc, bound_s: float, tick=None) -> None:
         """Until SIPp ends, the bound passes, or the system dies (then SIPp is stopped)."""
         end = time.monotonic() + bound_s
         last_log = time.monotonic()
@@ -289,6 +350,8 @@ class PhaseRunner:
                 self.log(f"  the system died; stopping SIPp {proc.role}")
                 self.owned.stop(proc.proc, grace_s=5)
                 return
+            if tick is not None:
+                tick()
             if time.monotonic() - last_log >= 10:
                 last_log = time.monotonic()
                 s = self.sampler.latest() or {}

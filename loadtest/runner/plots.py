@@ -183,6 +183,33 @@ def main(out: Path) -> int:
         label_phases(ax, phases)
         finish(fig, ax, out, "media.png", made)
 
+    # 5. The queue: callers waiting, agents on calls, the longest wait.
+    queue = tl.get("queue", [])
+    if queue:
+        fig, ax = plt.subplots(figsize=(13, 4.2))
+        by = {}
+        for q in queue:
+            by.setdefault(q["phase"], []).append(q)
+        for i, seg in enumerate(by.values()):
+            t = [q["t"] for q in seg]
+            ax.plot(t, [q["waiting"] for q in seg], color=COLORS[0], lw=1.5,
+                    label="callers waiting" if i == 0 else None)
+            ax.plot(t, [q["on_call"] for q in seg], color=COLORS[2], lw=1.2,
+                    label="agents on calls" if i == 0 else None)
+        ax.set_ylabel("callers / agents")
+        ax2 = ax.twinx()
+        for i, seg in enumerate(by.values()):
+            ax2.plot([q["t"] for q in seg], [q["longest_wait_s"] for q in seg], color=COLORS[3], lw=1, ls="--",
+                     label="longest wait, s (right)" if i == 0 else None)
+        ax2.set_ylabel("seconds")
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8)
+        ax.grid(alpha=0.3)
+        shade_phases(ax, phases)
+        label_phases(ax, phases)
+        finish(fig, ax, out, "queue.png", made)
+
     for name in made:
         print(name)
     return 0

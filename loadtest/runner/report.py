@@ -19,6 +19,7 @@ PLOTS = [
     ("active_calls.png", "Active calls"),
     ("setup_time.png", "Setup time percentiles (per second)"),
     ("media.png", "Media relay"),
+    ("queue.png", "Queue: callers waiting and agents on calls"),
 ]
 
 
@@ -84,6 +85,27 @@ def node_rows(results: list[PhaseResult]) -> list[str]:
     return L
 
 
+def queue_rows(results: list[PhaseResult]) -> list[str]:
+    """The queue_peak phases: the queue's KPIs at the end (the ACD's own counters) and the
+    peaks of the per-second samples."""
+    rows = [r for r in results if r.phase.kind == "queue_peak" and not r.skipped]
+    if not rows:
+        return []
+    L = ["| # | callers | joined | answered | abandoned | timed out | peak waiting | peak longest wait (s) "
+         "| ASA (s) | service level (20 s) | AHT (s) | occupancy |",
+         "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        k = (r.queue_end or {}).get("kpis", {})
+        waiting = max((s["waiting"] for s in r.queue_samples), default=None)
+        longest = max((s["longest_wait_s"] for s in r.queue_samples), default=None)
+        sl = k.get("service_level")
+        L.append(f"| {r.phase.index} | {r.offered} | {_f(k.get('joined'))} | {_f(k.get('answered'))} "
+                 f"| {_f(k.get('abandoned'))} | {_f(k.get('timed_out'))} | {_f(waiting)} | {_f(longest, '.1f')} "
+                 f"| {_f(k.get('asa_secs'), '.1f')} | {_f(None if sl is None else 100 * sl, '.1f')}% "
+                 f"| {_f(k.get('aht_secs'), '.1f')} | {_f(None if k.get('occupancy') is None else 100 * k['occupancy'], '.0f')}% |")
+    return L
+
+
 def render(*, scenario, command: str, started: float, finished: float, system, results: list[PhaseResult],
            missing_series: list[str], plots_note: str, plots_made: list[str], fatal: str, raw_files: list[str],
            scenario_path: str) -> str:
@@ -123,6 +145,17 @@ def render(*, scenario, command: str, started: float, finished: float, system, r
           "phase / wall time (local cluster only); *SIPp cores*: the SIPp processes'; *machine cores*: the whole "
           "machine's (the difference is other work on this shared machine). *settle*: time after the phase "
           "until the node held no call and no media session (bounded by `settle_s`), and calls left then.", ""]
+    queue = queue_rows(results)
+    if queue:
+        L += ["### The queue (the control plane's ACD, `GET /v1/tenants/{t}/queues/loadtest-peak/live`)", ""]
+        L += queue
+        L += ["",
+              "Counters since the queue was created (a second queue phase adds to them). *answered*: callers an "
+              "agent took; *ASA*: average wait of answered callers; *service level*: answered within 20 s / "
+              "answered; *AHT*: talk + wrap-up; *occupancy*: the agents' time on calls / their time available; "
+              "*peak waiting* and *peak longest wait*: the live view sampled every second. The callers' setup "
+              "time in the table above is INVITE -> the queue's 200 OK (the caller is answered at once and "
+              "hears music while waiting).", ""]
     if missing_series:
         L += ["Series the node did not export during the run (a counter or a labelled gauge appears with its "
               "first value, so they count as 0 above; or this build does not have them): "
@@ -147,7 +180,12 @@ def render(*, scenario, command: str, started: float, finished: float, system, r
     L += ["- call path: SIPp UAC (a carrier on trunk `loadtest-in`, trusted by its source address, one UDP flow) "
           "dials `18001234` -> number routed to an external number -> the tenant's outbound trunk "
           "`loadtest-out` -> SIPp UAS. Every call is a B2BUA call with its SDP anchored on the node's relay and "
-          "a CDR.", ""]
+          "a CDR."]
+    if queue:
+        L += ["- queue path (queue_peak): the same carrier dials `18005555` -> queue `loadtest-peak` (longest idle "
+              "first, no wrap-up, announcements off) -> the ACD offers each caller to an idle agent -> the node "
+              "rings that agent's phone (every agent registered from one SIPp UAS) and bridges it."]
+    L += [""]
 
     L += ["## Machine", ""]
     L += [f"- {m['nproc']} cores, {m['cpu_model']}, {m['mem_gib']} GiB, Linux {m['kernel']}; load average at "
@@ -187,7 +225,7 @@ def summary(results: list[PhaseResult]) -> list[dict]:
             "peak": r.peak, "metrics_delta": r.metrics_delta, "registrations_after": r.registrations_after,
             "plateau_pps": r.plateau_pps, "system_cores": r.system_cores, "sipp_cores": r.sipp_cores,
             "machine_cores": r.machine_cores, "settle_s": r.settle_s, "leftover_calls": r.leftover_calls,
-            "passed": r.passed, "reasons": r.reasons(), "errors": r.errors_text(),
+            "passed": r.passed, "reasons": r.reasons(), "errors": r.errors_text(), "queue": r.queue_end,
             "sipp": {role: {k: v for k, v in o.__dict__.items() if k not in ("rows", "rtt")}
                      for role, o in r.sipp.items()},
         })
@@ -196,7 +234,7 @@ def summary(results: list[PhaseResult]) -> list[dict]:
 
 def timeline(results: list[PhaseResult], samples: list[dict], t0: float) -> dict:
     """What plots.py draws, with times in seconds since t0."""
-    phases, sipp_rows, setup = [], [], []
+    phases, sipp_rows, setup, queue = [], [], [], []
     for r in results:
         if r.skipped:
             continue
@@ -205,6 +243,8 @@ def timeline(results: list[PhaseResult], samples: list[dict], t0: float) -> dict
             for row in o.rows:
                 sipp_rows.append({"phase": r.phase.name, "kind": r.phase.kind, "role": role, **row,
                                   "t": row["t"] - t0})
+        for q in r.queue_samples:
+            queue.append({"phase": r.phase.name, **q, "t": q["t"] - t0})
         m = r.main
         if m and m.rtt:
             for row in sipp.per_second_percentiles(m.rtt):
@@ -215,6 +255,7 @@ def timeline(results: list[PhaseResult], samples: list[dict], t0: float) -> dict
         "metrics": [{**s, "t": s["t"] - t0} for s in samples],
         "sipp": sipp_rows,
         "setup": setup,
+        "queue": queue,
     }
 
 

@@ -53,14 +53,6 @@ class ScenarioError(ValueError):
         self.message = message
 
 
-# Phase kinds the runner knows but cannot run yet, and why.
-NOT_AVAILABLE = {
-    "queue_peak": (
-        "queue peak is not available yet: ACD queues are issue 7 and not built, so there is "
-        "no queue to load. Remove this phase (see loadtest/README.md, 'Load-test runner')."
-    ),
-}
-
 # kind -> {field: (type, required, default, (min, max) or None, help)}
 _INT, _FLOAT, _BOOL, _STR = "integer", "number", "boolean", "string"
 PHASE_FIELDS: dict[str, dict[str, tuple]] = {
@@ -76,6 +68,13 @@ PHASE_FIELDS: dict[str, dict[str, tuple]] = {
         "duration_s": (_INT, True, None, (1, 600), "seconds of starting calls"),
         "hold_ms": (_INT, False, 1000, (0, 30_000), "each call's talk time after the ACK"),
         "media": (_BOOL, False, False, None, "stream G.711 both ways while the call is up"),
+        "max_failure_ratio": (_FLOAT, False, 0.001, (0.0, 1.0), "failed / attempted for a pass"),
+    },
+    "queue_peak": {
+        "agents": (_INT, True, None, (1, 1_000), "agents serving the queue (extensions from users.first_extension)"),
+        "rate": (_INT, True, None, (1, 1_000), "callers arriving per second"),
+        "duration_s": (_INT, True, None, (1, 600), "seconds of arrivals"),
+        "talk_ms": (_INT, False, 2_000, (100, 60_000), "each agent's talk time after answering"),
         "max_failure_ratio": (_FLOAT, False, 0.001, (0.0, 1.0), "failed / attempted for a pass"),
     },
     "long_calls": {
@@ -130,7 +129,16 @@ class Phase:
             return p["users"] / p["rate"]
         if self.kind == "call_burst":
             return p["duration_s"] + p["hold_ms"] / 1000
+        if self.kind == "queue_peak":
+            return self.queue_drain_seconds() + p["talk_ms"] / 1000 + 5
         return p["calls"] / p["ramp_rate"] + p["hold_s"]
+
+    def queue_drain_seconds(self) -> float:
+        """When the last caller should be answered if agents keep up with nothing but talk:
+        the arrivals, or all the calls' talk shared by the agents, whichever is longer."""
+        p = self.params
+        calls = p["rate"] * p["duration_s"]
+        return max(p["duration_s"], calls * p["talk_ms"] / 1000 / p["agents"])
 
     def describe(self) -> str:
         p = self.params
@@ -140,6 +148,11 @@ class Phase:
         if self.kind == "call_burst":
             return (f"{p['rate']} calls/s for {p['duration_s']} s ({p['rate'] * p['duration_s']} calls), "
                     f"each held {p['hold_ms']} ms, " + ("G.711 both ways" if p["media"] else "no RTP"))
+        if self.kind == "queue_peak":
+            capacity = p["agents"] * 1000 / p["talk_ms"]
+            return (f"{p['rate']} callers/s for {p['duration_s']} s ({p['rate'] * p['duration_s']} callers) into one "
+                    f"queue served by {p['agents']} agents talking {p['talk_ms']} ms each (capacity about "
+                    f"{capacity:.1f} calls/s), no RTP from the phones (the queue's music and announcements flow)")
         return (f"{p['calls']} calls set up at {p['ramp_rate']}/s, each held {p['hold_s']} s, "
                 "G.711 u-law both ways (50 packets/s each way per call)")
 
@@ -279,15 +292,12 @@ def _phase(index: int, raw) -> Phase:
     if not isinstance(raw, dict):
         raise ScenarioError(path, f"expected a table ([[phase]]), got {_type_name(raw)}")
     if "kind" not in raw:
-        raise ScenarioError(f"{path}.kind", f"missing (one of: {', '.join([*PHASE_FIELDS, *NOT_AVAILABLE])})")
+        raise ScenarioError(f"{path}.kind", f"missing (one of: {', '.join(PHASE_FIELDS)})")
     kind = raw["kind"]
     if not isinstance(kind, str):
         raise ScenarioError(f"{path}.kind", f"expected a string, got {_type_name(kind)} {kind!r}")
-    if kind in NOT_AVAILABLE:
-        raise ScenarioError(f"{path}.kind", NOT_AVAILABLE[kind])
     if kind not in PHASE_FIELDS:
-        raise ScenarioError(f"{path}.kind", f"unknown phase {kind!r} (known: {', '.join(PHASE_FIELDS)}; "
-                                            f"not available yet: {', '.join(NOT_AVAILABLE)})")
+        raise ScenarioError(f"{path}.kind", f"unknown phase {kind!r} (known: {', '.join(PHASE_FIELDS)})")
     params = _table(path, raw, PHASE_FIELDS[kind], extra=_COMMON_PHASE)
     name = raw.get("name", kind.replace("_", " "))
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9 _.-]{1,40}", name):
@@ -367,10 +377,17 @@ def parse(text: str, *, default_name: str = "scenario") -> Scenario:
                 raise ScenarioError("users", f"missing: phase[{p.index}] (register_storm) needs a [users] table")
             if p.users > users.count:
                 raise ScenarioError(f"phase[{p.index}].users", f"{p.users} is more than users.count ({users.count})")
-        if cluster is not None and p.kind in ("long_calls", "call_burst"):
+        if p.kind == "queue_peak":
+            if users is None:
+                raise ScenarioError("users", f"missing: phase[{p.index}] (queue_peak) needs a [users] table "
+                                             "(its agents are users' extensions)")
+            if p.agents > users.count:
+                raise ScenarioError(f"phase[{p.index}].agents", f"{p.agents} is more than users.count ({users.count})")
+        if cluster is not None and p.kind in ("long_calls", "call_burst", "queue_peak"):
             low, high = cluster.rtp_ports
             pairs = (high - low + 1) // 2
-            concurrent = p.calls if p.kind == "long_calls" else p.rate * (p.hold_ms / 1000 + 2)
+            concurrent = (p.calls if p.kind == "long_calls" else p.rate * p.duration_s if p.kind == "queue_peak"
+                          else p.rate * (p.hold_ms / 1000 + 2))
             if 2 * concurrent > pairs:  # two legs per call, one RTP/RTCP pair each
                 raise ScenarioError(f"phase[{p.index}]",
                                     f"about {int(concurrent)} calls at once need {int(2 * concurrent)} RTP port "

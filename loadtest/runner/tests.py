@@ -32,6 +32,11 @@ duration_s = 5
 kind = "long_calls"
 calls = 20
 hold_s = 10
+[[phase]]
+kind = "queue_peak"
+agents = 10
+rate = 4
+duration_s = 10
 """
 
 
@@ -46,7 +51,7 @@ def error_of(text: str) -> ScenarioError:
 class ScenarioTests(unittest.TestCase):
     def test_good_scenario_and_defaults(self):
         s = parse(GOOD)
-        self.assertEqual([p.kind for p in s.phases], ["register_storm", "call_burst", "long_calls"])
+        self.assertEqual([p.kind for p in s.phases], ["register_storm", "call_burst", "long_calls", "queue_peak"])
         self.assertEqual(s.cluster.replicas, 1)
         self.assertEqual(s.cluster.rtp_ports, (2000, 32767))
         self.assertIsNone(s.target)
@@ -56,13 +61,18 @@ class ScenarioTests(unittest.TestCase):
         self.assertEqual(s.phases[2].ramp_rate, 50)
         self.assertEqual(s.phases[0].name, "register storm")
         self.assertAlmostEqual(s.phases[2].planned_seconds(), 20 / 50 + 10)
+        q = s.phases[3]
+        self.assertEqual((q.talk_ms, q.name), (2000, "queue peak"))
+        # 40 callers x 2 s of talk shared by 10 agents: 8 s, under the 10 s of arrivals.
+        self.assertAlmostEqual(q.queue_drain_seconds(), 10)
+        self.assertAlmostEqual(q.planned_seconds(), 10 + 2 + 5)
 
     def test_shipped_scenarios_parse(self):
         for name in ("smoke", "peak"):
             s = load(LOADTEST / "scenarios" / f"{name}.toml")
             self.assertEqual(s.name, name)
             kinds = {p.kind for p in s.phases}
-            self.assertEqual(kinds, {"register_storm", "call_burst", "long_calls"}, name)
+            self.assertEqual(kinds, {"register_storm", "call_burst", "long_calls", "queue_peak"}, name)
 
     def test_unknown_phase_kind(self):
         e = error_of(GOOD.replace('kind = "call_burst"', 'kind = "call_storm"'))
@@ -70,11 +80,14 @@ class ScenarioTests(unittest.TestCase):
         self.assertIn("unknown phase 'call_storm'", str(e))
         self.assertIn("call_burst", str(e))
 
-    def test_queue_peak_is_refused_as_not_built(self):
-        e = error_of(GOOD + '[[phase]]\nkind = "queue_peak"\n')
-        self.assertEqual(e.field, "phase[4].kind")
-        self.assertIn("not available yet", str(e))
-        self.assertIn("issue 7", str(e))
+    def test_queue_peak_needs_its_agents_among_the_users(self):
+        e = error_of(GOOD.replace("agents = 10", "agents = 101"))
+        self.assertEqual(e.field, "phase[4].agents")
+        self.assertIn("more than users.count (100)", str(e))
+        e = error_of(GOOD.replace("agents = 10", "agents = 0"))
+        self.assertEqual(e.field, "phase[4].agents")
+        e = error_of(GOOD.replace("agents = 10\n", ""))
+        self.assertEqual(e.field, "phase[4].agents")
 
     def test_missing_field(self):
         e = error_of(GOOD.replace("duration_s = 5\n", ""))
@@ -139,13 +152,13 @@ class ScenarioTests(unittest.TestCase):
     def test_command_line_refuses_bad_files_before_starting_anything(self):
         with tempfile.TemporaryDirectory() as d:
             bad = Path(d) / "bad.toml"
-            bad.write_text(GOOD + '[[phase]]\nkind = "queue_peak"\n')
+            bad.write_text(GOOD + '[[phase]]\nkind = "queue_storm"\n')
             results = Path(d) / "results"
             out = subprocess.run([sys.executable, str(LOADTEST / "run"), str(bad), "--results", str(results),
                                   "--no-plots"], capture_output=True, text=True, timeout=60)
             self.assertEqual(out.returncode, 2, out.stderr)
-            self.assertIn("phase[4].kind", out.stderr)
-            self.assertIn("not available yet", out.stderr)
+            self.assertIn("phase[5].kind", out.stderr)
+            self.assertIn("unknown phase", out.stderr)
             self.assertFalse(results.exists(), "nothing may be written for a bad scenario")
             out = subprocess.run([sys.executable, str(LOADTEST / "run"), str(Path(d) / "missing.toml")],
                                  capture_output=True, text=True, timeout=60)

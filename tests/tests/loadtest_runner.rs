@@ -41,13 +41,13 @@ fn loadtest_runner_self_test_passes() {
 }
 
 #[test]
-fn loadtest_runner_refuses_queue_peak_before_starting_anything() {
+fn loadtest_runner_refuses_a_queue_peak_with_more_agents_than_users_before_starting_anything() {
     let python = require_tool("python3", "apt-get install -y python3");
     let dir = TempDir::new("loadtest-check");
     let scenario = dir.path().join("queue.toml");
     std::fs::write(
         &scenario,
-        "[users]\ncount = 10\n[[phase]]\nkind = \"queue_peak\"\n",
+        "[users]\ncount = 10\n[[phase]]\nkind = \"queue_peak\"\nagents = 11\nrate = 5\nduration_s = 10\n",
     )
     .expect("write scenario");
     let results = dir.path().join("results");
@@ -62,7 +62,7 @@ fn loadtest_runner_refuses_queue_peak_before_starting_anything() {
         .expect("run loadtest/run");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
-    assert!(stderr.contains("phase[1].kind"), "stderr: {stderr}");
-    assert!(stderr.contains("not available yet"), "stderr: {stderr}");
+    assert!(stderr.contains("phase[1].agents"), "stderr: {stderr}");
+    assert!(stderr.contains("more than users.count"), "stderr: {stderr}");
     assert!(!results.exists(), "a refused scenario must not start a run");
 }
