@@ -82,6 +82,17 @@ def finish(fig, ax_last, out: Path, name: str, made: list) -> None:
     made.append(name)
 
 
+def finish_twin(fig, ax, ax2, phases, out: Path, name: str, made: list) -> None:
+    """A plot with a right-hand axis: one legend for both, the phases, saved."""
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8)
+    ax.grid(alpha=0.3)
+    shade_phases(ax, phases)
+    label_phases(ax, phases)
+    finish(fig, ax, out, name, made)
+
+
 def main(out: Path) -> int:
     tl = json.loads((out / "timeline.json").read_text())
     phases, samples, rows, setup = tl["phases"], tl["metrics"], tl["sipp"], tl["setup"]
@@ -175,13 +186,7 @@ def main(out: Path) -> int:
         t, v = gauge(samples, "media_port_pairs_in_use")
         ax2.plot(t, v, color=COLORS[4], lw=1, ls="--", label="node: RTP port pairs in use (right)")
         ax2.set_ylabel("port pairs")
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8)
-        ax.grid(alpha=0.3)
-        shade_phases(ax, phases)
-        label_phases(ax, phases)
-        finish(fig, ax, out, "media.png", made)
+        finish_twin(fig, ax, ax2, phases, out, "media.png", made)
 
     # 5. The queue: callers waiting, agents on calls, the longest wait.
     queue = tl.get("queue", [])
@@ -202,13 +207,7 @@ def main(out: Path) -> int:
             ax2.plot([q["t"] for q in seg], [q["longest_wait_s"] for q in seg], color=COLORS[3], lw=1, ls="--",
                      label="longest wait, s (right)" if i == 0 else None)
         ax2.set_ylabel("seconds")
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = ax2.get_legend_handles_labels()
-        ax.legend(h1 + h2, l1 + l2, loc="upper left", bbox_to_anchor=(1.08, 1.0), fontsize=8)
-        ax.grid(alpha=0.3)
-        shade_phases(ax, phases)
-        label_phases(ax, phases)
-        finish(fig, ax, out, "queue.png", made)
+        finish_twin(fig, ax, ax2, phases, out, "queue.png", made)
 
     for name in made:
         print(name)
