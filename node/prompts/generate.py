@@ -3,7 +3,7 @@
 
     apt-get install -y espeak-ng && python3 node/prompts/generate.py
 
-Writes node/prompts/<lang>/<name>.ulaw: 8 kHz G.711 u-law, mono, no header, each
+Writes node/prompts/<lang>/<name>.ulaw (lang: en, vi): 8 kHz G.711 u-law, mono, no header, each
 trimmed of leading and trailing silence. The node embeds them (node/src/b2bua/announce.rs).
 Re-running gives the same files for the same espeak-ng version; the files are committed so
 building tongdai needs no speech synthesizer.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-WORDS = {
+WORDS_EN = {
     "caller_number": "You are caller number",
     "wait_about": "Your expected wait is about",
     "minute": "minute",
@@ -36,17 +36,39 @@ ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", 
 TENS = {20: "twenty", 30: "thirty", 40: "forty", 50: "fifty", 60: "sixty", 70: "seventy",
         80: "eighty", 90: "ninety"}
 for n, word in enumerate(ONES):
-    WORDS[f"n{n}"] = word
+    WORDS_EN[f"n{n}"] = word
 for n, word in TENS.items():
-    WORDS[f"n{n}"] = word
+    WORDS_EN[f"n{n}"] = word
+
+# Vietnamese: numbers are built from digits and a few joining words (see announce.rs).
+WORDS_VI = {
+    "caller_number": "Quý khách là người gọi thứ",
+    "wait_about": "Thời gian chờ dự kiến khoảng",
+    "minutes": "phút",
+    "under_a_minute": "Thời gian chờ dự kiến dưới một phút",
+    "press_for_callback": "Để được gọi lại mà vẫn giữ chỗ, xin nhấn phím",
+    "muoi_ten": "mười",
+    "muoi": "mươi",
+    "mot": "mốt",
+    "lam": "lăm",
+    "tu": "tư",
+    "tram": "trăm",
+    "le": "lẻ",
+    "star": "sao",
+    "pound": "thăng",
+}
+for n, word in enumerate(["không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín"]):
+    WORDS_VI[f"n{n}"] = word
+
+LANGS = {"en": ("en-us", 150, WORDS_EN), "vi": ("vi", 140, WORDS_VI)}
 
 RATE = 8000
 TAPS = 32  # half-width of the windowed-sinc low-pass
 
 
-def synth(text: str) -> tuple[int, list[int]]:
+def synth(voice: str, speed: int, text: str) -> tuple[int, list[int]]:
     with tempfile.NamedTemporaryFile(suffix=".wav") as f:
-        subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", f.name, text], check=True)
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", f.name, text], check=True)
         with wave.open(f.name) as w:
             assert w.getnchannels() == 1 and w.getsampwidth() == 2
             rate = w.getframerate()
@@ -92,13 +114,14 @@ def ulaw(sample: float) -> int:
 
 
 def main() -> int:
-    out_dir = HERE / "en"
-    out_dir.mkdir(exist_ok=True)
-    for name, text in sorted(WORDS.items()):
-        rate, samples = synth(text)
-        audio = trim(resample(rate, samples))
-        (out_dir / f"{name}.ulaw").write_bytes(bytes(ulaw(s) for s in audio))
-        print(f"{name}: {len(audio) / RATE:.2f} s")
+    for lang, (voice, speed, words) in LANGS.items():
+        out_dir = HERE / lang
+        out_dir.mkdir(exist_ok=True)
+        for name, text in sorted(words.items()):
+            rate, samples = synth(voice, speed, text)
+            audio = trim(resample(rate, samples))
+            (out_dir / f"{name}.ulaw").write_bytes(bytes(ulaw(s) for s in audio))
+            print(f"{lang}/{name}: {len(audio) / RATE:.2f} s")
     return 0
 
 

@@ -810,46 +810,59 @@ fn the_queue_log_shows_what_happened_to_each_caller() {
     );
 }
 
-/// A caller entering a queue hears the announcement first (built-in voice: "You are
-/// caller number one", then the callback key), then the music on hold: the RTP the node
-/// sends the caller carries the prompts' exact audio, in that order.
+/// A caller entering a queue hears the announcement first (built-in voice, English or
+/// Vietnamese as the queue says: "You are caller number one" / "Quý khách là người gọi thứ
+/// một", then the callback key), then the music on hold: the RTP the node sends the
+/// caller carries the prompts' exact audio, in that order.
 #[test]
 fn a_waiting_caller_hears_their_position_and_the_callback_key() {
-    use tongdai_tests::media::{Phone, payloads};
-    const ANNOUNCED_NUMBER: &str = "18006666";
-    let listener = Sipp::new("queue_listener.xml");
+    let listeners = [
+        Sipp::new("queue_listener.xml"),
+        Sipp::new("queue_listener.xml"),
+    ];
     let node = up();
     let post = |path: &str, body: String| up_post(&node, path, &body);
     post(
         "/v1/tenants/e2e/trunks",
         format!(
-            r#"{{"id":"carrier","address":"127.0.0.1:9","trusted_sources":["127.0.0.1:{}"],"max_concurrent_calls":10}}"#,
-            listener.local_port()
+            r#"{{"id":"carrier","address":"127.0.0.1:9","trusted_sources":["127.0.0.1:{}","127.0.0.1:{}"],"max_concurrent_calls":10}}"#,
+            listeners[0].local_port(),
+            listeners[1].local_port()
         ),
     );
     post(
         "/v1/tenants/e2e/agents",
         r#"{"extension":"2001","state":"paused","pause_reason":"setup"}"#.into(),
     );
-    post(
-        "/v1/tenants/e2e/queues",
-        r#"{"id":"support","name":"Support","strategy":"longest_idle","max_wait_secs":120,"max_len":10,
-            "members":[{"extension":"2001"}],"callback_digit":"1"}"#
-            .into(),
-    );
-    post(
-        "/v1/tenants/e2e/numbers",
-        format!(
-            r#"{{"digits":"{ANNOUNCED_NUMBER}","kind":"toll_free_1800","destination":{{"type":"queue","id":"support"}}}}"#
-        ),
-    );
+    for (listener, (lang, number)) in listeners
+        .into_iter()
+        .zip([("en", "18006666"), ("vi", "18006667")])
+    {
+        post(
+            "/v1/tenants/e2e/queues",
+            format!(
+                r#"{{"id":"q{lang}","name":"Support","strategy":"longest_idle","max_wait_secs":120,"max_len":10,
+                    "members":[{{"extension":"2001"}}],"callback_digit":"1","announce_language":"{lang}"}}"#
+            ),
+        );
+        post(
+            "/v1/tenants/e2e/numbers",
+            format!(
+                r#"{{"digits":"{number}","kind":"toll_free_1800","destination":{{"type":"queue","id":"q{lang}"}}}}"#
+            ),
+        );
+        let heard = listen(&node, listener, number);
+        announced_in_order(&heard, lang, &node);
+    }
+}
+
+/// What a caller of `number` hears for about ten seconds (u-law payloads, in order).
+fn listen(node: &tongdai_tests::Node, listener: Sipp, number: &str) -> Vec<u8> {
+    use tongdai_tests::media::{Phone, payloads};
     let ear = Phone::new(0x5151);
     let call = listener
         .target(node.sip)
-        .users(vec![format!(
-            "{};-;127.0.0.1;{ANNOUNCED_NUMBER}",
-            caller(1)
-        )])
+        .users(vec![format!("{};-;127.0.0.1;{number}", caller(1))])
         .key("audio_port", ear.port())
         .duration(Duration::from_secs(9))
         .timeout(Duration::from_secs(30))
@@ -862,10 +875,17 @@ fn a_waiting_caller_hears_their_position_and_the_callback_key() {
     }
     let run = call.wait(Duration::from_secs(30));
     assert_eq!(run.successful, 1, "{run:?}\n{}", node.stderr());
-    let heard: Vec<u8> = payloads(&packets, 0).concat();
+    payloads(&packets, 0).concat()
+}
+
+/// `heard` starts with the announcement in `lang` for position one and callback key 1,
+/// followed by more audio (the music).
+fn announced_in_order(heard: &[u8], lang: &str, node: &tongdai_tests::Node) {
     let prompt = |name: &str| {
-        std::fs::read(tongdai_tests::workspace_root().join(format!("node/prompts/en/{name}.ulaw")))
-            .expect("prompt file")
+        std::fs::read(
+            tongdai_tests::workspace_root().join(format!("node/prompts/{lang}/{name}.ulaw")),
+        )
+        .expect("prompt file")
     };
     let find = |needle: &[u8], from: usize| -> Option<usize> {
         heard[from..]
@@ -875,24 +895,26 @@ fn a_waiting_caller_hears_their_position_and_the_callback_key() {
     };
     let first = find(&prompt("caller_number"), 0).unwrap_or_else(|| {
         panic!(
-            "\"you are caller number\" not heard in {} bytes of audio\n{}",
+            "{lang}: \"caller number\" not heard in {} bytes of audio\n{}",
             heard.len(),
             node.stderr()
         )
     });
     assert!(
         first < 8000,
-        "the announcement comes first (at byte {first})"
+        "{lang}: the announcement comes first (at byte {first})"
     );
     let one = find(&prompt("n1"), first).expect("\"one\" after it");
     let key = find(&prompt("press_for_callback"), one).expect("the callback key after it");
-    assert!(find(&prompt("n1"), key).is_some(), "the key's digit");
+    assert!(
+        find(&prompt("n1"), key).is_some(),
+        "{lang}: the key's digit"
+    );
     // The music follows: audio after the announcement.
     let announced = key + prompt("press_for_callback").len() + prompt("n1").len();
     assert!(
         heard.len() > announced + 8000,
-        "nothing after the announcement ({} of {} bytes)",
-        announced,
+        "{lang}: nothing after the announcement ({announced} of {} bytes)",
         heard.len()
     );
 }

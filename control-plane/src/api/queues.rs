@@ -157,6 +157,35 @@ pub struct QueueBody {
     /// ... and again every this many seconds (default 0: at entry only; else 15-3600).
     #[serde(default)]
     pub announce_every_secs: u32,
+    /// `en` (default) or `vi`: the built-in voice of the announcements.
+    #[serde(default)]
+    pub announce_language: AnnounceLanguageBody,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AnnounceLanguageBody {
+    #[default]
+    En,
+    Vi,
+}
+
+impl From<AnnounceLanguageBody> for crate::model::AnnounceLanguage {
+    fn from(l: AnnounceLanguageBody) -> Self {
+        match l {
+            AnnounceLanguageBody::En => Self::En,
+            AnnounceLanguageBody::Vi => Self::Vi,
+        }
+    }
+}
+
+impl From<crate::model::AnnounceLanguage> for AnnounceLanguageBody {
+    fn from(l: crate::model::AnnounceLanguage) -> Self {
+        match l {
+            crate::model::AnnounceLanguage::En => Self::En,
+            crate::model::AnnounceLanguage::Vi => Self::Vi,
+        }
+    }
 }
 
 impl From<&Queue> for QueueBody {
@@ -192,6 +221,7 @@ impl From<&Queue> for QueueBody {
             callback_digit: q.callback_digit,
             announce: q.announce,
             announce_every_secs: q.announce_every_secs,
+            announce_language: q.announce_language.into(),
         }
     }
 }
@@ -233,6 +263,7 @@ impl QueueBody {
             callback_digit: self.callback_digit,
             announce: self.announce,
             announce_every_secs: self.announce_every_secs,
+            announce_language: self.announce_language.into(),
         }
     }
 }

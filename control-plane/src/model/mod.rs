@@ -88,7 +88,7 @@ pub use load::{
 };
 pub use node_drain::{MAX_NODE_DRAINS, NODE_DRAIN_TTL_MS, NodeDrain};
 pub use number::{Destination, Number, NumberKind, check_external_number, normalize_number};
-pub use queue::{Agent, AgentState, Overflow, Queue, QueueMember, QueueStrategy};
+pub use queue::{Agent, AgentState, AnnounceLanguage, Overflow, Queue, QueueMember, QueueStrategy};
 pub use registration::{
     Binding, ContactUpdate, MAX_CONTACTS_PER_AOR, MAX_EXPIRES_SECS, RegisterRequest, Transport,
 };

@@ -110,6 +110,17 @@ pub struct Queue {
     /// ... and again every this many seconds (0: at entry only; else 15-3600).
     #[serde(default)]
     pub announce_every_secs: u32,
+    /// The voice of the announcements.
+    #[serde(default)]
+    pub announce_language: AnnounceLanguage,
+}
+
+/// The built-in voices of queue announcements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AnnounceLanguage {
+    #[default]
+    En,
+    Vi,
 }
 
 fn yes() -> bool {

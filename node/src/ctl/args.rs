@@ -405,6 +405,9 @@ pub struct QueueArgs {
     /// Repeat the announcement every this many seconds (0: at entry only; 15-3600).
     #[arg(long)]
     pub announce_every_secs: Option<u32>,
+    /// The announcements' voice: en or vi.
+    #[arg(long, value_parser = ["en", "vi"])]
+    pub announce_language: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -550,6 +550,7 @@ fn queue_settings(q: &mut Map<String, Value>, a: QueueArgs) {
     }
     set(q, "announce", a.announce);
     set(q, "announce_every_secs", a.announce_every_secs);
+    set(q, "announce_language", a.announce_language);
 }
 
 fn agent_state(s: AgentState) -> &'static str {

@@ -301,7 +301,7 @@ pub(super) fn queue(id: &str) -> Value {
         "id": id, "name": "Support", "strategy": "longest_idle", "max_wait_secs": 300,
         "max_len": 50, "members": [], "ring_secs": 20, "wrap_up_secs": 0, "join_empty": true,
         "tier_widen_secs": 0, "auto_pause_no_answer": false, "service_level_secs": 20,
-        "announce": true, "announce_every_secs": 0
+        "announce": true, "announce_every_secs": 0, "announce_language": "en"
     })
 }
 

@@ -89,6 +89,7 @@ pub(super) fn queue(t: &str, q: &str) -> Queue {
         callback_digit: None,
         announce: true,
         announce_every_secs: 0,
+        announce_language: Default::default(),
     }
 }
 

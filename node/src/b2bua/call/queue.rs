@@ -717,8 +717,9 @@ impl Call {
         if !queue.announce || self.callback.is_some() {
             return;
         }
-        let phrases = crate::b2bua::announce::phrases(position, wait, queue.callback_digit);
-        let Some(prompt) = crate::b2bua::announce::prompt(&phrases) else {
+        let lang = queue.announce_language;
+        let phrases = crate::b2bua::announce::phrases(lang, position, wait, queue.callback_digit);
+        let Some(prompt) = crate::b2bua::announce::prompt(lang, &phrases) else {
             return;
         };
         let media = self.media.expect("anchored");
