@@ -130,13 +130,14 @@ class System:
         self.quotas = tenant["quotas"]
 
     def provision_queue(self, agents: int) -> None:
-        """The queue_peak path: `agents` agents (the users' first extensions, logged in and
-        available), the queue they serve (longest idle first, no wrap-up, announcements
+        """The queue_peak path: `agents` agents (the users' last extensions, so a register
+        storm of fewer users leaves them alone; logged in and available), the queue they serve (longest idle first, no wrap-up, announcements
         off: the load is the ACD's), and QUEUE_DIALLED routed to it. A second call
         re-creates the queue with the new members."""
         u = self.users
         t = f"/v1/tenants/{u.tenant}"
-        members = [str(u.first_extension + i) for i in range(agents)]
+        first = u.first_extension + u.count - agents
+        members = [str(first + i) for i in range(agents)]
         for ext in members:
             self._ensure(f"{t}/agents", ext, {"extension": ext, "state": "available"})
         self._ensure(f"{t}/queues", QUEUE, {

@@ -8,7 +8,7 @@
   or without G.711 RTP both ways (scenarios/call_uac[_rtp].xml, call_uas[_rtp].xml);
 - long_calls: the same path, `calls` calls set up at `ramp_rate`, each held `hold_s`
   while SIPp streams G.711 u-law both ways (50 packets/s each way per call);
-- queue_peak: `agents` agents (the users' first extensions, all registered from one SIPp
+- queue_peak: `agents` agents (the users' last extensions, all registered from one SIPp
   UAS, scenarios/queue_agent.xml: answer, talk `talk_ms`, hang up) serve one queue that
   SIPp callers (scenarios/queue_caller.xml, through trunk loadtest-in) reach at `rate`/s
   for `duration_s`, more than the agents can take at once: the queue grows, then drains.
@@ -235,8 +235,9 @@ class PhaseRunner:
         return [reg]
 
     def _registrations(self, role: str, work: Path, *, users: int, rate: int, port: int, expires: int,
-                       source_ips: int) -> sipp.SippProc:
-        """Registers the first `users` users once each at `rate` from `port` (one SIPp)."""
+                       source_ips: int, first: int | None = None) -> sipp.SippProc:
+        """Registers `users` users from `first` (default: the first user) once each at `rate`
+        from `port` (one SIPp)."""
         u = self.system.users
         timeout = users / rate + 30
         argv = ["sipp", f"127.0.0.1:{self.system.sip_port}",
@@ -251,7 +252,7 @@ class PhaseRunner:
                 "-nd", *sipp.uac_rtt_args()]
         reg = sipp.SippProc(role=role, workdir=work / role, argv=argv, deadline_s=timeout)
         reg.workdir.mkdir(parents=True, exist_ok=True)
-        UserSet(u.first_extension, users, u.password_prefix, u.tenant).write_sipp_csv(
+        UserSet(u.first_extension if first is None else first, users, u.password_prefix, u.tenant).write_sipp_csv(
             reg.workdir / "users.csv", source_ips)
         reg.start(self.owned)
         self._wait(reg, timeout + 15)
@@ -262,8 +263,10 @@ class PhaseRunner:
     def _queue_peak(self, phase: Phase, work: Path, res: PhaseResult) -> list[sipp.SippProc]:
         self.system.provision_queue(phase.agents)
         # Every agent's phone is the one SIPp UAS: register them all from its port first.
+        u = self.system.users
         reg = self._registrations("agents", work, users=phase.agents, rate=min(phase.agents, 200),
-                                  port=self.uas_port, expires=3600, source_ips=1)
+                                  port=self.uas_port, expires=3600, source_ips=1,
+                                  first=u.first_extension + u.count - phase.agents)
         calls = phase.rate * phase.duration_s
         # Bound: the queue drained by agents doing nothing but talk, with room for the ACD.
         timeout = 2 * phase.queue_drain_seconds() + phase.talk_ms / 1000 + 60

@@ -71,7 +71,7 @@ PHASE_FIELDS: dict[str, dict[str, tuple]] = {
         "max_failure_ratio": (_FLOAT, False, 0.001, (0.0, 1.0), "failed / attempted for a pass"),
     },
     "queue_peak": {
-        "agents": (_INT, True, None, (1, 1_000), "agents serving the queue (extensions from users.first_extension)"),
+        "agents": (_INT, True, None, (1, 1_000), "agents serving the queue (the users' last extensions)"),
         "rate": (_INT, True, None, (1, 1_000), "callers arriving per second"),
         "duration_s": (_INT, True, None, (1, 600), "seconds of arrivals"),
         "talk_ms": (_INT, False, 2_000, (100, 60_000), "each agent's talk time after answering"),
