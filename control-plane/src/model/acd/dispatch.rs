@@ -23,15 +23,30 @@ impl State {
             return false;
         };
         let mut offered = false;
+        // The members free now, found once: each caller takes from them in turn, so a
+        // dispatch costs members + callers, not members x callers (a long queue with every
+        // agent busy is the peak-hour case).
+        let mut free = self.free_members(queue);
+        if free.is_empty() {
+            return false;
+        }
         let waiting: Vec<String> = rt.order.values().cloned().collect();
         for call_id in waiting {
+            if free.is_empty() {
+                break;
+            }
             let Some(entry) = self.acd.entry(tenant, &call_id) else {
                 continue;
             };
             if entry.offer.is_some() {
                 continue;
             }
-            let mut candidates = self.candidates(queue, entry, now);
+            let tier = open_tier(queue, entry, now);
+            let mut candidates: Vec<strategy::Candidate> = free
+                .iter()
+                .filter(|(penalty, _)| u64::from(*penalty) <= tier)
+                .map(|(_, c)| c.clone())
+                .collect();
             if candidates.is_empty() {
                 continue;
             }
@@ -55,6 +70,7 @@ impl State {
             );
             self.acd.offers += 1;
             let offer = self.acd.offers;
+            free.retain(|(_, c)| !agents.contains(&c.extension));
             for agent in &agents {
                 self.agent_rt(tenant, agent, now).activity = AgentActivity::Ringing {
                     call_id: call_id.clone(),
@@ -78,42 +94,44 @@ impl State {
         offered
     }
 
-    /// The members who could be offered `entry` at `now`: presence available, idle, in an
-    /// open tier.
-    pub(crate) fn candidates(
-        &self,
-        queue: &Queue,
-        entry: &QueueEntry,
-        now: u64,
-    ) -> Vec<strategy::Candidate> {
+    /// The queue's members who could take a call now (presence available, idle), with
+    /// their penalty, in member order.
+    pub(crate) fn free_members(&self, queue: &Queue) -> Vec<(u8, strategy::Candidate)> {
         let tenant = &queue.tenant;
-        let waited = now.saturating_sub(entry.joined_at_ms);
-        let open_tier = match queue.tier_widen_secs {
-            0 => u64::MAX,
-            secs => waited / (u64::from(secs) * 1000),
-        };
         queue
             .members
             .iter()
             .enumerate()
-            .filter(|(_, m)| u64::from(m.penalty) <= open_tier)
             .filter_map(|(index, m)| {
                 let agent = self.agent(tenant, &m.extension)?;
                 // An agent the ACD has not seen act yet is idle since forever.
                 let rt = self.acd.agent_runtime(tenant, &m.extension);
                 let idle = rt.is_none_or(|rt| rt.activity == AgentActivity::Idle);
-                (agent.state == AgentState::Available && idle).then(|| strategy::Candidate {
-                    extension: m.extension.clone(),
-                    index,
-                    idle_since_ms: rt.map_or(0, |rt| rt.idle_since_ms),
-                    calls_answered: rt.map_or(0, |rt| rt.calls_answered),
-                    skill_level: queue
-                        .skill
-                        .as_ref()
-                        .and_then(|s| agent.skills.get(s).copied())
-                        .unwrap_or(0),
+                (agent.state == AgentState::Available && idle).then(|| {
+                    let candidate = strategy::Candidate {
+                        extension: m.extension.clone(),
+                        index,
+                        idle_since_ms: rt.map_or(0, |rt| rt.idle_since_ms),
+                        calls_answered: rt.map_or(0, |rt| rt.calls_answered),
+                        skill_level: queue
+                            .skill
+                            .as_ref()
+                            .and_then(|s| agent.skills.get(s).copied())
+                            .unwrap_or(0),
+                    };
+                    (m.penalty, candidate)
                 })
             })
             .collect()
+    }
+}
+
+/// The highest penalty tier open to `entry` at `now`: one more each `tier_widen_secs` of
+/// waiting (all of them when the queue does not widen).
+pub(crate) fn open_tier(queue: &Queue, entry: &QueueEntry, now: u64) -> u64 {
+    let waited = now.saturating_sub(entry.joined_at_ms);
+    match queue.tier_widen_secs {
+        0 => u64::MAX,
+        secs => waited / (u64::from(secs) * 1000),
     }
 }

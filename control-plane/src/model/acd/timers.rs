@@ -90,20 +90,31 @@ impl State {
             self.acd.agents.values().any(
                 |rt| matches!(rt.activity, AgentActivity::WrapUp { until_ms } if until_ms <= now),
             );
-        wrap_up_over
-            || self.acd.entries.values().any(|e| {
-                let Some(queue) = self.queue(&e.tenant, &e.queue) else {
-                    return false;
-                };
-                match &e.offer {
-                    Some(offer) => rang_out(queue, offer, now),
-                    None if e.exit.is_some() => false,
-                    None => {
-                        exit_due(queue, e, now).is_some()
-                            || !self.candidates(queue, e, now).is_empty()
-                    }
+        if wrap_up_over {
+            return true;
+        }
+        // Per queue, the lowest penalty among its free members (none free: `None`): a
+        // caller could be offered when that tier is open to them. Found once per queue, so
+        // this costs members + callers (it runs every sweep on the leader).
+        let mut lowest_free: BTreeMap<(&Id, &Id), Option<u8>> = BTreeMap::new();
+        self.acd.entries.values().any(|e| {
+            let Some(queue) = self.queue(&e.tenant, &e.queue) else {
+                return false;
+            };
+            match &e.offer {
+                Some(offer) => rang_out(queue, offer, now),
+                None if e.exit.is_some() => false,
+                None => {
+                    let lowest = *lowest_free
+                        .entry((&e.tenant, &e.queue))
+                        .or_insert_with(|| self.free_members(queue).iter().map(|(p, _)| *p).min());
+                    exit_due(queue, e, now).is_some()
+                        || lowest.is_some_and(|p| {
+                            u64::from(p) <= super::dispatch::open_tier(queue, e, now)
+                        })
                 }
-            })
+            }
+        })
     }
 }
 
