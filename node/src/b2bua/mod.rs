@@ -115,42 +115,29 @@ impl B2bua {
             cluster,
         });
         // Call-control requests (on-demand recording) reach their call by Call-ID.
-        let weak = Arc::downgrade(&b2b);
-        let mut controls = b2b.cache.subscribe_controls();
-        tokio::spawn(async move {
-            loop {
-                match controls.recv().await {
-                    Ok(c) => {
-                        let Some(b2b) = weak.upgrade() else { return };
-                        let key = (c.tenant.to_string(), c.call_id.clone());
-                        if let Some(tx) = b2b.routes.lock().calls.get(&key) {
-                            let _ = tx.send(Input::Control(c.action));
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "B2BUA fell behind on call-control requests");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        listen(
+            &b2b,
+            b2b.cache.subscribe_controls(),
+            "call-control requests",
+            |_| None,
+            |b2b, c| {
+                let key = (c.tenant.to_string(), c.call_id.clone());
+                if let Some(tx) = b2b.routes.lock().calls.get(&key) {
+                    let _ = tx.send(Input::Control(c.action));
                 }
-            }
-        });
+            },
+        );
         // Changes of queue entries reach the call holding the caller (same key: tenant
-        // and the caller's Call-ID); the call reads the entry from the cache.
-        let weak = Arc::downgrade(&b2b);
-        let mut entries = b2b.cache.subscribe_entries();
-        tokio::spawn(async move {
-            use crate::cluster::cache::EntryChange;
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                let change = match entries.recv().await {
-                    Ok(c) => c,
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "B2BUA fell behind on queue changes");
-                        EntryChange::All
-                    }
-                    Err(RecvError::Closed) => return,
-                };
-                let Some(b2b) = weak.upgrade() else { return };
+        // and the caller's Call-ID); the call reads the entry from the cache. Missed
+        // changes could be any: every call looks again.
+        use crate::cluster::cache::EntryChange;
+        let all = |_| Some(EntryChange::All);
+        listen(
+            &b2b,
+            b2b.cache.subscribe_entries(),
+            "queue changes",
+            all,
+            |b2b, change| {
                 let routes = b2b.routes.lock();
                 match change {
                     EntryChange::One(tenant, call_id) => {
@@ -164,45 +151,32 @@ impl B2bua {
                         }
                     }
                 }
-            }
-        });
+            },
+        );
         // Click-to-call requests: claim each; the node whose claim commits places it.
-        let weak = Arc::downgrade(&b2b);
-        let mut clicks = b2b.cache.subscribe_click_to_calls();
-        tokio::spawn(async move {
-            use tokio::sync::broadcast::error::RecvError;
-            loop {
-                let request = match clicks.recv().await {
-                    Ok(r) => r,
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "B2BUA fell behind on click-to-call requests");
-                        continue;
-                    }
-                    Err(RecvError::Closed) => return,
-                };
-                let Some(b2b) = weak.upgrade() else { return };
+        let clicks = b2b.cache.subscribe_click_to_calls();
+        listen(
+            &b2b,
+            clicks,
+            "click-to-call requests",
+            |_| None,
+            |b2b, request| {
+                let b2b = b2b.clone();
                 tokio::spawn(async move { b2b.take_click_to_call(request).await });
-            }
-        });
+            },
+        );
         // Media events (RTP timeout) reach their call through the sessions table.
-        let weak = Arc::downgrade(&b2b);
-        let mut events = b2b.media.subscribe();
-        tokio::spawn(async move {
-            loop {
-                match events.recv().await {
-                    Ok((session, event)) => {
-                        let Some(b2b) = weak.upgrade() else { return };
-                        if let Some(tx) = b2b.routes.lock().sessions.get(&session) {
-                            let _ = tx.send(Input::Media(event));
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, "B2BUA fell behind on media events");
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+        listen(
+            &b2b,
+            b2b.media.subscribe(),
+            "media events",
+            |_| None,
+            |b2b, (session, event)| {
+                if let Some(tx) = b2b.routes.lock().sessions.get(&session) {
+                    let _ = tx.send(Input::Media(event));
                 }
-            }
-        });
+            },
+        );
         b2b
     }
 
@@ -442,6 +416,36 @@ impl B2bua {
             }
         }
     }
+}
+
+/// Hands each message of `rx` to `handle` while the B2BUA lives. A lag is logged, and
+/// `on_lag` may give a message standing for what was missed.
+fn listen<T: Clone + Send + 'static>(
+    b2b: &Arc<B2bua>,
+    mut rx: tokio::sync::broadcast::Receiver<T>,
+    what: &'static str,
+    on_lag: impl Fn(u64) -> Option<T> + Send + 'static,
+    handle: impl Fn(&Arc<B2bua>, T) + Send + 'static,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let weak = Arc::downgrade(b2b);
+    tokio::spawn(async move {
+        loop {
+            let message = match rx.recv().await {
+                Ok(m) => m,
+                Err(RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "B2BUA fell behind on {what}");
+                    match on_lag(n) {
+                        Some(m) => m,
+                        None => continue,
+                    }
+                }
+                Err(RecvError::Closed) => return,
+            };
+            let Some(b2b) = weak.upgrade() else { return };
+            handle(&b2b, message);
+        }
+    });
 }
 
 /// The number a trunk's call asks for. A carrier that calls the Contact we registered
